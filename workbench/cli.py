@@ -1,0 +1,67 @@
+"""`workbench` command line.
+
+Each area registers its own subcommands (`register(subparsers)` in the modules below), so the
+CLI, notebooks and batch runs all end in the same `workbench.steps` functions. User errors
+(`WorkbenchError`) print one line and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from workbench.errors import WorkbenchError
+
+# Modules that add subcommands. A module that is not there yet is skipped.
+COMMAND_MODULES = [
+    "workbench.data.cli",      # data synth / data check
+    "workbench.metrics.cli",   # eval seg / eval vos / baseline
+    "workbench.nas.cli",       # lut build / search / derive
+    "workbench.seg.cli",       # retrain / predict / bench / export
+    "workbench.vos.cli",       # vos train / vos segment
+    "workbench.notebooks",     # notebook run / batch / report / runs
+    "workbench.demo",          # demo
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="Latency-constrained NAS for real-time segmentation and one-pass VOS.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 1
+    try:
+        result = func(args)
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: resume with --resume", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

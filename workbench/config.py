@@ -1,0 +1,238 @@
+"""Configuration: typed dataclasses validated from plain dicts, and `key=value` overrides.
+
+Every step takes a dataclass config. Notebooks, the CLI and batch runs hand in dicts (from
+papermill parameters, argparse or YAML); `from_dict` is the single place that checks them, so
+an unknown name, a wrong type or an out-of-range value is refused with one clear message
+before any work starts. Papermill passes tuples as lists, paths as strings and numpy scalars
+as numbers: all are normalized here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from workbench.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def parse_size(value: Any, name: str = "size") -> tuple[int, int]:
+    """'512x1024', '512,1024', [512, 1024] or 512 -> (512, 1024) / (512, 512)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        h = w = value
+    elif isinstance(value, str):
+        parts = value.lower().replace(",", "x").split("x")
+        try:
+            h, w = (int(parts[0]), int(parts[1])) if len(parts) == 2 else (int(parts[0]),) * 2
+        except ValueError:
+            raise ConfigError(f"{name}: expected HxW like 512x1024, got {value!r}") from None
+    elif isinstance(value, (list, tuple)) and len(value) == 2:
+        try:
+            h, w = int(value[0]), int(value[1])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected two integers, got {value!r}") from None
+    else:
+        raise ConfigError(f"{name}: expected HxW like 512x1024, got {value!r}")
+    if h <= 0 or w <= 0:
+        raise ConfigError(f"{name}: sizes must be positive, got {h}x{w}")
+    return h, w
+
+
+def parse_value(text: str) -> Any:
+    """Parse the value of a `key=value` override with YAML rules (1e-3, true, [1, 2], null)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """['a=1', 'b.c=x'] -> {'a': 1, 'b.c': 'x'}; refuses items without '='."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        key, value = item.split("=", 1)
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def _normalize_scalar(value: Any) -> Any:
+    if hasattr(value, "item") and not isinstance(value, (list, tuple, dict, str)):
+        try:
+            return value.item()  # numpy / torch scalars
+        except (TypeError, ValueError):
+            return value
+    return value
+
+
+def _coerce(name: str, value: Any, annotation: Any) -> Any:
+    """Coerce value to the annotated type, or raise ConfigError naming the parameter."""
+    value = _normalize_scalar(value)
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(name, value, arg)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{name}: invalid value {value!r}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{name}: must be one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if origin is tuple:
+        if isinstance(value, str):
+            if args and all(a is int for a in args if a is not Ellipsis) and len(args) == 2:
+                return parse_size(value, name)
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}: expected a sequence, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value))
+        if args and len(args) != len(value):
+            raise ConfigError(f"{name}: expected {len(args)} values, got {list(value)!r}")
+        return tuple(_coerce(f"{name}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args)))
+    if origin is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}: expected a list, got {value!r}")
+        (arg,) = args or (Any,)
+        return [_coerce(f"{name}[{i}]", v, arg) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name}: expected a mapping, got {value!r}")
+        return dict(value)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ConfigError(f"{name}: expected true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{name}: expected an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name}: expected a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{name}: expected a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, (str, Path)):
+            return str(value)
+        raise ConfigError(f"{name}: expected a string, got {value!r}")
+    if annotation is Path:
+        if isinstance(value, (str, Path)):
+            return Path(value)
+        raise ConfigError(f"{name}: expected a path, got {value!r}")
+    if dataclasses.is_dataclass(annotation):
+        if isinstance(value, annotation):
+            return value
+        return from_dict(annotation, value, source=name)
+    return value
+
+
+def from_dict(cls: type[T], values: dict[str, Any] | T | None, source: str = "config") -> T:
+    """Build dataclass `cls` from a dict, refusing unknown keys and coercing types.
+
+    Fields may declare bounds with metadata: field(default=..., metadata={"min": 0, "max": 1,
+    "help": "..."}); a `validate()` method on the class runs last for cross-field checks.
+    """
+    if isinstance(values, cls):
+        values = dataclasses.asdict(values)
+    values = dict(values or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown parameter{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(unknown)} (known: {', '.join(sorted(fields))})")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in values.items():
+        coerced = _coerce(name, value, hints[name])
+        meta = fields[name].metadata
+        if coerced is not None and isinstance(coerced, (int, float)) and not isinstance(coerced, bool):
+            if "min" in meta and coerced < meta["min"]:
+                raise ConfigError(f"{name}: must be >= {meta['min']}, got {coerced}")
+            if "max" in meta and coerced > meta["max"]:
+                raise ConfigError(f"{name}: must be <= {meta['max']}, got {coerced}")
+        kwargs[name] = coerced
+    try:
+        obj = cls(**kwargs)
+    except TypeError as exc:  # a required field is missing
+        raise ConfigError(f"{source}: {exc}") from None
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        validate()
+    return obj
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Dataclass -> JSON-ready dict (paths as strings, tuples as lists)."""
+    def conv(v: Any) -> Any:
+        if isinstance(v, Path):
+            return str(v)
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        return v
+    return {k: conv(v) for k, v in dataclasses.asdict(config).items()}
+
+
+def apply_overrides(config: T, overrides: dict[str, Any], source: str = "--set") -> T:
+    """Return a copy of dataclass `config` with overrides applied and re-validated."""
+    merged = to_dict(config)
+    unknown = sorted(set(overrides) - set(merged))
+    if unknown:
+        raise ConfigError(f"{source}: unknown field{'s' if len(unknown) > 1 else ''} "
+                          f"{', '.join(unknown)} (known: {', '.join(sorted(merged))})")
+    merged.update(overrides)
+    return from_dict(type(config), merged, source=source)
+
+
+def field(default: Any = dataclasses.MISSING, *, help: str = "", min: float | None = None,
+          max: float | None = None, default_factory: Any = dataclasses.MISSING) -> Any:
+    """dataclasses.field with help text and bounds in its metadata."""
+    meta: dict[str, Any] = {"help": help}
+    if min is not None:
+        meta["min"] = min
+    if max is not None:
+        meta["max"] = max
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)

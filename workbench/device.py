@@ -1,0 +1,86 @@
+"""Devices, threads, seeds and the device fingerprint that keys latency tables and benchmarks.
+
+Nothing device-specific is hard-coded elsewhere: a `device` string flows from the entry point
+down and is resolved here.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+
+import numpy as np
+import torch
+
+from workbench.errors import ConfigError
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' -> cuda if available else cpu; refuses 'cuda' on a machine without a GPU."""
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"device: unknown device {device!r} (use cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda requested but torch sees no GPU on this machine")
+    return dev
+
+
+def set_threads(threads: int | None) -> int:
+    """Fix the intra-op thread count (latency numbers are meaningless otherwise)."""
+    if threads:
+        torch.set_num_threads(int(threads))
+    return torch.get_num_threads()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def synchronize(device: torch.device | str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_fingerprint(device: torch.device | str, threads: int | None = None,
+                       dtype: torch.dtype = torch.float32) -> dict:
+    """What a latency number depends on: hardware, threads, torch version, dtype."""
+    dev = torch.device(device)
+    info = {
+        "device_type": dev.type,
+        "torch": torch.__version__,
+        "dtype": str(dtype).replace("torch.", ""),
+    }
+    if dev.type == "cuda":
+        idx = dev.index if dev.index is not None else torch.cuda.current_device()
+        info["name"] = torch.cuda.get_device_name(idx)
+        info["cuda"] = torch.version.cuda
+    else:
+        info["name"] = cpu_model()
+        info["threads"] = int(threads or torch.get_num_threads())
+        info["cores"] = os.cpu_count()
+    return info
+
+
+def fingerprint_key(fp: dict) -> str:
+    """A short stable string for file names and cache keys."""
+    parts = [fp["device_type"], fp["name"], fp["torch"], fp["dtype"]]
+    if "threads" in fp:
+        parts.append(f"t{fp['threads']}")
+    return "|".join(str(p) for p in parts)
