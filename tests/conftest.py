@@ -1,0 +1,35 @@
+"""Shared session-scoped fixtures: tiny synthetic datasets in the real on-disk formats.
+
+Each dataset is generated once per test session with `workbench.data.synth.generate`, so every
+area's tests read files through the same loaders a user's data goes through.
+Tests must treat these trees as read-only (copy them first to corrupt files).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workbench.data.synth import generate
+
+TINY_SEG = dict(count=8, val_count=4, size=(64, 128), seed=0)
+TINY_DAVIS = dict(count=3, val_count=2, size=(64, 112), frames=8, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_cityscapes(tmp_path_factory) -> Path:
+    """synth-cityscapes: train 8, val 4 images at 64x128."""
+    return generate("cityscapes", tmp_path_factory.mktemp("data") / "synth-cityscapes", **TINY_SEG)
+
+
+@pytest.fixture(scope="session")
+def tiny_camvid(tmp_path_factory) -> Path:
+    """synth-camvid (SegNet layout): train 8, val 4, test 4 images at 64x128."""
+    return generate("camvid", tmp_path_factory.mktemp("data") / "synth-camvid", **TINY_SEG)
+
+
+@pytest.fixture(scope="session")
+def tiny_davis(tmp_path_factory) -> Path:
+    """synth-davis: train 3 + val 2 sequences of 8 frames at 64x112."""
+    return generate("davis", tmp_path_factory.mktemp("data") / "synth-davis", **TINY_DAVIS)
