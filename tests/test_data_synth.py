@@ -137,3 +137,10 @@ def test_cli_synth_and_bad_arguments(tmp_path, capsys):
         main(["data", "synth", "cityscapes", "--size", "big"])
     with pytest.raises(ConfigError):
         generate("kitti", tmp_path / "k", count=1)
+
+
+def test_worker_processes_write_the_same_files(tmp_path):
+    opts = dict(count=3, val_count=1, size=(32, 64), seed=2)
+    one = _digest(generate("camvid", tmp_path / "one", **opts))
+    two = _digest(generate("camvid", tmp_path / "two", workers=2, **opts))
+    assert one == two and len(one) == 2 * (3 + 1 + 1) + 1

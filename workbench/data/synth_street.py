@@ -59,6 +59,8 @@ class StreetScene:
                      (self.nr - 0.5) * self.lw + 2.3 * self.parked[1])
         self.walk = (rng.uniform(1.5, 5.0), rng.uniform(1.5, 5.0))      # left, right widths
         self.verge = [rng.uniform(0.0, 4.0) if rng.random() < 0.6 else 0.0 for _ in range(2)]
+        if featured == "terrain":
+            self.verge = [max(v, 2.0) for v in self.verge]
 
     def want(self, name: str, p: float) -> bool:
         return self.featured == name or self.rng.random() < p
