@@ -1,0 +1,267 @@
+"""NAS building blocks: ops, alphas, GCN guidance, relaxation, latency table, derivation, genotypes."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from workbench.errors import ConfigError, GenotypeError
+from workbench.nas import latency as lat
+from workbench.nas.derive import derive_cell
+from workbench.nas.genotypes import GENOTYPE_VERSION, load_genotype, save_genotype
+from workbench.nas.network import build_network
+from workbench.nas.operations import OPS, build_op
+from workbench.nas.presets import get_preset
+from workbench.nas.search import build_supernet, supernet_specs, temperature
+
+TINY = dict(input_size=(32, 64), crop_size=(32, 64), channels=8, stem_channels=8, head_channels=8, nodes=2,
+            num_cells=3, reductions=[0, 2], fusion_channels=8, threads=1)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def tiny(preset="lgcnet", **kw):
+    return get_preset(preset, **{**TINY, **kw})
+
+
+@pytest.mark.parametrize("name", list(OPS))
+def test_ops_keep_channels_and_halve_with_stride(name):
+    x = torch.randn(2, 6, 15, 22)
+    assert build_op(name, 6, 1)(x).shape == (2, 6, 15, 22)
+    assert build_op(name, 6, 2)(x).shape == (2, 6, 8, 11)  # ceil(n / 2), odd sizes included
+
+
+def test_unknown_preset_and_op_are_config_errors():
+    with pytest.raises(ConfigError, match="unknown preset"):
+        get_preset("nope")
+    with pytest.raises(ConfigError, match="unknown op 'conv_9x9'"):
+        get_preset("gas", ops=["none", "conv_9x9"])
+    with pytest.raises(ConfigError, match="reductions"):
+        get_preset("gas", num_cells=2, reductions=[0, 5])
+
+
+def test_supernet_forward_shapes_and_strides():
+    model = build_supernet(tiny(), num_classes=5)
+    assert [s.stride for s in model.specs] == [8, 8, 16, 8]  # three cells, then the fusion cell at 1/8
+    assert model.specs[-1].kind == "fusion" and model.specs[-1].inputs == (0, 1, 2)
+    out = model(torch.randn(2, 3, 30, 62))
+    assert out.shape == (2, 5, 30, 62)
+
+
+def test_cell_sharing_ties_alphas():
+    shared = build_supernet(tiny("gas", num_cells=4, reductions=[0, 2], cell_sharing=True), 5)
+    raw = shared.arch.per_cell()
+    assert raw[1] is raw[3] and raw[0] is raw[2] and raw[0] is not raw[1]  # normal / reduction pairs
+    assert len(shared.arch.alphas) == 2
+    sep = build_supernet(tiny("gas", num_cells=4, cell_sharing=False), 5)
+    assert len(sep.arch.alphas) == 4 and not torch.equal(sep.arch.per_cell()[1], sep.arch.per_cell()[3])
+    shared_cfg = tiny("darts", num_cells=4)
+    assert build_supernet(shared_cfg, 5).gcn is None and len(build_supernet(shared_cfg, 5).arch.alphas) == 2
+
+
+def test_gcn_changes_alpha_by_the_published_rule_and_gets_gradients():
+    model = build_supernet(tiny("gas", gamma=0.7), 5)
+    raw, guided = model.arch.per_cell(), model.guided_alphas()
+    assert torch.equal(guided[0], raw[0])
+    # independent reference: alpha'_k = alpha_k + gamma * W_o(M relu(A X W)), A = rowsoftmax(XQ (XK)^T / sqrt(d))
+    g = model.gcn[0]
+    x = torch.softmax(guided[0], -1)
+    adj = torch.softmax((x @ g.query.weight.T) @ (x @ g.key.weight.T).T / math.sqrt(g.query.out_features), -1)
+    h = torch.relu(adj @ (x @ g.weight.weight.T + g.weight.bias))
+    ref = raw[1] + 0.7 * ((g.edge_map @ h) @ g.out.weight.T + g.out.bias)
+    assert torch.allclose(guided[1], ref, atol=1e-6)
+    assert not torch.allclose(guided[1], raw[1])
+    loss = model(torch.randn(1, 3, 32, 64)).logsumexp(1).mean()
+    loss.backward()
+    for p in list(model.gcn.parameters()) + list(model.arch.parameters()):
+        assert p.grad is not None and p.grad.abs().sum() > 0
+
+
+def test_gumbel_temperature_anneals_and_samples_sharpen():
+    cfg = tiny("gas", relaxation="gumbel", tau_start=2.0, tau_end=0.1, epochs=5)
+    taus = [temperature(cfg, e) for e in range(5)]
+    assert taus[0] == pytest.approx(2.0) and taus[-1] == pytest.approx(0.1)
+    assert all(a > b for a, b in zip(taus, taus[1:]))
+    assert temperature(tiny("gas"), 3) is None  # softmax relaxation has no temperature
+    model = build_supernet(cfg, 5)
+    alpha = torch.zeros(200, 8)
+    model.tau = 2.0
+    a, b = model.relax(alpha, sample=True), model.relax(alpha, sample=True)
+    assert torch.allclose(a.sum(-1), torch.ones(200)) and not torch.equal(a, b)
+    hot_at_2 = a.max(-1).values.mean()
+    model.tau = 0.1
+    hot_at_01 = model.relax(alpha, sample=True).max(-1).values.mean()
+    assert hot_at_01 > 0.9 > hot_at_2
+
+
+def toy_lut(model, image, value=None):
+    """Every probe of the supernet gets a made-up latency (distinct per key unless value is given)."""
+    keys = sorted({p.key for p in model.lut_probes(image)})
+    entries = {k: (value if value is not None else 0.5 + (i % 7) * 0.25) for i, k in enumerate(keys)}
+    return {"schema": lat.LUT_SCHEMA, "version": lat.LUT_VERSION, "input_size": list(image), "entries": entries}
+
+
+def test_expected_latency_is_the_hand_computed_sum_and_differentiable():
+    cfg = tiny("lgcnet")
+    model = build_supernet(cfg, 5)
+    lut = toy_lut(model, cfg.input_size)
+    e = lut["entries"]
+    weights = model.cell_weights()
+    expected = model.latency_model(lut)(weights)
+    # by hand, from the table's keys: stem + head + per cell (preprocess + one add per node + output conv)
+    # + sum over edges of keep * sum_ops p * LUT, keep = 2 / in-degree
+    stem, (h, w) = e["stem/c8/32x64"], cfg.input_size
+    head = e["head/c8-8-k5/4x8-32x64"]  # fusion output at 1/8 -> head
+    total = stem + head
+    for spec, wk in zip(model.specs, [w.detach() for w in weights]):
+        size = lat.feature_size((h, w), spec.stride)
+        for cin, sin in zip(spec.input_channels, spec.input_strides):
+            fs, ts = lat.feature_size((h, w), sin), lat.feature_size((h, w), spec.in_stride)
+            total += e[f"pre/c{cin}-{spec.channels}/s{sin}-{spec.in_stride}/{fs[0]}x{fs[1]}-{ts[0]}x{ts[1]}"]
+        total += spec.nodes * e[f"add/c{spec.channels}/{size[0]}x{size[1]}"]
+        total += e[f"cat/n{spec.nodes}/c{spec.channels}/{size[0]}x{size[1]}"]
+        for k, (src, dst) in enumerate(spec.edges()):
+            indeg = dst  # node `dst` has an edge from every earlier node
+            stride = spec.edge_stride if src < spec.n_inputs else 1
+            fs = lat.feature_size((h, w), spec.in_stride if src < spec.n_inputs else spec.stride)
+            for o, op in enumerate(cfg.ops):
+                if op != "none":
+                    total += 2 / indeg * float(wk[k, o]) * e[f"op/{op}/c{spec.channels}/s{stride}/{fs[0]}x{fs[1]}"]
+    assert float(expected.detach()) == pytest.approx(total, rel=1e-5)
+    expected.backward()
+    assert all(p.grad is not None for p in model.arch.parameters())
+    assert model.arch.per_cell()[0].grad[:, cfg.ops.index("none")].abs().sum() > 0
+
+
+def test_predicted_genotype_latency_counts_every_piece():
+    cfg = tiny("lgcnet")
+    model = build_supernet(cfg, 5)
+    g = model.derive("lgcnet", cfg.input_size)
+    lut = toy_lut(model, cfg.input_size, value=1.0)
+    # stem + head + per cell: inputs' preprocessing + (in-degree - 1) adds per node + output conv + kept edges
+    pieces = 2 + sum(c.n_inputs + c.nodes * (2 - 1) + 1 + len(c.edges) for c in g.cells + [g.fusion])
+    assert lat.predict_genotype_latency(g, lut) == pytest.approx(pieces)
+    lut["calibration"] = {"scale": 1.5}
+    assert lat.predict_genotype_latency(g, lut) == pytest.approx(1.5 * pieces)
+    assert float(model.latency_model(lut).uniform()) == pytest.approx(1.5 * float(model.latency_model(
+        {**lut, "calibration": None}).uniform()))
+    lut["entries"].pop(next(iter(lut["entries"])))
+    with pytest.raises(Exception, match="no entry"):
+        lat.predict_genotype_latency(g, lut)
+
+
+def test_calibration_scale_is_measured_over_piece_sum(tmp_path):
+    cfg = tiny("gas")
+    model = build_supernet(cfg, 5)
+    lut = lat.build_lut(model.lut_probes(cfg.input_size), cfg.input_size, "cpu", threads=1, warmup=0,
+                        repeats=1, cache_dir=tmp_path)
+    refs = model.random_genotypes(2, 0, "gas", cfg.input_size)
+    assert refs[0].to_dict() != refs[1].to_dict()
+    lat.calibrate_cached(lut, lambda: refs, "cpu", 1, tmp_path, warmup=0, repeats=1)
+    scale = lut["calibration"]["scale"]
+    assert scale > 0 and len(lut["calibration"]["ratios"]) == 2
+    assert scale == pytest.approx(sorted(lut["calibration"]["ratios"])[0] / 2 + sorted(lut["calibration"]["ratios"])[1] / 2, rel=1e-3)
+    again = {**lut, "calibration": None}
+    lat.calibrate_cached(again, lambda: pytest.fail("calibration should come from the cache"), "cpu", 1, tmp_path)
+    assert again["calibration"] == lut["calibration"]
+
+
+def test_derivation_keeps_top2_edges_with_strongest_nonzero_op():
+    spec = supernet_specs(tiny("gas"))[1]  # normal cell, 2 inputs + 2 nodes: edges (0,2) (1,2) (0,3) (1,3) (2,3)
+    ops = ["none", "skip_connect", "conv_3x3"]
+    w = torch.tensor([[0.9, 0.05, 0.05],   # none dominates: its strongest real op is weak
+                      [0.1, 0.2, 0.7],
+                      [0.0, 0.6, 0.4],
+                      [0.5, 0.1, 0.4],
+                      [0.2, 0.7, 0.1]])
+    cell = derive_cell(spec, w, ops)
+    got = [(e.src, e.dst, e.op) for e in cell.edges]
+    assert got == [(0, 2, "skip_connect"), (1, 2, "conv_3x3"), (0, 3, "skip_connect"), (2, 3, "skip_connect")]
+    assert cell.concat == [2, 3]
+
+
+def test_derived_genotype_rebuilds_and_round_trips(tmp_path):
+    cfg = tiny("lgcnet")
+    model = build_supernet(cfg, 5)
+    g = model.derive("lgcnet", cfg.input_size)
+    path = save_genotype(g, tmp_path / "genotype.json")
+    again = load_genotype(path)
+    assert again.to_dict() == g.to_dict() == json.loads(path.read_text())
+    net = build_network(path)
+    assert net.output_stride == 8 and net.num_classes == 5
+    x = torch.randn(2, 3, 40, 72)
+    feats = net.forward_features(x)
+    assert feats.shape == (2, 8, 5, 9)
+    assert net(x).shape == (2, 5, 40, 72)
+    assert build_network(again, num_classes=3)(x).shape == (2, 3, 40, 72)
+    no_fusion = tiny("gas")
+    g2 = build_supernet(no_fusion, 4).derive("gas", no_fusion.input_size)
+    assert build_network(g2).output_stride == 16 and g2.fusion is None
+
+
+def _genotype_dict():
+    cfg = tiny("lgcnet")
+    return build_supernet(cfg, 5).derive("lgcnet", cfg.input_size).to_dict()
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.update(version=GENOTYPE_VERSION + 1), "unknown genotype version 2"),
+    (lambda d: d.pop("cells"), "missing field 'cells'"),
+    (lambda d: d["cells"][0]["edges"][0].update(op="conv_9x9"), "unknown op 'conv_9x9'"),
+    (lambda d: d["cells"][1]["edges"][0].update(to=9), "non-existent node"),
+    (lambda d: d["cells"][1]["edges"][0].pop("from"), "missing field 'from'"),
+    (lambda d: d["cells"][1].update(stride=16), "expected 8"),
+    (lambda d: d["fusion"].update(inputs=[0, 7]), "inputs"),
+    (lambda d: d.update(schema="something.else"), "not a genotype file"),
+])
+def test_bad_genotype_files_raise_genotype_error_naming_the_file(tmp_path, mutate, message):
+    d = _genotype_dict()
+    mutate(d)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(GenotypeError, match=message) as info:
+        load_genotype(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_unreadable_genotype_files(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"schema": ')
+    with pytest.raises(GenotypeError, match="not valid JSON"):
+        load_genotype(broken)
+    with pytest.raises(GenotypeError, match="cannot read"):
+        load_genotype(tmp_path / "missing.json")
+
+
+def test_lut_build_measures_once_then_reuses_cache(tmp_path):
+    cfg = tiny("gas")
+    model = build_supernet(cfg, 5)
+    probes = model.lut_probes(cfg.input_size)
+    first = lat.build_lut(probes, cfg.input_size, "cpu", threads=1, warmup=0, repeats=1, cache_dir=tmp_path)
+    assert first["measured"] == len(first["entries"]) > 0 and first["fingerprint"]["threads"] == 1
+    assert all(v > 0 for v in first["entries"].values())
+    again = lat.build_lut(probes, cfg.input_size, "cpu", threads=1, warmup=0, repeats=1, cache_dir=tmp_path)
+    assert again["measured"] == 0 and again["entries"] == first["entries"]
+    assert first["fingerprint"]["input_size"] == [32, 64]
+    (tmp_path / "lut.json").write_text(json.dumps(first))
+    assert lat.load_lut(tmp_path / "lut.json")["entries"] == first["entries"]
+    (tmp_path / "other.json").write_text("{}")
+    with pytest.raises(Exception, match="not a latency table"):
+        lat.load_lut(tmp_path / "other.json")
+
+
+def test_latency_term_modes():
+    L = torch.tensor(15.0)
+    assert float(lat.latency_term(L, 10.0, None)) == pytest.approx(1.5)
+    assert float(lat.latency_term(L, 10.0, 20.0, "above")) == 0.0
+    assert float(lat.latency_term(L, 10.0, 10.0, "above")) == pytest.approx(0.5)
+    assert float(lat.latency_term(L, 10.0, 20.0, "abs")) == pytest.approx(0.25)

@@ -1,0 +1,51 @@
+"""Shared helpers of the seg tests (no tests here): tiny genotypes written by hand to the schema."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+TINY_GENOTYPE = {
+    "schema": "workbench.genotype", "version": 1, "preset": "gas", "num_classes": 19,
+    "input_size": [64, 128], "stem_channels": 8, "head_channels": 8,
+    "ops": ["none", "skip_connect", "max_pool_3x3", "conv_3x3", "sep_conv_3x3", "dil_sep_conv_3x3_d2"],
+    "cells": [
+        {"index": 0, "kind": "normal", "stride": 4, "channels": 8, "nodes": 2,
+         "edges": [{"from": 0, "to": 2, "op": "sep_conv_3x3"}, {"from": 1, "to": 2, "op": "skip_connect"},
+                   {"from": 0, "to": 3, "op": "conv_3x3"}, {"from": 2, "to": 3, "op": "dil_sep_conv_3x3_d2"}],
+         "concat": [2, 3]},
+        {"index": 1, "kind": "reduction", "stride": 8, "channels": 16, "nodes": 2,
+         "edges": [{"from": 0, "to": 2, "op": "max_pool_3x3"}, {"from": 1, "to": 2, "op": "sep_conv_3x3"},
+                   {"from": 1, "to": 3, "op": "skip_connect"}, {"from": 2, "to": 3, "op": "conv_3x3"}],
+         "concat": [2, 3]}],
+    "fusion": None, "hyper": None, "aggregation": None, "expected_latency_ms": 1.5,
+}
+
+
+def tiny_genotype(**changes) -> dict:
+    g = copy.deepcopy(TINY_GENOTYPE)
+    g.update(changes)
+    return g
+
+
+def other_genotype() -> dict:
+    """Same shapes as TINY_GENOTYPE, one op swapped: a different architecture."""
+    g = tiny_genotype()
+    g["cells"][1]["edges"][3]["op"] = "sep_conv_3x3"
+    return g
+
+
+def write_genotype(path: Path, genotype: dict | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(genotype or tiny_genotype()))
+    return path
+
+
+def retrain_config(genotype: Path | None, data_root: Path, **changes) -> dict:
+    cfg = {"genotype": str(genotype) if genotype else None, "data_root": str(data_root),
+           "dataset": "cityscapes", "epochs": 2, "crop": [64, 128], "batch_size": 2, "lr": 0.05,
+           "device": "cpu", "threads": 1, "seed": 3, "scale_range": [0.75, 1.5]}
+    cfg.update(changes)
+    return cfg

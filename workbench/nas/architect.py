@@ -1,0 +1,48 @@
+"""The architecture step, kept apart from the weight step (first-order DARTS).
+
+One step: relaxed weights (Gumbel noise if so configured) -> task loss on an architecture batch
+-> + lambda * latency term on the noise-free expected latency -> Adam on the alphas and the GCN
+module. The weight parameters receive gradients too but are not updated here (the weight step
+zeroes them first).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from workbench.nas.latency import LatencyModel, latency_term
+from workbench.nas.model_search import Supernet
+
+
+class Architect:
+    def __init__(self, model: Supernet, latency: LatencyModel | None, *, lr: float, weight_decay: float,
+                 latency_weight: float, target_latency_ms: float | None, target_mode: str = "above",
+                 ignore_index: int = 255):
+        self.model, self.latency = model, latency
+        self.optimizer = torch.optim.Adam(model.arch_parameters(), lr=lr, betas=(0.5, 0.999),
+                                          weight_decay=weight_decay)
+        self.latency_weight, self.target, self.mode = latency_weight, target_latency_ms, target_mode
+        self.ignore_index = ignore_index
+        self.reference_ms = self._uniform_latency()
+
+    def _uniform_latency(self) -> float | None:
+        """E[latency] with every op equally likely: the scale of the target-free latency term."""
+        if self.latency is None:
+            return None
+        with torch.no_grad():
+            return float(self.latency.uniform())
+
+    def expected_latency(self) -> torch.Tensor | None:
+        return None if self.latency is None else self.model.expected_latency(self.latency)
+
+    def step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        self.optimizer.zero_grad(set_to_none=True)
+        logits = self.model(images, self.model.cell_weights(sample=True))
+        loss = F.cross_entropy(logits, labels, ignore_index=self.ignore_index)
+        if self.latency is not None and self.latency_weight > 0:
+            term = latency_term(self.expected_latency(), self.reference_ms, self.target, self.mode)
+            loss = loss + self.latency_weight * term
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())

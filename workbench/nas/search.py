@@ -1,0 +1,336 @@
+"""The search loop: alternate weight and architecture steps, record every epoch, resume, derive.
+
+`run_search(config, run_dir)` is what `workbench.steps.search` and `workbench search` call. Per
+epoch: (train split, first half) SGD weight steps alternating with (second half) architecture steps
+(after `warmup_epochs`), then mIoU of the supernet on the held-out split, one line each in
+metrics.jsonl and alphas.jsonl, and a checkpoint. Every epoch reseeds torch/numpy/random from
+(seed, epoch), so a run killed at any point and resumed from its last checkpoint ends with the same
+genotype as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from workbench.config import from_dict, to_dict
+from workbench.device import resolve_device, seed_everything, set_threads
+from workbench.errors import CheckpointError, ConfigError
+from workbench.nas.architect import Architect
+from workbench.nas.cells import CellSpec, chain_specs
+from workbench.nas.fusion import fusion_spec
+from workbench.nas.genotypes import Genotype, save_genotype
+from workbench.nas.hypercells import build_hyper_supernet
+from workbench.nas.latency import build_lut, calibrate_cached, load_lut, predict_genotype_latency
+from workbench.nas.model_search import Supernet
+from workbench.nas.presets import PRESETS, SearchConfig, get_preset
+from workbench.runs import RunDir, atomic_write_json, truncate_jsonl
+
+__all__ = ["SearchConfig", "run_search", "rederive", "resolve_config", "supernet_specs", "build_supernet"]
+
+log = logging.getLogger(__name__)
+NUM_CLASSES = {"cityscapes": 19, "camvid": 11, "random": 19}
+
+
+def resolve_config(config: SearchConfig | dict | None) -> SearchConfig:
+    """A SearchConfig as is; a dict is laid over its 'preset' (default gas) and validated."""
+    if isinstance(config, SearchConfig):
+        return from_dict(SearchConfig, config)
+    values = dict(config or {})
+    name = values.pop("preset", "gas")
+    if name not in PRESETS:
+        raise ConfigError(f"preset: unknown preset {name!r} (known: {', '.join(PRESETS)})")
+    return get_preset(name, **values)
+
+
+def supernet_specs(cfg: SearchConfig) -> list[CellSpec]:
+    specs = chain_specs(cfg.layout(), cfg.stem_channels)
+    if cfg.fusion:
+        specs.append(fusion_spec(specs, cfg.stem_channels, cfg.fusion_inputs, cfg.fusion_stride,
+                                 cfg.fusion_channels, cfg.fusion_nodes))
+    return specs
+
+
+def build_supernet(cfg: SearchConfig, num_classes: int) -> Supernet:
+    """The supernet of cfg.space (SPACES registry; 'cells' = the GAS/LGCNet chain of cells)."""
+    if cfg.space not in SPACES:
+        raise ConfigError(f"space: unknown search space {cfg.space!r} (known: {', '.join(SPACES)})")
+    return SPACES[cfg.space](cfg, num_classes)
+
+
+def build_cell_supernet(cfg: SearchConfig, num_classes: int) -> Supernet:
+    return Supernet(supernet_specs(cfg), cfg.ops, cfg.stem_channels, cfg.head_channels, num_classes,
+                    cell_sharing=cfg.cell_sharing, gcn=cfg.gcn, gamma=cfg.gamma,
+                    gcn_hidden=cfg.gcn_hidden, relaxation=cfg.relaxation)
+
+
+# search space name -> builder(cfg, num_classes); a builder returns a Supernet (or a subclass)
+SPACES: dict[str, Callable[[SearchConfig, int], Supernet]] = {"cells": build_cell_supernet,
+                                                              "hyper": build_hyper_supernet}
+
+
+def lut_for(cfg: SearchConfig, num_classes: int, device: str | None = None) -> dict:
+    """Build (or take from the cache) the latency table of this search space at cfg.input_size."""
+    model = build_supernet(cfg, num_classes)
+    lut = build_lut(model.lut_probes(cfg.input_size), cfg.input_size, device or cfg.device, cfg.threads,
+                    cfg.lut_warmup, cfg.lut_repeats, cfg.lut_cache_dir or None,
+                    meta={"preset": cfg.preset, "num_classes": num_classes})
+    if cfg.lut_calibrate:
+        lut = calibrate_cached(
+            lut, lambda: model.random_genotypes(cfg.lut_calibrate, 12345, cfg.preset, cfg.input_size),
+            device or cfg.device, cfg.threads, cfg.lut_cache_dir or None, cfg.lut_warmup, cfg.lut_repeats)
+    return lut
+
+
+# -- data ------------------------------------------------------------------------------------
+class RandomSegDataset(Dataset):
+    """Deterministic random scenes (blocky label maps, label-coloured noisy images): smoke runs only."""
+
+    def __init__(self, count: int, size: tuple[int, int], num_classes: int = 19, seed: int = 0):
+        self.count, self.size, self.num_classes, self.seed = count, tuple(size), num_classes, seed
+        self.ignore_index = 255
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(self.seed * 100003 + i)
+        h, w = self.size
+        coarse = torch.randint(0, self.num_classes, (1, 1, max(h // 16, 1), max(w // 16, 1)), generator=g)
+        label = F.interpolate(coarse.float(), size=(h, w), mode="nearest")[0, 0].long()
+        palette = torch.randn(self.num_classes, 3, generator=torch.Generator().manual_seed(self.seed))
+        image = palette[label].permute(2, 0, 1) + 0.5 * torch.randn(3, h, w, generator=g)
+        return image.float(), label
+
+
+def build_datasets(cfg: SearchConfig) -> tuple[Dataset, Dataset | None, int]:
+    if cfg.dataset == "random":
+        val = RandomSegDataset(cfg.max_val_images, cfg.crop_size, seed=cfg.seed + 1) if cfg.max_val_images else None
+        return RandomSegDataset(max(4 * cfg.batch_size, 8), cfg.crop_size, seed=cfg.seed), val, NUM_CLASSES["random"]
+    from workbench.data.segmentation import build_seg_dataset
+
+    root = cfg.data_root or f"datasets/synth-{cfg.dataset}"
+    train = build_seg_dataset(cfg.dataset, root, cfg.train_split, train=True, crop_size=cfg.crop_size)
+    val = None
+    if cfg.max_val_images:
+        full = build_seg_dataset(cfg.dataset, root, cfg.val_split, train=False)
+        val = Subset(full, range(min(cfg.max_val_images, len(full))))
+    return train, val, int(train.num_classes)
+
+
+def split_halves(dataset: Dataset, seed: int) -> tuple[Subset, Subset]:
+    """Fixed random halves of the training split: weights learn on one, alphas on the other."""
+    n = len(dataset)
+    if n < 2:
+        raise ConfigError(f"train_split: needs at least 2 images to halve, found {n}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    return Subset(dataset, perm[: n // 2]), Subset(dataset, perm[n // 2:])
+
+
+def loader(dataset: Dataset, cfg: SearchConfig, epoch: int, salt: int) -> DataLoader:
+    g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 31 + salt)
+    return DataLoader(dataset, batch_size=min(cfg.batch_size, len(dataset)), shuffle=True, drop_last=True,
+                      generator=g, num_workers=cfg.num_workers)
+
+
+@torch.no_grad()
+def evaluate_miou(model: Supernet, dataset: Dataset | None, num_classes: int, device: torch.device) -> float | None:
+    from workbench.metrics.segmentation import ConfusionMatrix
+
+    if dataset is None or len(dataset) == 0:
+        return None
+    model.eval()
+    cm = ConfusionMatrix(num_classes)
+    for image, label in DataLoader(dataset, batch_size=1):
+        cm.update(model(image.to(device)).argmax(1).cpu(), label)
+    model.train()
+    miou = cm.compute()["miou"]
+    return None if miou is None or miou != miou else float(miou)
+
+
+# -- schedule ----------------------------------------------------------------------------------
+def temperature(cfg: SearchConfig, epoch: int) -> float | None:
+    """Gumbel temperature, annealed exponentially from tau_start to tau_end over the epochs."""
+    if cfg.relaxation != "gumbel":
+        return None
+    frac = epoch / max(cfg.epochs - 1, 1)
+    return cfg.tau_start * (cfg.tau_end / cfg.tau_start) ** frac
+
+
+def weight_lr(cfg: SearchConfig, epoch: int) -> float:
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs))
+
+
+# -- the loop ----------------------------------------------------------------------------------
+class Search:
+    """Everything a search holds between epochs; `state()` is the checkpoint."""
+
+    def __init__(self, cfg: SearchConfig, run: RunDir, lut: dict, num_classes: int, device: torch.device):
+        self.cfg, self.run, self.lut, self.num_classes, self.device = cfg, run, lut, num_classes, device
+        seed_everything(cfg.seed)
+        self.model = build_supernet(cfg, num_classes).to(device)
+        self.latency = self.model.latency_model(lut).to(device)
+        self.w_opt = torch.optim.SGD(self.model.weight_parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                     weight_decay=cfg.weight_decay)
+        self.architect = Architect(self.model, self.latency, lr=cfg.arch_lr, weight_decay=cfg.arch_weight_decay,
+                                   latency_weight=cfg.latency_weight, target_latency_ms=cfg.target_latency_ms,
+                                   target_mode=cfg.target_mode)
+        self.epoch = -1  # last finished epoch
+
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "model": self.model.state_dict(), "weight_optimizer": self.w_opt.state_dict(),
+                "arch_optimizer": self.architect.optimizer.state_dict()}
+
+    def load(self, state: dict) -> None:
+        try:
+            self.model.load_state_dict(state["model"])
+            self.w_opt.load_state_dict(state["weight_optimizer"])
+            self.architect.optimizer.load_state_dict(state["arch_optimizer"])
+            self.epoch = int(state["epoch"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"{self.run.checkpoint_dir / 'last.pt'}: does not match this search "
+                                  f"configuration ({str(exc).splitlines()[0][:160]})") from None
+
+    def alpha_record(self, epoch: int, tau: float | None) -> dict:
+        if tau is not None:
+            self.model.tau = tau
+        return {"epoch": epoch, "temperature": tau, "gamma": self.cfg.gamma if self.cfg.gcn else None,
+                "cells": self.model.alpha_state(), "hyper": self.model.hyper_state()}
+
+    def expected_latency_ms(self) -> float:
+        with torch.no_grad():
+            return float(self.architect.expected_latency())
+
+    def train_epoch(self, epoch: int, w_data: Dataset, a_data: Dataset) -> dict:
+        from tqdm.auto import tqdm
+
+        cfg, model = self.cfg, self.model
+        seed_everything(cfg.seed * 1000 + epoch)
+        tau = temperature(cfg, epoch)
+        if tau is not None:
+            model.tau = tau
+        for group in self.w_opt.param_groups:
+            group["lr"] = weight_lr(cfg, epoch)
+        search_alphas = epoch >= min(cfg.warmup_epochs, cfg.epochs - 1)
+        model.train()
+        w_losses, a_losses = [], []
+        pairs = zip(loader(w_data, cfg, epoch, 0), loader(a_data, cfg, epoch, 1))
+        total = min(len(w_data), len(a_data)) // min(cfg.batch_size, len(w_data), len(a_data))
+        if cfg.steps_per_epoch:
+            total = min(total, cfg.steps_per_epoch)
+        for step, ((xw, yw), (xa, ya)) in enumerate(tqdm(pairs, total=total, desc=f"epoch {epoch}", disable=None)):
+            if step >= total:
+                break
+            if search_alphas:
+                a_losses.append(self.architect.step(xa.to(self.device), ya.to(self.device)))
+            self.w_opt.zero_grad(set_to_none=True)
+            logits = model(xw.to(self.device), model.cell_weights(sample=True))
+            loss = F.cross_entropy(logits, yw.to(self.device), ignore_index=255)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.weight_parameters(), cfg.grad_clip)
+            self.w_opt.step()
+            w_losses.append(float(loss.detach()))
+        return {"train_loss": sum(w_losses) / max(len(w_losses), 1),
+                "arch_loss": sum(a_losses) / len(a_losses) if a_losses else None, "temperature": tau}
+
+    def derive(self) -> Genotype:
+        tau = temperature(self.cfg, max(self.epoch, 0))
+        if tau is not None:  # the temperature of the last epoch, also after a resume or in `rederive`
+            self.model.tau = tau
+        g = self.model.derive(self.cfg.preset, self.cfg.input_size)
+        g.expected_latency_ms = round(predict_genotype_latency(g, self.lut), 4)
+        return g
+
+
+def run_search(config: SearchConfig | dict, run_dir: str | Path, resume: bool | None = None) -> dict:
+    """Search, record every epoch in run_dir, derive genotype.json; returns the run record."""
+    cfg = resolve_config(config)
+    resume = cfg.resume if resume is None else bool(resume)
+    run = RunDir(run_dir)
+    device = resolve_device(cfg.device)
+    set_threads(cfg.threads or None)
+    previous = run.load_checkpoint() if resume else None
+    if resume and previous is not None and run.config_path.exists():
+        stored = resolve_config({**run.read_config(), "resume": True, "device": cfg.device})
+        changed = sorted(k for k, v in to_dict(cfg).items() if to_dict(stored).get(k) != v)
+        if changed:
+            log.warning("resume: configuration differs from the stored one in %s; using the stored one", changed)
+            cfg = stored
+    run.write_config(to_dict(cfg))
+    run.start("search", preset=cfg.preset, latency_weight=cfg.latency_weight, seed=cfg.seed,
+              dataset=cfg.dataset, target_latency_ms=cfg.target_latency_ms, device=str(device))
+    try:
+        train, val, num_classes = build_datasets(cfg)
+        if previous is not None and run.lut_path.exists():
+            lut = load_lut(run.lut_path)
+        elif cfg.lut_path:
+            lut = load_lut(cfg.lut_path)
+        else:
+            lut = lut_for(cfg, num_classes, str(device))
+        atomic_write_json(run.lut_path, lut)
+        search = Search(cfg, run, lut, num_classes, device)
+        if previous is not None:
+            search.load(previous)
+            last = search.epoch
+            for path in (run.metrics_path, run.alphas_path):
+                truncate_jsonl(path, lambda r, last=last: r.get("epoch", -1) <= last)
+            log.info("resuming after epoch %d", last)
+        else:
+            for path in (run.metrics_path, run.alphas_path):
+                truncate_jsonl(path, lambda r: False)
+            run.log_alphas(search.alpha_record(-1, temperature(cfg, 0)))
+        w_data, a_data = split_halves(train, cfg.seed)
+        for epoch in range(search.epoch + 1, cfg.epochs):
+            t0 = time.time()
+            stats = search.train_epoch(epoch, w_data, a_data)
+            miou = evaluate_miou(search.model, val, num_classes, device)
+            lat = search.expected_latency_ms()
+            search.epoch = epoch
+            run.log_metrics({"epoch": epoch, "phase": "search", "train_loss": stats["train_loss"],
+                             "arch_loss": stats["arch_loss"], "val_miou": miou, "expected_latency_ms": lat,
+                             "temperature": stats["temperature"], "epoch_time_s": round(time.time() - t0, 3)})
+            run.log_alphas(search.alpha_record(epoch, stats["temperature"]))
+            run.save_checkpoint(search.state())
+            log.info("epoch %d: train loss %.3f, val mIoU %s, expected latency %.2f ms (%.1f s)", epoch,
+                     stats["train_loss"], "n/a" if miou is None else f"{miou:.3f}", lat, time.time() - t0)
+        genotype = search.derive()
+        save_genotype(genotype, run.genotype_path)
+        last = (run.metrics() or [{}])[-1]
+        run.update(metrics={"expected_latency_ms": genotype.expected_latency_ms,
+                            "supernet_expected_latency_ms": last.get("expected_latency_ms"),
+                            "miou": last.get("val_miou")},
+                   artifacts={"genotype": "genotype.json", "checkpoint": "checkpoints/last.pt",
+                              "lut": "latency_lut.json", "metrics": "metrics.jsonl", "alphas": "alphas.jsonl"},
+                   num_classes=num_classes, lut_fingerprint=lut.get("fingerprint"))
+        return run.finish()
+    except BaseException as exc:
+        run.finish(status="failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted",
+                   error=f"{exc.__class__.__name__}: {exc}")
+        raise
+
+
+def rederive(run_dir: str | Path) -> Genotype:
+    """Re-derive genotype.json from a run directory's config and last checkpoint."""
+    run = RunDir(run_dir)
+    if not run.config_path.exists():
+        raise ConfigError(f"{run.config_path}: no search configuration here (not a search run directory?)")
+    cfg = resolve_config(run.read_config())
+    state = run.load_checkpoint()
+    if state is None:
+        raise CheckpointError(f"{run.checkpoint_dir / 'last.pt'}: no checkpoint to derive from")
+    num_classes = int(run.record().get("num_classes") or NUM_CLASSES[cfg.dataset])
+    lut = load_lut(run.lut_path) if run.lut_path.exists() else lut_for(cfg, num_classes, "cpu")
+    search = Search(cfg, run, lut, num_classes, torch.device("cpu"))
+    search.load(state)
+    genotype = search.derive()
+    save_genotype(genotype, run.genotype_path)
+    run.update(metrics={"expected_latency_ms": genotype.expected_latency_ms}, artifacts={"genotype": "genotype.json"})
+    return genotype
+

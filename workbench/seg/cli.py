@@ -1,0 +1,178 @@
+"""`workbench retrain | evaluate | predict | bench | export`.
+
+Flags map one to one onto the step configs; `--set key=value` reaches any other config field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from workbench.config import parse_overrides
+
+
+def _source(p: argparse.ArgumentParser, required: bool = True) -> None:
+    group = p.add_mutually_exclusive_group(required=required)
+    group.add_argument("--genotype", help="genotype.json of a search run")
+    group.add_argument("--baseline", help="hand-designed baseline (see `workbench bench --list-baselines`)")
+
+
+def _config(args: argparse.Namespace, names: dict[str, str]) -> dict:
+    """argparse values that were given -> config dict, plus --set overrides."""
+    cfg = {field: getattr(args, attr) for attr, field in names.items() if getattr(args, attr, None) is not None}
+    cfg.update(parse_overrides(getattr(args, "set", None)))
+    return cfg
+
+
+def _retrain(args: argparse.Namespace) -> int:
+    from workbench.steps import retrain
+
+    cfg = _config(args, {"genotype": "genotype", "baseline": "baseline", "dataset": "dataset",
+                         "data_root": "data_root", "epochs": "epochs", "crop": "crop",
+                         "batch_size": "batch_size", "lr": "lr", "device": "device", "seed": "seed",
+                         "workers": "workers", "eval_size": "eval_size", "threads": "threads"})
+    if args.resume:
+        cfg["resume"] = True
+    record = retrain(cfg, args.run_dir)
+    if record:
+        m = record.get("metrics", {})
+        print(f"{record.get('name')}: mIoU {m.get('miou', float('nan')):.4f}, pixel acc "
+              f"{m.get('pixel_acc', float('nan')):.4f}, {m.get('params_m', 0):.2f} M params -> {args.run_dir}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from workbench.steps import evaluate
+
+    cfg = _config(args, {"run_dir": "run", "split": "split", "data_root": "data_root", "dataset": "dataset",
+                         "checkpoint": "checkpoint", "eval_size": "eval_size", "device": "device"})
+    result = evaluate(cfg, args.out_dir)
+    print(f"{result['dataset']} {result['split']}: mIoU {result['miou']:.4f}, "
+          f"pixel acc {result['pixel_acc']:.4f} ({result['images']} images)")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from workbench.seg.predict import run_predict
+
+    cfg = _config(args, {"run_dir": "run", "out": "out", "split": "split", "data_root": "data_root",
+                         "dataset": "dataset", "checkpoint": "checkpoint", "eval_size": "eval_size",
+                         "device": "device"})
+    result = run_predict(cfg)
+    print(f"wrote {result['count']} predictions to {result['out']}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    if args.list_baselines:
+        from workbench.seg.baselines import BASELINES
+
+        print("\n".join(f"{name}  ({arch} + {enc})" for name, (arch, enc, _) in BASELINES.items()))
+        return 0
+    from workbench.runs import atomic_write_json
+    from workbench.steps import benchmark
+
+    cfg = _config(args, {"genotype": "genotype", "baseline": "baseline", "run": "run", "size": "size",
+                         "device": "device", "threads": "threads", "repeats": "repeats", "warmup": "warmup",
+                         "lut": "lut", "dtype": "dtype", "num_classes": "num_classes"})
+    if args.no_memory:
+        cfg["memory"] = False
+    result = benchmark(cfg, args.run_dir)
+    lat, dev = result["latency_ms"], result["device"]
+    print(f"{result['network']['name']} @ {result['size'][0]}x{result['size'][1]}, batch 1, {result['dtype']}, "
+          f"{dev['name']} ({dev['device_type']}, {result['threads']} threads, torch {result['torch']})")
+    print(f"  latency  {lat['median']:.2f} ms median (p10 {lat['p10']:.2f}, p90 {lat['p90']:.2f}; "
+          f"{lat['repeats']} runs after {lat['warmup']} warm-up)  ->  {result['fps']:.1f} FPS")
+    print(f"  FLOPs    {result['gflops']:.4g} GFLOPs ({result['gmacs']:.4g} GMACs), "
+          f"{result['achieved_gflops_per_s']:.1f} GFLOP/s achieved")
+    print(f"  params   {result['params_m']:.3f} M")
+    if result["memory"] and result["memory"].get("peak_mb") is not None:
+        print(f"  memory   {result['memory']['peak_mb']:.1f} MiB peak ({result['memory']['method']})")
+    lut = result["lut"]
+    print(f"  LUT      {lut['predicted_ms']:.2f} ms predicted ({result['lut_error_pct']:+.1f}% vs measured)"
+          if lut["predicted_ms"] is not None else f"  LUT      n/a ({lut['note']})")
+    if args.json:
+        atomic_write_json(args.json, result)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from workbench.seg.export import run_export
+
+    cfg = _config(args, {"run_dir": "run", "format": "format", "out": "out", "size": "size",
+                         "checkpoint": "checkpoint", "opset": "opset"})
+    result = run_export(cfg)
+    print(json.dumps(result))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("retrain", help="train a derived network or a baseline from scratch, evaluate mIoU",
+                       description="Single process, or `torchrun --nproc_per_node=N -m workbench retrain ...` "
+                                   "for DistributedDataParallel (batch size is global).")
+    _source(p)
+    p.add_argument("--dataset", choices=["cityscapes", "camvid"])
+    p.add_argument("--data-root")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--crop", help="training crop HxW, e.g. 512x1024")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--device", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--workers", type=int)
+    p.add_argument("--eval-size", help="evaluate at HxW instead of full resolution")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other RetrainConfig field")
+    p.set_defaults(func=_retrain)
+
+    p = sub.add_parser("evaluate", help="score a retrained run's checkpoint on a split")
+    p.add_argument("--run-dir", required=True, help="retrain run directory")
+    p.add_argument("--split")
+    p.add_argument("--data-root")
+    p.add_argument("--dataset", choices=["cityscapes", "camvid"])
+    p.add_argument("--checkpoint", help="another checkpoint of the same architecture")
+    p.add_argument("--eval-size")
+    p.add_argument("--device")
+    p.add_argument("--out-dir", help="where evaluation_{split}.json goes (default: the run dir)")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("predict", help="write prediction PNGs that `workbench eval seg` scores")
+    p.add_argument("--run-dir", required=True, help="retrain run directory")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--split")
+    p.add_argument("--data-root")
+    p.add_argument("--dataset", choices=["cityscapes", "camvid"])
+    p.add_argument("--checkpoint")
+    p.add_argument("--eval-size")
+    p.add_argument("--device")
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("bench", help="latency / FPS / FLOPs / params / memory of a network at one size")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--genotype", help="genotype.json")
+    group.add_argument("--baseline", help="baseline name")
+    group.add_argument("--run", help="a retrain run directory")
+    group.add_argument("--list-baselines", action="store_true", help="print the baseline names")
+    p.add_argument("--size", help="HxW: 512x1024, 768x1536, 1024x2048 (papers)")
+    p.add_argument("--device")
+    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
+    p.add_argument("--threads", type=int)
+    p.add_argument("--repeats", type=int)
+    p.add_argument("--warmup", type=int)
+    p.add_argument("--num-classes", type=int)
+    p.add_argument("--lut", help="latency_lut.json (default: beside the genotype)")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    p.add_argument("--json", help="write the full result here")
+    p.add_argument("--run-dir", help="also record a 'benchmark' run directory")
+    p.set_defaults(func=_bench)
+
+    p = sub.add_parser("export", help="export a retrained run to TorchScript or ONNX (verified on reload)")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--format", choices=["torchscript", "onnx"], required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--size", help="export input HxW (default: the run's crop)")
+    p.add_argument("--checkpoint")
+    p.add_argument("--opset", type=int)
+    p.set_defaults(func=_export)

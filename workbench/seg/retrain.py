@@ -1,0 +1,267 @@
+"""Retrain a derived network (genotype.json) or a baseline from scratch and evaluate its mIoU.
+
+SGD with a poly learning rate (per iteration), random scale/crop/flip from the dataset, cross
+entropy with the ignore label. A checkpoint is written after every epoch and carries the
+architecture fingerprint. Resume guarantee: every epoch re-seeds all RNGs from (seed, epoch,
+rank), so a run killed at any point and resumed from its last checkpoint ends with exactly the same
+weights and metrics as an uninterrupted run on the same machine, thread count and process count
+(tested with a real SIGKILL).
+
+Multi-process: under `torchrun` the model is wrapped in DistributedDataParallel; `batch_size` is
+the global batch, split evenly over the processes, so the number of optimizer steps and the
+learning-rate schedule do not depend on the process count. Only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from workbench.config import field, from_dict, to_dict
+from workbench.device import resolve_device, seed_everything, set_threads
+from workbench.errors import ConfigError
+from workbench.runs import RunDir, atomic_write_json, read_json, truncate_jsonl
+from workbench.seg import distributed as dist_utils
+from workbench.seg.evaluate import evaluate_model
+from workbench.seg.model import build_from_spec, check_fingerprint, check_size, count_params, model_spec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RetrainConfig:
+    genotype: str | None = field(None, help="genotype.json of a search run (or give baseline)")
+    baseline: str | None = field(None, help="hand-designed baseline name (workbench.seg.baselines)")
+    dataset: Literal["cityscapes", "camvid"] = field("cityscapes", help="dataset format")
+    data_root: str = field("datasets/synth-cityscapes", help="dataset root directory")
+    train_split: str = field("train", help="training split")
+    val_split: str = field("val", help="split scored after training")
+    epochs: int = field(100, min=1, help="training epochs")
+    crop: tuple[int, int] = field((512, 1024), help="training crop HxW (divisible by the output stride)")
+    batch_size: int = field(8, min=1, help="global batch size (split over torchrun processes)")
+    lr: float = field(0.01, min=0.0, help="initial learning rate (poly decay per iteration)")
+    poly_power: float = field(0.9, min=0.0, help="poly learning-rate exponent")
+    momentum: float = field(0.9, min=0.0, max=1.0, help="SGD momentum")
+    weight_decay: float = field(5e-4, min=0.0, help="SGD weight decay")
+    scale_range: tuple[float, float] = field((0.5, 2.0), help="random scale range")
+    flip: bool = field(True, help="random horizontal flip")
+    eval_size: tuple[int, int] | None = field(None, help="evaluation input HxW (default: full resolution)")
+    eval_every: int = field(0, min=0, help="also evaluate every N epochs (0: only after the last)")
+    device: str = field("auto", help="cpu, cuda, cuda:N or auto")
+    threads: int | None = field(None, min=1, help="CPU threads per process")
+    workers: int = field(0, min=0, help="data-loader worker processes")
+    seed: int = field(0, min=0, help="seed of weights, sampling and augmentation")
+    sync_bn: bool = field(True, help="SyncBatchNorm under multi-GPU torchrun")
+    amp: bool = field(False, help="bfloat16 autocast for the training forward (CUDA only)")
+    resume: bool = field(False, help="continue from RUN_DIR/checkpoints/last.pt")
+    name: str | None = field(None, help="run name (default: the directory name)")
+
+    def validate(self) -> None:
+        if (self.genotype is None) == (self.baseline is None):
+            raise ConfigError("genotype/baseline: give exactly one of a genotype file or a baseline name")
+        lo, hi = self.scale_range
+        if not 0 < lo <= hi:
+            raise ConfigError(f"scale_range: expected 0 < min <= max, got {lo}, {hi}")
+
+
+def poly_lr(base_lr: float, step: int, max_steps: int, power: float) -> float:
+    return base_lr * (1 - min(step, max_steps) / max_steps) ** power
+
+
+def _search_fields(genotype_path: str, genotype: dict) -> dict:
+    """preset / latency_weight of the search run that produced the genotype, when known."""
+    out = {"preset": genotype.get("preset"), "latency_weight": None}
+    folder = Path(genotype_path).parent
+    for name in ("run_record.json", "config.json"):
+        path = folder / name
+        if path.exists():
+            try:
+                rec = read_json(path)
+            except (OSError, ValueError):
+                continue
+            for key in ("preset", "latency_weight"):
+                if out.get(key) is None and rec.get(key) is not None:
+                    out[key] = rec[key]
+    return out
+
+
+def _train_step(model, optimizer, images, labels, ignore_index: int, amp: bool = False) -> float:
+    with torch.autocast(device_type=images.device.type, dtype=torch.bfloat16, enabled=amp):
+        logits = model(images)
+    logits = logits.float()
+    if logits.shape[-2:] != labels.shape[-2:]:
+        logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
+    loss = F.cross_entropy(logits, labels, ignore_index=ignore_index)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def run_retrain(config: RetrainConfig | dict, run_dir: str | Path) -> dict:
+    """Train from scratch (or resume), evaluate on the val split; returns the run record."""
+    cfg = from_dict(RetrainConfig, config, source="retrain")
+    set_threads(cfg.threads)
+    info, device = dist_utils.setup(resolve_device(cfg.device))
+    run = RunDir(run_dir)
+    try:
+        return _retrain(cfg, run, device, info)
+    except BaseException as exc:
+        rec = run.record() if info.is_main else {}
+        if rec.get("status") == "running" and rec.get("pid") == os.getpid():  # started by this call
+            run.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                       error=f"{exc.__class__.__name__}: {exc}")
+        raise
+    finally:
+        dist_utils.cleanup()
+
+
+def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_utils.DistInfo) -> dict:
+    from workbench.data.segmentation import build_seg_dataset
+
+    if cfg.batch_size % info.world_size:
+        raise ConfigError(f"batch_size: {cfg.batch_size} is not divisible by the {info.world_size} processes")
+    train_set = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.train_split, train=True,
+                                  crop_size=cfg.crop, scale_range=cfg.scale_range, flip=cfg.flip)
+    val_set = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.val_split, train=False)
+    spec = model_spec(genotype=cfg.genotype, baseline=cfg.baseline, num_classes=train_set.num_classes)
+    torch.manual_seed(cfg.seed)  # same initial weights in every process
+    model = build_from_spec(spec)
+    check_size(cfg.crop, model.size_divisor, "crop")
+    if cfg.eval_size:
+        check_size(cfg.eval_size, model.size_divisor, "eval_size")
+    per_process = cfg.batch_size // info.world_size
+    steps_per_epoch = (len(train_set) // info.world_size) // per_process
+    if steps_per_epoch == 0:
+        raise ConfigError(f"batch_size: {cfg.batch_size} is larger than the {len(train_set)} training images "
+                          f"of {cfg.data_root} ({cfg.train_split})")
+    max_steps = cfg.epochs * steps_per_epoch
+    params_m = count_params(model) / 1e6
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay)
+    start_epoch, step = 0, 0
+    state = run.load_checkpoint() if cfg.resume else None
+    if state is not None:
+        check_fingerprint(state, spec, run.checkpoint_dir / "last.pt")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
+        log.info("resuming %s from epoch %d (step %d)", run.path, start_epoch, step)
+    model.to(device)
+    for group in optimizer.state.values():  # optimizer state follows the parameters' device
+        for k, v in group.items():
+            if torch.is_tensor(v):
+                group[k] = v.to(device)
+
+    if info.is_main:
+        if state is None:
+            truncate_jsonl(run.metrics_path, lambda r: False)
+        else:
+            truncate_jsonl(run.metrics_path, lambda r: r.get("epoch", -1) < start_epoch)
+        config_dict = to_dict(cfg)
+        config_dict["num_classes"] = spec.num_classes
+        run.write_config(config_dict)
+        fields = {"dataset": cfg.dataset, "seed": cfg.seed, "world_size": info.world_size,
+                  "preset": None, "latency_weight": None, "architecture": spec.fingerprint}
+        artifacts = {"checkpoint": "checkpoints/last.pt"}
+        if spec.kind == "genotype":
+            fields.update(_search_fields(cfg.genotype, spec.genotype), genotype_source=str(cfg.genotype))
+            if Path(cfg.genotype).resolve() != run.genotype_path.resolve():
+                atomic_write_json(run.genotype_path, spec.genotype)  # the run is self-contained
+            artifacts["genotype"] = "genotype.json"
+        else:
+            fields.update(baseline=spec.name)
+        run.start("retrain" if spec.kind == "genotype" else "baseline", cfg.name, **fields)
+        run.update(artifacts=artifacts, metrics={"params_m": params_m},
+                   steps_per_epoch=steps_per_epoch, max_steps=max_steps)
+    dist_utils.barrier(info)
+
+    net = model
+    if info.enabled:
+        if device.type == "cuda" and cfg.sync_bn:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    last_val = None
+    for epoch in range(start_epoch, cfg.epochs):
+        # Everything random in this epoch (sampling order, augmentation, dropout) depends only on
+        # (seed, epoch, rank): this is what makes resume exact.
+        seed_everything(cfg.seed * 1_000_003 + epoch * 1009 + info.rank)
+        loader = _loader(train_set, cfg, info, epoch, per_process, device)
+        net.train()
+        t0, total, count = time.time(), 0.0, 0
+        lr = poly_lr(cfg.lr, step, max_steps, cfg.poly_power)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not info.is_main, leave=False)
+        for images, labels in bar:
+            lr = poly_lr(cfg.lr, step, max_steps, cfg.poly_power)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss = _train_step(net, optimizer, images.to(device, non_blocking=True),
+                               labels.to(device, non_blocking=True), train_set.ignore_index,
+                               amp=cfg.amp and device.type == "cuda")
+            total, count, step = total + loss, count + 1, step + 1
+            bar.set_postfix(loss=f"{loss:.3f}")
+        sums = dist_utils.all_reduce_sum(torch.tensor([total, count], dtype=torch.float64), info)
+        mean_loss = float(sums[0] / max(sums[1], 1))
+        epoch_time = time.time() - t0
+        if info.is_main:
+            run.log_metrics({"epoch": epoch, "phase": "train", "loss": mean_loss, "lr": lr,
+                             "step": step, "epoch_time_s": round(epoch_time, 3)})
+            log.info("epoch %d/%d: loss %.4f, lr %.5f, %.1fs", epoch + 1, cfg.epochs, mean_loss, lr, epoch_time)
+        dist_utils.sync_buffers(model, info)  # the checkpoint and the evaluation use rank 0's statistics
+        if epoch == cfg.epochs - 1 or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0):
+            result = evaluate_model(model, val_set, device, model.size_divisor, cfg.eval_size, info,
+                                    desc=f"eval {cfg.val_split}")
+            last_val = {"epoch": epoch, "phase": "val", "miou": float(result["miou"]),
+                        "pixel_acc": float(result["pixel_acc"])}
+            if info.is_main:
+                run.log_metrics(last_val)
+                log.info("epoch %d/%d: val mIoU %.4f", epoch + 1, cfg.epochs, last_val["miou"])
+        if info.is_main:
+            run.save_checkpoint({"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+                                 "epoch": epoch, "step": step, "fingerprint": spec.fingerprint,
+                                 "architecture": {"kind": spec.kind, "name": spec.name},
+                                 "num_classes": spec.num_classes, "world_size": info.world_size})
+        dist_utils.barrier(info)
+
+    if last_val is None:  # resumed after the last epoch had finished
+        vals = [r for r in run.metrics() if r.get("phase") == "val"]
+        if vals:
+            last_val = vals[-1]
+        else:
+            result = evaluate_model(model, val_set, device, model.size_divisor, cfg.eval_size, info)
+            last_val = {"miou": float(result["miou"]), "pixel_acc": float(result["pixel_acc"])}
+    record = {}
+    if info.is_main:
+        run.update(metrics={"miou": last_val["miou"], "pixel_acc": last_val["pixel_acc"],
+                            "params_m": params_m}, steps=step, epochs=cfg.epochs)
+        record = run.finish()
+    dist_utils.barrier(info)
+    return record
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return getattr(model, "module", model)
+
+
+def _loader(dataset, cfg: RetrainConfig, info, epoch: int, per_process: int, device) -> DataLoader:
+    generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+    if info.enabled:
+        sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank,
+                                                      shuffle=True, seed=cfg.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+        return DataLoader(dataset, batch_size=per_process, sampler=sampler, drop_last=True,
+                          num_workers=cfg.workers, generator=generator, pin_memory=device.type == "cuda")
+    return DataLoader(dataset, batch_size=per_process, shuffle=True, drop_last=True, num_workers=cfg.workers,
+                      generator=generator, pin_memory=device.type == "cuda")
