@@ -45,6 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="512x1024")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the LUT is measured on the same device)")
     parser.add_argument("--per-preset", type=int, default=6, help="random genotypes per preset")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=10)
@@ -76,7 +77,7 @@ def main() -> None:
     for run_dir in args.run_dir:
         items.append((f"run:{run_dir}", load_genotype(Path(run_dir) / "genotype.json")))
     probes = [p for _, g in items for p in latency.genotype_probes(g, size)]
-    lut = latency.build_lut(probes, size, "cpu", args.threads, warmup=args.warmup, repeats=args.lut_repeats,
+    lut = latency.build_lut(probes, size, args.device, args.threads, warmup=args.warmup, repeats=args.lut_repeats,
                             cache_dir=cache)
     if args.calibrate:
         # reference networks for the calibration: other random genotypes than the ones checked below
@@ -84,8 +85,8 @@ def main() -> None:
                 for g in random_genotypes(preset, args.calibrate, size, seed=1000 + i)[0]]
         probes = [p for g in refs for p in latency.genotype_probes(g, size)]
         lut = latency.build_lut(probes + [p for _, g in items for p in latency.genotype_probes(g, size)], size,
-                                "cpu", args.threads, warmup=args.warmup, repeats=args.lut_repeats, cache_dir=cache)
-        latency.calibrate(lut, refs, "cpu", args.warmup, args.repeats)
+                                args.device, args.threads, warmup=args.warmup, repeats=args.lut_repeats, cache_dir=cache)
+        latency.calibrate(lut, refs, args.device, args.warmup, args.repeats)
         print(f"calibration scale {lut['calibration']['scale']:.3f} from {len(refs)} reference networks")
     scale = latency.calibration_scale(lut)
     rows = []
@@ -95,10 +96,10 @@ def main() -> None:
         op_sum = sum(lut["entries"][p.key] for p in latency.genotype_probes(g, size) if p.key.startswith("op/"))
         paired = None
         if args.paired:  # the same pieces re-timed right before the network: load drift cancels
-            fresh = latency.build_lut(latency.genotype_probes(g, size), size, "cpu", args.threads,
+            fresh = latency.build_lut(latency.genotype_probes(g, size), size, args.device, args.threads,
                                       warmup=args.warmup, repeats=args.lut_repeats, use_cache=False)
             paired = latency.predict_genotype_latency(g, fresh)
-        measured = latency.measure_network_latency(build_network(g), size, "cpu", warmup=args.warmup, repeats=args.repeats)
+        measured = latency.measure_network_latency(build_network(g), size, args.device, warmup=args.warmup, repeats=args.repeats)
         rows.append({"name": name, "predicted_ms": predicted, "measured_ms": measured, "op_sum_ms": op_sum,
                      "piece_sum_ms": piece_sum, "rel_error": abs(predicted - measured) / measured,
                      "uncalibrated_rel_error": abs(piece_sum - measured) / measured,
@@ -110,7 +111,7 @@ def main() -> None:
               f"error {100 * rows[-1]['rel_error']:5.1f}%  (op-sum only {100 * rows[-1]['op_sum_rel_error']:5.1f}%)",
               flush=True)
     errors = [r["rel_error"] for r in rows]
-    out = {"machine": device_fingerprint("cpu", args.threads), "input_size": list(size),
+    out = {"machine": device_fingerprint(args.device, args.threads), "input_size": list(size),
            "lut_entries": len(lut["entries"]), "lut_repeats": args.lut_repeats, "repeats": args.repeats,
            "genotypes": rows, "mean_rel_error": statistics.mean(errors), "max_rel_error": max(errors),
            "calibration": lut.get("calibration"),

@@ -412,7 +412,9 @@ class HyperLatencyModel(nn.Module):
 
     E[cell] = its preprocessing (per mixed input part, weighted by the part's share) + additions +
     concat/1x1 + sum_edges keep(e) * sum_ops p(op) * LUT(op at the cell's scale and channels), so a
-    cell at 1/4 costs more than the same cell at 1/32. Called with a plain list of cell weights (as
+    cell at 1/4 costs more than the same cell at 1/32. The aggregation cell counts the preprocessing
+    of every input (derivation may drop unused ones, so E[L] errs high there). Called with a plain
+    list of cell weights (as
     the Architect does for its reference), the path and aggregation choices count as uniform.
     """
 

@@ -1,0 +1,311 @@
+"""AutoRTNet: hyper-cell trellis, path decoding, aggregation cell, latency over path choices, search."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from workbench import runs
+from workbench.errors import ConfigError
+from workbench.nas import search
+from workbench.nas.decode import decode_genotype, decode_path
+from workbench.nas.genotypes import load_genotype, save_genotype
+from workbench.nas.hypercells import (
+    CHOICES,
+    HyperSpace,
+    HyperSupernet,
+    HyperWeights,
+    build_hyper_supernet,
+    local_probs,
+)
+from workbench.nas.latency import predict_genotype_latency
+from workbench.nas.network import build_network
+from workbench.runs import atomic_write_json
+
+OPS = ["none", "skip_connect", "max_pool_3x3", "sep_conv_3x3"]
+SMALL = dict(channels=4, nodes=1, stem_channels=4, head_channels=4, ops=tuple(OPS), aggregation_channels=4,
+             aggregation_nodes=2)
+TINY = dict(dataset="random", input_size=[32, 64], crop_size=[32, 64], channels=4, stem_channels=4,
+            head_channels=4, nodes=1, num_cells=4, batch_size=2, ops=OPS, max_val_images=2,
+            warmup_epochs=0, arch_lr=0.1, lut_warmup=0, lut_repeats=1, threads=1, device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def toy_lut(model: HyperSupernet, image: tuple[int, int]) -> dict:
+    """Deterministic table: every piece costs its input size (so work at 1/4 costs more than at 1/32)."""
+    return {"schema": "workbench.latency_lut", "version": 1, "input_size": list(image),
+            "entries": {p.key: sum(math.prod(s) for s in p.shapes) / 1e3 for p in model.lut_probes(image)}}
+
+
+# -- decoding ---------------------------------------------------------------------------------------
+def brute_force(layers: int, downs: int, w: list[list[float]]) -> tuple[int, ...]:
+    """Most probable downsampling positions by enumerating every valid path (the reference)."""
+    best, best_p = None, -1.0
+    for pos in itertools.combinations(range(layers), downs):
+        p, scale = 1.0, 0
+        for layer in range(layers):
+            k, d, r = w[layer]
+            can_stay = downs - scale <= layers - layer - 1
+            can_down = scale < downs
+            total = (k + r) * can_stay + d * can_down
+            p *= (d if layer in pos else k + r) / total
+            scale += layer in pos
+        if p > best_p:
+            best, best_p = pos, p
+    return best
+
+
+def test_hand_made_table_decodes_to_the_expected_path():
+    space = HyperSpace(layers=5, **SMALL)
+    w = [[0.6, 0.3, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1]]
+    # downs at 1, 3, 4: 0.9 * 0.8 * 0.8 * 1 * 1 (layers 3, 4 must go down) beats every other placement;
+    # layer 0 keeps (0.6 > 0.1), layer 2 is pruned (0.6 / 0.8 > 0.5)
+    path = decode_path(space, w)
+    assert [s["choice"] for s in path] == ["keep", "down", "prune", "down", "down"]
+    assert [s["stride"] for s in path] == [4, 8, 8, 16, 32]
+    assert [s["layer"] for s in path] == list(range(5))
+    # the threshold only decides keep vs prune on the layers that stay
+    assert [s["choice"] for s in decode_path(space, w, prune_threshold=0.8)][2] == "keep"
+    assert [s["choice"] for s in decode_path(space, w, prune_threshold=0.0)][:3] == ["prune", "down", "prune"]
+
+
+@pytest.mark.parametrize("layers,stride", [(4, 32), (6, 32), (5, 16), (3, 8)])
+def test_decoding_is_valid_deterministic_and_matches_enumeration(layers, stride):
+    space = HyperSpace(layers=layers, output_stride=stride, **{**SMALL, "aggregation_strides": (8,)})
+    g = torch.Generator().manual_seed(layers * 100 + stride)
+    for _ in range(20):
+        w = torch.rand(layers, 3, generator=g, dtype=torch.float64) + 1e-3
+        w = w / w.sum(1, keepdim=True)
+        path = decode_path(space, w)
+        assert path == decode_path(space, w.clone())
+        downs = tuple(s["layer"] for s in path if s["choice"] == "down")
+        assert downs == brute_force(layers, space.downs, w.tolist())
+        strides = [4] + [s["stride"] for s in path]
+        assert strides[-1] == stride
+        assert all(b == a * (2 if s["choice"] == "down" else 1) for a, b, s in zip(strides, strides[1:], path))
+        for s in path:
+            if s["choice"] != "down":
+                row = w[s["layer"]].tolist()
+                assert (s["choice"] == "prune") == (row[2] / (row[0] + row[2]) > 0.5)
+
+
+def test_decoded_genotype_rebuilds_a_working_network(tmp_path):
+    torch.manual_seed(0)
+    space = HyperSpace(layers=5, aggregation_strides=(8, 16), **SMALL)
+    model = HyperSupernet(space, num_classes=5)
+    with torch.no_grad():  # make the decision clear: prune layer 0, then the 8-stride aggregation
+        model.arch.alphas["hyper"].copy_(torch.tensor([[0, 0, 3.0], [3.0, 0, 0], [0, 3.0, 0], [0, 3.0, 0], [0, 3.0, 0]]))
+        model.arch.alphas["aggregation_scale"].copy_(torch.tensor([2.0, 0.0]))
+    g = model.derive("autortnet", (64, 128))
+    assert [s["choice"] for s in g.hyper["path"]] == ["prune", "keep", "down", "down", "down"]
+    assert g.hyper["depth"] == len(g.cells) == 4 and g.hyper["scales"] == [4, 8, 16, 32]
+    assert [(c.kind, c.stride, c.channels) for c in g.cells] == [
+        ("normal", 4, 4), ("reduction", 8, 4), ("reduction", 16, 8), ("reduction", 32, 16)]
+    agg = g.aggregation
+    assert agg.kind == "aggregation" and agg.stride == 8
+    # inputs: the last cell at each scale (cells 0..3 at 1/4 ... 1/32), only those a kept edge reads
+    assert set(agg.inputs) <= {0, 1, 2, 3} and len(agg.inputs) == len({e.src for e in agg.edges if e.src < len(agg.inputs)})
+    save_genotype(g, tmp_path / "genotype.json")
+    net = build_network(tmp_path / "genotype.json")
+    assert net.output_stride == 8
+    assert net(torch.randn(1, 3, 64, 128)).shape == (1, 5, 64, 128)
+    assert load_genotype(tmp_path / "genotype.json").hyper == g.hyper
+
+
+def test_space_errors_are_one_line_config_errors():
+    with pytest.raises(ConfigError, match="num_cells"):
+        HyperSpace(layers=2, output_stride=32)
+    with pytest.raises(ConfigError, match="aggregation_strides"):
+        HyperSpace(layers=4, output_stride=16, aggregation_strides=(32,))
+
+
+# -- relaxed network and latency ------------------------------------------------------------------------
+def test_relaxed_supernet_forward_gradients_and_path_distribution():
+    torch.manual_seed(0)
+    space = HyperSpace(layers=4, **SMALL)
+    model = HyperSupernet(space, num_classes=3)
+    out = model(torch.randn(2, 3, 32, 64))
+    assert out.shape == (2, 3, 32, 64)
+    out.square().mean().backward()
+    for name in ("hyper", "aggregation_scale"):
+        grad = model.arch.alphas[name].grad
+        assert grad is not None and grad.abs().sum() > 0
+    ids = {id(p) for p in model.arch_parameters()}
+    assert id(model.arch.alphas["hyper"]) in ids
+    assert not ids & {id(p) for p in model.weight_parameters()}
+    state = model.hyper_state()
+    assert state["choices"] == list(CHOICES) and len(state["weights"]) == 4
+    assert all(abs(sum(r) - 1) < 1e-5 for r in state["weights"] + state["scale_probs"])
+    assert state["scale_probs"][-1] == [0, 0, 0, 1.0]  # every valid path ends at 1/32
+    # masked, renormalized choices: no downsampling at 1/32, forced downsampling when layers run out
+    probs = local_probs(space, torch.full((4, 3), 1 / 3))
+    assert probs[1, 0].tolist() == [0.0, 1.0, 0.0] and probs[3, 2].tolist() == [0.0, 1.0, 0.0]
+    assert set(probs) == {(0, 0), (1, 0), (1, 1), (2, 1), (2, 2), (3, 2), (3, 3)}
+
+
+def one_hot_weights(model: HyperSupernet, path: list[int], op: str) -> HyperWeights:
+    cells = [torch.nn.functional.one_hot(torch.full((len(s.edges()),), model.ops.index(op)), len(model.ops)).float()
+             for s in model.specs]
+    return HyperWeights(cells, torch.nn.functional.one_hot(torch.tensor(path), 3).float(), None)
+
+
+def test_expected_latency_of_a_one_hot_path_equals_the_genotype_prediction():
+    """Independent check: the trellis latency model vs the genotype's own LUT sum (latency.py)."""
+    space = HyperSpace(layers=5, aggregation=False, **SMALL)
+    model = HyperSupernet(space, num_classes=3)
+    lut = toy_lut(model, (64, 128))
+    latency = model.latency_model(lut)
+    for path in ([0, 1, 2, 1, 1], [1, 1, 1, 2, 0], [2, 2, 1, 1, 1]):
+        w = one_hot_weights(model, path, "sep_conv_3x3")
+        g = decode_genotype(model, w, preset="autortnet", num_classes=3, input_size=(64, 128))
+        assert [CHOICES.index(s["choice"]) for s in g.hyper["path"]] == path
+        assert float(latency(w)) == pytest.approx(predict_genotype_latency(g, lut), rel=1e-6)
+    lut["calibration"] = {"scale": 1.7}  # a calibrated table scales both the same way
+    latency = model.latency_model(lut)
+    assert float(latency(w)) == pytest.approx(predict_genotype_latency(g, lut), rel=1e-6)
+    # a pruned layer costs nothing; the same work at 1/4 costs more than after downsampling
+    costs = [float(latency(one_hot_weights(model, p, "sep_conv_3x3"))) for p in
+             ([2, 1, 1, 1, 2], [0, 1, 1, 1, 2], [2, 1, 1, 1, 0])]
+    assert costs[0] < costs[2] < costs[1]
+
+
+def test_latency_term_favours_pruning_and_early_downsampling():
+    torch.manual_seed(0)
+    model = HyperSupernet(HyperSpace(layers=5, **SMALL), num_classes=3)
+    latency = model.latency_model(toy_lut(model, (64, 128)))
+    with torch.no_grad():
+        assert float(latency(model.cell_weights())) == pytest.approx(float(latency.uniform()), rel=1e-2)
+    latency(model.cell_weights()).backward()
+    grad = model.arch.alphas["hyper"].grad
+    assert (grad[:, 0] > 0).all()          # more "keep" costs more everywhere
+    assert (grad[:3, 2] < 0).all()         # more "prune" saves where a layer can stay
+    assert grad[0, 1] < 0                  # downsampling at the first layer saves
+
+
+# -- the search --------------------------------------------------------------------------------------
+def autortnet(**kw) -> dict:
+    """Config dict of the `autortnet` preset at test size."""
+    return {"preset": "autortnet", **TINY, **kw}
+
+
+def write_toy_lut(cfg: dict, path) -> str:
+    model = search.build_supernet(search.resolve_config(cfg), 19)
+    atomic_write_json(path, toy_lut(model, tuple(cfg["input_size"])))
+    return str(path)
+
+
+def expected_depth(hyper: dict) -> float:
+    """E[number of non-pruned cells] under the recorded path distribution."""
+    w, mass, total = hyper["weights"], [1.0] + [0.0] * (len(hyper["scales"]) - 1), 0.0
+    for layer, row in enumerate(w):
+        after = hyper["scale_probs"][layer]
+        for i, m in enumerate(mass):
+            down = after[i + 1] > 0 if i + 1 < len(after) else False
+            stay = after[i] > 0
+            norm = (row[0] + row[2]) * stay + row[1] * down
+            if m:
+                total += m * (row[0] * stay + row[1] * down) / norm
+        mass = after
+    return total
+
+
+def test_larger_latency_weight_prunes_more_or_downsamples_earlier(tmp_path):
+    lut = write_toy_lut(autortnet(), tmp_path / "lut.json")
+    common = dict(epochs=2, seed=1, max_val_images=0, lut_path=lut)
+    free = search.run_search(autortnet(latency_weight=0.0, **common), tmp_path / "free")
+    fast = search.run_search(autortnet(latency_weight=20.0, **common), tmp_path / "fast")
+    assert fast["metrics"]["expected_latency_ms"] < free["metrics"]["expected_latency_ms"]
+    g_free, g_fast = (load_genotype(tmp_path / n / "genotype.json") for n in ("free", "fast"))
+    downs = [[s["layer"] for s in g.hyper["path"] if s["choice"] == "down"] for g in (g_free, g_fast)]
+    assert len(g_fast.cells) < len(g_free.cells) or (sum(downs[1]) < sum(downs[0]))
+    h_free, h_fast = (runs.RunDir(tmp_path / n).alphas()[-1]["hyper"] for n in ("free", "fast"))
+    assert expected_depth(h_fast) < expected_depth(h_free)
+
+
+def test_autortnet_search_records_and_resume(tmp_path):
+    cfg = autortnet(epochs=3, seed=3, relaxation="gumbel", lut_cache_dir=str(tmp_path / "lutcache"))
+    reference = tmp_path / "reference"
+    rec = search.run_search(cfg, reference)
+    run = runs.RunDir(reference)
+    assert rec["status"] == "finished" and rec["kind"] == "search" and rec["preset"] == "autortnet"
+    alphas = run.alphas()
+    assert [a["epoch"] for a in alphas] == [-1, 0, 1, 2]
+    hyper = alphas[-1]["hyper"]
+    assert hyper["choices"] == ["keep", "down", "prune"] and hyper["scales"] == [4, 8, 16, 32]
+    assert len(hyper["weights"]) == 4 and all(len(r) == 3 for r in hyper["weights"])
+    kinds = [c["kind"] for c in alphas[-1]["cells"]]
+    assert set(kinds) == {"normal", "reduction", "aggregation"} and kinds.count("aggregation") == 2
+    assert alphas[0]["hyper"]["weights"] != hyper["weights"]  # the path weights were searched
+    assert all(a["hyper"]["path"][-1]["stride"] == 32 for a in alphas)
+    g = load_genotype(run.genotype_path)
+    assert g.hyper["path"] and g.aggregation is not None and g.fusion is None
+    assert g.hyper["depth"] == len(g.cells) == sum(s["choice"] != "prune" for s in g.hyper["path"])
+    assert build_network(g)(torch.randn(1, 3, 32, 64)).shape == (1, 19, 32, 64)
+    assert g.expected_latency_ms == rec["metrics"]["expected_latency_ms"]
+    assert [m["epoch"] for m in run.metrics()] == [0, 1, 2]
+
+    # kill a CLI run after its first checkpoint, resume, and end with the same genotype and alphas
+    killed = tmp_path / "killed"
+    sets = [f"{k}={json.dumps(v) if isinstance(v, list) else v}" for k, v in cfg.items()
+            if k not in ("preset", "dataset", "device", "threads")]
+    cmd = [sys.executable, "-m", "workbench", "search", "--preset", "autortnet", "--dataset", "random",
+           "--run-dir", str(killed), "--device", "cpu", "--threads", "1", "--set", *sets]
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    ckpt = killed / "checkpoints" / "last.pt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    assert torch.load(ckpt, weights_only=True)["epoch"] < 2
+    assert search.run_search(cfg, killed, resume=True)["status"] == "finished"
+    assert json.loads((killed / "genotype.json").read_text()) == json.loads(run.genotype_path.read_text())
+    resumed = runs.RunDir(killed).alphas()
+    assert [a["epoch"] for a in resumed] == [-1, 0, 1, 2]
+    assert resumed[-1]["hyper"] == hyper and resumed[-1]["cells"] == alphas[-1]["cells"]
+
+
+def test_bad_hyper_settings_are_config_errors(tmp_path, capsys):
+    from workbench.cli import main
+    from workbench.nas.presets import get_preset
+
+    with pytest.raises(ConfigError, match="gcn"):
+        get_preset("autortnet", gcn=True)
+    with pytest.raises(ConfigError, match="fusion"):
+        get_preset("autortnet", fusion=True)
+    with pytest.raises(ConfigError, match="num_cells"):
+        get_preset("autortnet", num_cells=2)
+    assert main(["search", "--preset", "autortnet", "--run-dir", str(tmp_path / "x"),
+                 "--set", "aggregation_strides=[64]"]) == 2
+    assert "aggregation_strides" in capsys.readouterr().err
+    cfg = search.resolve_config({"preset": "gas", **TINY, "reductions": [0, 2]})
+    with pytest.raises(ConfigError, match="gcn"):
+        build_hyper_supernet(cfg, 19)
+
+
+def test_genotype_with_a_path_that_disagrees_with_its_cells_is_rejected():
+    from workbench.errors import GenotypeError
+
+    model = HyperSupernet(HyperSpace(layers=4, **SMALL), num_classes=3)
+    d = model.derive("autortnet", (32, 64)).to_dict()
+    load_genotype(d)  # the decoded genotype itself is consistent
+    next(s for s in d["hyper"]["path"] if s["choice"] == "down")["choice"] = "keep"
+    with pytest.raises(GenotypeError, match="hyper.path does not match"):
+        load_genotype(d)
