@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "workbench.seg.cli",       # retrain / predict / bench / export
     "workbench.vos.cli",       # vos train / vos segment
     "workbench.notebooks",     # notebook run / batch / report / runs
+    "workbench.ablations",     # ablations run / summarize
     "workbench.demo",          # demo
 ]
 

@@ -1,0 +1,412 @@
+"""Ablation summaries: seeds -> mean/spread per arm and claim verdicts, checked by hand on fake runs.
+
+The fake run directories are written through `RunDir` in the contract's record formats (a search
+run with config.json + genotype.json, the retrain of its genotype, the benchmark of that retrain,
+baselines, VOS segment runs pointing at their training run), with known numbers, so every mean,
+standard deviation and verdict below can be computed by hand. One test runs the real tiny steps
+and summarizes what they wrote; another plans the committed study files against the notebooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from workbench import ablations
+from workbench.errors import ConfigError
+from workbench.runs import RunDir, atomic_write_json
+
+REPO = Path(__file__).resolve().parent.parent
+SEARCH_BUDGET = {"dataset": "cityscapes", "data_root": "d", "epochs": 6, "warmup_epochs": 1, "steps_per_epoch": 8,
+                 "batch_size": 4, "crop_size": [64, 128], "input_size": [128, 256], "num_cells": 6, "channels": 16,
+                 "nodes": 3}
+RETRAIN_BUDGET = {"dataset": "cityscapes", "data_root": "d", "epochs": 4, "crop": [64, 128], "batch_size": 4,
+                  "lr": 0.01, "eval_size": [128, 256]}
+
+
+def nas_arm(root: Path, name: str, seeds_miou: list[float], seeds_latency: list[float], *, space="cells",
+            cell_sharing=False, gcn=True, gamma=0.5, fusion=False, latency_weight=0.1, expected=None, depths=None,
+            downs=None, search_budget=None) -> None:
+    """One arm: per seed a search run, the retrain of its genotype and the benchmark of that retrain."""
+    for seed, (miou, lat) in enumerate(zip(seeds_miou, seeds_latency)):
+        point = root / f"{name}-s{seed}"
+        search = RunDir(point / "search")
+        cfg = {"preset": "gas", "space": space, "cell_sharing": cell_sharing, "gcn": gcn, "gamma": gamma,
+               "fusion": fusion, "latency_weight": latency_weight, "target_latency_ms": None,
+               "relaxation": "softmax", "seed": seed, **(search_budget or SEARCH_BUDGET)}
+        search.write_config(cfg)
+        genotype = {"schema": "workbench.genotype", "version": 1, "preset": "gas",
+                    "expected_latency_ms": expected[seed] if expected else lat,
+                    "cells": [{"index": i, "kind": "reduction" if i in (0, 2, 4) else "normal"} for i in range(6)],
+                    "hyper": None}
+        if depths is not None:
+            path = [{"layer": i, "choice": "down" if i in downs[seed] else
+                     ("prune" if i >= depths[seed] + sum(d >= depths[seed] for d in downs[seed]) else "keep")}
+                    for i in range(6)]
+            genotype["hyper"] = {"scales": [4, 8, 16, 32], "path": path, "depth": depths[seed]}
+        atomic_write_json(search.genotype_path, genotype)
+        search.start("search", preset="gas", seed=seed, latency_weight=latency_weight)
+        search.update(metrics={"miou": miou / 2, "expected_latency_ms": genotype["expected_latency_ms"]})
+        search.finish()
+        retrain = RunDir(point / "retrain")
+        retrain.write_config({"genotype": str(search.genotype_path), "seed": seed, **RETRAIN_BUDGET})
+        retrain.start("retrain", genotype_source=str(search.genotype_path), seed=seed)
+        retrain.update(metrics={"miou": miou, "pixel_acc": 0.9})
+        retrain.finish()
+        bench = RunDir(point / "retrain" / "benchmark")
+        bench.write_config({"run": str(retrain.path), "size": [128, 256]})
+        bench.start("benchmark", device={"name": "test-cpu"})
+        bench.update(metrics={"latency_ms": lat, "fps": 1000 / lat})
+        bench.finish()
+
+
+def baseline_arm(root: Path, name: str, mious: list[float], lats: list[float], budget=None) -> None:
+    for seed, (miou, lat) in enumerate(zip(mious, lats)):
+        run = RunDir(root / f"{name}-s{seed}" / "retrain")
+        run.write_config({"baseline": name, "seed": seed, **(budget or RETRAIN_BUDGET)})
+        run.start("baseline", baseline=name, seed=seed)
+        run.update(metrics={"miou": miou})
+        run.finish()
+        bench = RunDir(run.path / "benchmark")
+        bench.write_config({"run": str(run.path)})
+        bench.start("benchmark")
+        bench.update(metrics={"latency_ms": lat})
+        bench.finish()
+
+
+def vos_arm(root: Path, attention: bool, results: dict[str, dict[str, list[float]]]) -> None:
+    n = len(next(iter(results.values()))["jf"])
+    for seed in range(n):
+        point = root / f"vos-att{attention}-s{seed}"
+        train = RunDir(point / "video" / "train")
+        train.write_config({"attention": attention, "seed": seed, "data_root": "v", "split": "train", "epochs": 2,
+                            "iters_per_epoch": 10, "batch_size": 2, "crop": [64, 112]})
+        train.start("vos_train", attention=attention, seed=seed)
+        train.finish()
+        seg = RunDir(point / "video")
+        seg.write_config({"model": str(train.path), "method": "all"})
+        seg.start("vos_segment", methods_results={m: {"jf": r["jf"][seed], "fps": r["fps"][seed]}
+                                                  for m, r in results.items()})
+        seg.finish()
+
+
+@pytest.fixture
+def study(tmp_path) -> Path:
+    """A complete fake study with numbers chosen so that each verdict can be checked by hand."""
+    r = tmp_path / "abl"
+    lat = [10.0, 11.0, 12.0]
+    nas_arm(r, "gas", [0.50, 0.52, 0.54], lat)                                       # indep, GCN γ=0.5, λ=0.1
+    nas_arm(r, "gas-nogcn", [0.40, 0.42, 0.44], lat, gcn=False)                      # GCN off
+    nas_arm(r, "gas-shared", [0.30, 0.31, 0.32], lat, gcn=False, cell_sharing=True)  # DARTS-style sharing
+    nas_arm(r, "gas-g1", [0.45, 0.46, 0.47], lat, gamma=1.0)                         # γ sweep
+    nas_arm(r, "lgc", [0.51, 0.52, 0.53], [12.0, 13.0, 14.0], fusion=True)           # fusion on
+    nas_arm(r, "gas-l0", [0.55, 0.56, 0.57], [20.0, 21.0, 22.0], latency_weight=0.0)
+    nas_arm(r, "gas-l1", [0.40, 0.41, 0.42], [5.0, 6.0, 7.0], latency_weight=1.0)
+    hyper = dict(space="hyper", gcn=False, fusion=False)
+    nas_arm(r, "art-l0", [0.5, 0.5, 0.5], [9, 9, 9], latency_weight=0.0, expected=[30.0, 31.0, 32.0],
+            depths=[6, 6, 5], downs=[[0, 2, 4]] * 3, **hyper)
+    nas_arm(r, "art-l1", [0.35, 0.36, 0.37], lat, latency_weight=0.1, expected=[20.0, 20.0, 20.0],
+            depths=[5, 5, 5], downs=[[0, 1, 3]] * 3, **hyper)
+    nas_arm(r, "art-l2", [0.3, 0.3, 0.3], [7, 7, 7], latency_weight=1.0, expected=[10.0, 11.0, 12.0],
+            depths=[3, 4, 3], downs=[[0, 1, 2]] * 3, **hyper)
+    baseline_arm(r, "fpn_mobilenet_v2", [0.30, 0.31, 0.32], [15.0, 16.0, 17.0])
+    vos_arm(r, True, {"onepass": {"jf": [0.60, 0.62, 0.64], "fps": [10.0, 11.0, 12.0]},
+                      "offline": {"jf": [0.63, 0.65, 0.67], "fps": [2.0, 2.5, 3.0]},
+                      "copy": {"jf": [0.3, 0.3, 0.3], "fps": [900.0, 1000.0, 1100.0]}})
+    vos_arm(r, False, {"onepass": {"jf": [0.50, 0.52, 0.54], "fps": [10.0, 11.0, 12.0]}})
+    return r
+
+
+def test_describe_by_hand():
+    s = ablations.describe([0.50, 0.52, 0.54, None])
+    assert s["n"] == 3 and s["mean"] == pytest.approx(0.52) and s["std"] == pytest.approx(0.02)
+    assert (s["min"], s["max"]) == (0.50, 0.54)
+    one = ablations.describe([3.0])
+    assert one["mean"] == 3.0 and one["std"] is None and one["n"] == 1
+    assert ablations.describe([])["mean"] is None
+
+
+def test_compare_against_noise():
+    a, b = ablations.describe([0.50, 0.52, 0.54]), ablations.describe([0.40, 0.42, 0.44])
+    c = ablations.compare(a, b, higher_is_better=True, k=2.0)
+    assert c["diff"] == pytest.approx(0.10) and c["se"] == pytest.approx(math.sqrt(2 * 0.02 ** 2 / 3))
+    assert c["outcome"] == "better"
+    assert ablations.compare(a, b, higher_is_better=False)["outcome"] == "worse"
+    # 0.10 apart but k=10 standard errors (10 * 0.0163 = 0.163) asked for: within noise
+    assert ablations.compare(a, b, k=10.0)["outcome"] == "within noise"
+    assert ablations.compare(ablations.describe([1.0]), b)["outcome"] == "too few seeds"
+    assert ablations.compare(None, b)["outcome"] == "missing"
+    assert ablations.combine(["held", "held"]) == "held"
+    assert ablations.combine(["held", "did not hold"]) == "mixed"
+    assert ablations.combine(["inconclusive", "did not hold"]) == "did not hold"
+    assert ablations.combine(["held", "inconclusive"]) == "inconclusive"
+    assert ablations.combine([]) == "not measured"
+
+
+def test_summarize_fake_study(study):
+    summary = ablations.summarize(study)
+    assert (study / "ablations.json").is_file() and (study / "ablations.md").is_file()
+    assert json.loads((study / "ablations.json").read_text())["schema"] == "workbench.ablations"
+    arms = {a["name"]: a for a in summary["arms"]}
+    assert len(arms) == 13 and summary["runs"] == 39
+    gas = arms["fixed, indep, gcn γ=0.5, λ=0.1"]
+    assert gas["n"] == 3 and gas["seeds"] == [0, 1, 2] and gas["presets"] == ["gas"]
+    assert gas["metrics"]["miou"]["mean"] == pytest.approx(0.52)
+    assert gas["metrics"]["miou"]["std"] == pytest.approx(0.02)
+    assert gas["metrics"]["latency_ms"]["mean"] == pytest.approx(11.0)     # joined from the benchmark run
+    assert gas["metrics"]["search_miou"]["mean"] == pytest.approx(0.26)    # from the search run
+    assert gas["metrics"]["depth"]["mean"] == 6 and gas["architectures"][0]["downsampling"] == [0, 2, 4]
+    claims = {c["id"]: c for c in summary["claims"]}
+
+    # independent (0.42 ± 0.02) vs shared (0.31 ± 0.01): +0.11 > 2 se = 0.026; same latency -> held
+    c = claims["cell_independent"]
+    assert c["verdict"] == "held" and "0.420 ± 0.020" in c["statement"] and "0.310 ± 0.010" in c["statement"]
+    # GCN γ=0.5 (0.52) vs off (0.42): +0.10 > 2 se = 0.033 -> held; γ sweep 0, 0.5, 1.0 peaks at 0.5
+    c = claims["gcn"]
+    assert c["verdict"] == "held"
+    (sweep,) = c["gamma_sweep"]
+    assert sweep["gamma"] == [0.0, 0.5, 1.0] and sweep["best_gamma"] == 0.5
+    assert [m["mean"] for m in sweep["miou"]] == pytest.approx([0.42, 0.52, 0.46])
+    # fusion 0.52 ± 0.01 vs 0.52 ± 0.02: difference 0 -> within noise -> inconclusive
+    assert claims["fusion"]["verdict"] == "inconclusive"
+    # λ 0 -> 1: latency 21 -> 6 ms (held); searched (11 ms, 0.52) not dominated by fpn (16 ms, 0.31)
+    c = claims["lambda_frontier"]
+    assert c["verdict"] == "held"
+    names = {p["name"]: p for p in c["frontier"]}
+    assert names["baseline fpn_mobilenet_v2"]["pareto"] is False
+    assert names["fixed, indep, gcn γ=0.5, λ=0"]["pareto"] is True
+    # AutoRTNet: LUT latency 31 -> 11 ms as λ grows (held), depth 5.67 -> 3.33; vs the fixed chain at λ=0.1:
+    # mIoU 0.36 vs 0.42 (worse), latency 11 vs 11 (within noise) -> did not hold; together: mixed
+    c = claims["autortnet"]
+    assert c["verdict"] == "mixed"
+    depth = {row["latency_weight"]: row for row in c["depth_vs_lambda"]}
+    assert depth[0.0]["depth"]["mean"] == pytest.approx(17 / 3) and depth[1.0]["depth"]["mean"] == pytest.approx(10 / 3)
+    assert depth[1.0]["downsampling"] == [{"layers": [0, 1, 2], "seeds": 3}]
+    assert depth[0.1]["mean_down_layer"]["mean"] == pytest.approx(4 / 3)
+    # OVS: 11 vs 2.5 fps (held), J&F 0.62 vs 0.65 within the 0.05 tolerance (held), attention +0.10 (held)
+    c = claims["ovs"]
+    assert c["verdict"] == "held" and "x4.4" in c["statement"]
+    md = (study / "ablations.md").read_text()
+    assert "| Cell-independent vs cell-sharing search space | **held** |" in md
+    assert "0.520 ± 0.020 [0.500, 0.540]" in md
+
+
+def test_budget_mismatch_and_missing_arms_give_no_verdict(tmp_path):
+    r = tmp_path / "abl"
+    nas_arm(r, "a", [0.50, 0.52, 0.54], [10, 11, 12], gcn=False)
+    nas_arm(r, "b", [0.30, 0.31, 0.32], [10, 11, 12], gcn=False, cell_sharing=True,
+            search_budget={**SEARCH_BUDGET, "epochs": 12})
+    summary = ablations.summarize(r)
+    claims = {c["id"]: c for c in summary["claims"]}
+    assert claims["cell_independent"]["verdict"] == "inconclusive"
+    assert "different budgets" in claims["cell_independent"]["notes"][0]
+    for cid in ("gcn", "fusion", "lambda_frontier", "autortnet", "ovs"):
+        assert claims[cid]["verdict"] == "not measured"
+        assert "not yet measured" in claims[cid]["statement"]
+
+
+def test_repeated_seed_counts_once_and_unfinished_runs_are_listed(tmp_path):
+    r = tmp_path / "abl"
+    nas_arm(r, "a", [0.5, 0.6], [10, 12], gcn=False)
+    nas_arm(r, "z-again", [0.7], [14], gcn=False)            # seed 0 again, finished later
+    failed = RunDir(r / "broken" / "search")
+    failed.write_config({"seed": 0})
+    failed.start("search")
+    failed.finish("failed", error="boom")
+    summary = ablations.summarize(r, json_out=tmp_path / "x.json", markdown_out=tmp_path / "x.md")
+    (arm,) = summary["arms"]
+    assert arm["n"] == 2 and sorted(arm["metrics"]["miou"]["values"]) == [0.6, 0.7]
+    assert summary["unfinished"][0]["status"] == "failed" and (tmp_path / "x.md").is_file()
+
+
+def test_cli_summarize_and_errors(study, tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    ablations.register(parser.add_subparsers())
+    args = parser.parse_args(["ablations", "summarize", str(study), "--json", str(tmp_path / "s.json")])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "held  Cell-independent vs cell-sharing search space" in out
+    assert json.loads((tmp_path / "s.json").read_text())["claims"][0]["id"] == "cell_independent"
+    with pytest.raises(ConfigError, match="no such folder"):
+        ablations.summarize(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("name", ["ablations.yaml", "ablations_smoke.yaml"])
+def test_study_files_plan_against_the_notebooks(name, monkeypatch, capsys):
+    """Every run of the study validates against the notebooks' parameters cells; every arm has the
+    same budget and (full study) at least 3 seeds."""
+    from workbench import notebooks
+
+    # the plan reads each notebook's parameters cell once per run: read each once here
+    monkeypatch.setattr(notebooks, "parse_parameters", functools.lru_cache(notebooks.parse_parameters))
+    monkeypatch.chdir(REPO)
+    study = ablations.load_study(REPO / "benchmarks" / name)
+    arms: dict[str, set] = {}
+    budgets = set()
+    for sweep in study["sweeps"]:
+        body = {k: v for k, v in sweep.items() if k != "id"}
+        for item in notebooks.plan_sweep(body, REPO):
+            params = dict(item["parameters"])
+            seed = params.pop("seed", None)
+            params.pop("output_dir", None)
+            budget = {k: v for k, v in params.items() if k in ("epochs", "steps_per_epoch", "iters_per_epoch", "crop",
+                                                                "crop_size", "input_size", "batch_size", "lr",
+                                                                "data_root", "eval_size", "bench_size")}
+            budget.update({k: v for k, v in params.get("overrides", {}).items()  # search budget, not switches
+                           if k not in ("gcn", "gamma", "cell_sharing", "fusion")})
+            budgets.add((item["stage"], repr(budget)))
+            key = repr({k: v for k, v in sorted(params.items()) if k not in ("genotype",)})
+            arms.setdefault(f"{item['stage']}:{key}", set()).add(seed)
+    stages = {b[0] for b in budgets}
+    budget_by_stage = {s: {b for st, b in budgets if st == s} for s in stages}
+    assert all(len(b) == 1 for b in budget_by_stage.values()), budget_by_stage
+    minimum = 3 if name == "ablations.yaml" else 1
+    assert min(len(s) for s in arms.values()) >= minimum
+    with pytest.raises(ConfigError, match="unknown key"):
+        monkeypatch.setattr(ablations, "STUDY_KEYS", set())
+        ablations.load_study(REPO / "benchmarks" / name)
+
+
+TINY_SEARCH = dict(dataset="cityscapes", epochs=2, steps_per_epoch=1, batch_size=2, input_size=(32, 64),
+                   crop_size=(32, 64), channels=4, nodes=1, num_cells=2, reductions=[0], stem_channels=4,
+                   head_channels=8, max_val_images=1, warmup_epochs=0, lut_warmup=0, lut_repeats=1, lut_calibrate=0,
+                   threads=1, device="cpu")
+
+
+def test_summarize_records_written_by_real_tiny_steps(tiny_cityscapes, tiny_davis, tmp_path):
+    """Real search -> retrain -> benchmark, a real baseline and a real VOS run, laid out as a sweep writes
+    them: the summary joins each retrain to its search settings and its benchmark latency."""
+    from workbench import steps
+
+    root = tmp_path / "abl"
+    retrain = dict(dataset="cityscapes", data_root=str(tiny_cityscapes), epochs=1, crop=(32, 64), batch_size=2,
+                   eval_size=(64, 128), device="cpu", threads=1)
+    for gcn in (True, False):
+        point = root / "gcn" / f"gas-gcn{gcn}-s0"
+        steps.search(dict(TINY_SEARCH, preset="gas", gcn=gcn, data_root=str(tiny_cityscapes),
+                          lut_cache_dir=str(tmp_path / "lut")), point / "search")
+        steps.retrain(dict(retrain, genotype=str(point / "search" / "genotype.json")), point / "retrain")
+        steps.benchmark(dict(run=str(point / "retrain"), size=(64, 128), warmup=0, repeats=1, memory=False,
+                             device="cpu", threads=1), point / "retrain" / "benchmark")
+    base = root / "baselines" / "fpn-s0" / "retrain"
+    steps.retrain(dict(retrain, baseline="fpn_mobilenet_v2"), base)
+    steps.benchmark(dict(run=str(base), size=(64, 128), warmup=0, repeats=1, memory=False, device="cpu", threads=1),
+                    base / "benchmark")
+    video = root / "vos" / "attention-on-s0" / "video"
+    steps.train_vos(dict(data_root=str(tiny_davis), epochs=1, iters_per_epoch=1, batch_size=1, crop=(64, 112),
+                         device="cpu", threads=1), video / "train")
+    steps.segment_video(dict(data_root=str(tiny_davis), model=str(video / "train"), method="all", device="cpu",
+                             threads=1), video)
+
+    summary = ablations.summarize(root)
+    arms = {a["name"]: a for a in summary["arms"]}
+    assert set(arms) == {"fixed, indep, gcn γ=0.5, λ=0.1", "fixed, indep, no gcn, λ=0.1",
+                         "baseline fpn_mobilenet_v2", "OVS-Net attention on"}
+    on = arms["fixed, indep, gcn γ=0.5, λ=0.1"]
+    rec = RunDir(root / "gcn" / "gas-gcnTrue-s0" / "retrain").record()
+    bench = RunDir(root / "gcn" / "gas-gcnTrue-s0" / "retrain" / "benchmark").record()
+    assert on["metrics"]["miou"]["values"] == [rec["metrics"]["miou"]]
+    assert on["metrics"]["latency_ms"]["values"] == [bench["metrics"]["latency_ms"]]
+    assert on["metrics"]["depth"]["values"] == [2] and on["architectures"][0]["downsampling"] == [0]
+    vos = arms["OVS-Net attention on"]["metrics"]
+    seg = RunDir(video).record()["metrics"]
+    assert vos["onepass_jf"]["mean"] == pytest.approx(seg["onepass_jf"])
+    assert vos["offline_fps"]["mean"] == pytest.approx(seg["offline_fps"]) and "copy_jf" in vos
+    claims = {c["id"]: c for c in summary["claims"]}
+    # one seed per arm: the comparisons are made but no verdict beyond "inconclusive"
+    assert claims["gcn"]["verdict"] == "inconclusive" and "too few seeds" in claims["gcn"]["statement"]
+    assert claims["ovs"]["verdict"] == "inconclusive"
+    assert claims["cell_independent"]["verdict"] == "not measured"
+    assert [p["kind"] for p in claims["lambda_frontier"]["frontier"]] == []  # a single λ is no sweep
+    figs = ablations.figures(summary)
+    assert figs and all(len(fig.data) >= 1 for _, fig in figs)
+
+
+def test_notebook_on_a_fake_study(study, tmp_path):
+    """The committed notebook has no outputs, and runs through the workbench's papermill front door."""
+    import nbformat
+
+    from workbench.notebooks import parse_parameters, run_notebook
+
+    committed = nbformat.read(REPO / "notebooks" / "ablations.ipynb", as_version=4)
+    assert not [o for c in committed.cells if c.cell_type == "code" for o in c.outputs]
+    params = parse_parameters("ablations")
+    assert params["k"].low == 0 and all(p.help for p in params.values())
+    out = run_notebook("ablations", {"root": str(study), "html_out": str(tmp_path / "r.html")}, tmp_path / "nb")
+    nb = nbformat.read(out, as_version=4)
+    text = json.dumps([c.get("outputs", []) for c in nb.cells])
+    assert "Cell-independent vs cell-sharing search space" in text and "application/vnd.plotly.v1+json" in text
+    html = (tmp_path / "r.html").read_text()
+    # offline: no external script, plotly.js inlined exactly once, one plot per figure
+    from plotly.offline import get_plotlyjs
+
+    assert "<script src=" not in html and html.count(get_plotlyjs()[:2000]) == 1 and html.count("Plotly.newPlot") >= 10
+    assert "did not hold" not in html.split("AutoRTNet")[0] and "mixed" in html
+
+
+def test_run_study_drives_the_batch_runner(tmp_path, monkeypatch, capsys):
+    """`workbench ablations run`: data generated once, each sweep through `workbench batch` into
+    OUTPUT_ROOT/<id>, a failed run does not stop the rest, then frontier and summary. The notebooks
+    are replaced by a stand-in that writes the records a real run writes (the real ones are covered
+    by the notebook tests and by the tiny-steps test above)."""
+    import yaml
+
+    from workbench import notebooks
+
+    calls = []
+
+    def fake_run_notebook(notebook, parameters, output_dir, **_):
+        calls.append((Path(notebook).stem, dict(parameters)))
+        out, p = Path(output_dir), dict(parameters)
+        if Path(notebook).stem == "search":
+            if p["overrides"].get("gcn") is False and p["seed"] == 1:
+                raise notebooks.NotebookError("search.ipynb: cell 3 failed: boom")
+            run = RunDir(out)
+            run.write_config({"preset": p["preset"], "seed": p["seed"], "latency_weight": 0.1, "gamma": 0.5,
+                              **p["overrides"]})
+            atomic_write_json(run.genotype_path, {"cells": [], "expected_latency_ms": 5.0})
+            run.start("search")
+            run.finish()
+        else:
+            run = RunDir(out)
+            run.write_config({"genotype": p["genotype"], "seed": p["seed"]})
+            run.start("retrain", genotype_source=p["genotype"], seed=p["seed"])
+            run.update(metrics={"miou": 0.5 + 0.01 * p["seed"], "latency_ms": 10.0})
+            run.finish()
+        return out / "x.ipynb"
+
+    monkeypatch.setattr(notebooks, "run_notebook", fake_run_notebook)
+    monkeypatch.setattr(notebooks, "notebook_status", lambda d: RunDir(d).record().get("status", "missing"))
+    data = tmp_path / "data"
+    study = {"output_root": str(tmp_path / "out"),
+             "data": [{"kind": "cityscapes", "out": str(data), "count": 1, "val_count": 1, "size": [32, 64]}],
+             "budget": {"search": {"epochs": 1}},
+             "sweeps": [{"id": "gcn", "name": "gas-gcn{gcn}-s{seed}", "grid": {"gcn": [True, False], "seed": [0, 1]},
+                         "stages": [{"name": "search", "notebook": "search",
+                                     "parameters": {"preset": "gas", "synth_data": False, "overrides": {"gcn": "{gcn}"}}},
+                                    {"name": "retrain", "notebook": "retrain",
+                                     "parameters": {"genotype": "{search}/genotype.json", "benchmark": False}}]}]}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(study))
+    result = ablations.run_study(path)
+    assert (data / "synth.json").is_file()
+    assert result["sweeps"]["gcn"]["failed"] == [str(tmp_path / "out" / "gcn" / "gas-gcnFalse-s1" / "search")]
+    assert len(calls) == 7  # 4 searches, 3 retrains (the failed point's retrain is not run)
+    assert (tmp_path / "out" / "frontier" / "frontier.json").is_file()
+    arms = {a["name"]: a for a in result["summary"]["arms"]}
+    assert arms["fixed, indep, gcn γ=0.5, λ=0.1"]["n"] == 2 and arms["fixed, indep, no gcn, λ=0.1"]["n"] == 1
+    assert (tmp_path / "out" / "ablations.html").is_file()
+    # finished runs are skipped on a re-run: only the failed point runs again
+    calls.clear()
+    ablations.run_study(path, only=["gcn"])
+    assert [c[0] for c in calls] == ["search"]
+    with pytest.raises(ConfigError, match="unknown sweep nope"):
+        ablations.run_study(path, only=["nope"])
+    path.write_text(yaml.safe_dump({**study, "sweeps": [{"grid": {}}]}))
+    with pytest.raises(ConfigError, match="each with an `id`"):
+        ablations.load_study(path)

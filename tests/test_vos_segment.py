@@ -1,0 +1,129 @@
+"""Segmenting a DAVIS split and a video through the CLI: files, formats, records, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from workbench.cli import main
+from workbench.data.davis import list_sequences, load_sequence
+from workbench.data.io import write_indexed_png, write_rgb
+from workbench.runs import RunDir
+from workbench.vos.model import ModelSpec, OVSNet
+
+
+@pytest.fixture(scope="module")
+def untrained_model(tmp_path_factory):
+    """A run directory holding an untrained OVS-Net checkpoint (formats, not accuracy)."""
+    torch.manual_seed(0)
+    spec = ModelSpec()
+    rd = RunDir(tmp_path_factory.mktemp("vos_model"))
+    rd.save_checkpoint({"model": OVSNet(spec).state_dict(), "epoch": 0,
+                        "spec": dataclasses.asdict(spec)})
+    return rd.path
+
+
+def test_segment_split_all_methods(tiny_davis, untrained_model, tmp_path, capsys):
+    out = tmp_path / "seg"
+    rc = main(["vos", "segment", "--run-dir", str(untrained_model), "--data-root", str(tiny_davis),
+               "--split", "val", "--out", str(out), "--method", "all", "--device", "cpu", "--threads", "1",
+               "--tracker-set", "score_thresh=0.0"])
+    assert rc == 0
+    rec = RunDir(out).record()
+    assert rec["kind"] == "vos_segment" and rec["status"] == "finished"
+    for method in ("onepass", "offline", "copy"):
+        res = rec["methods_results"][method]
+        assert 0.0 <= res["jf"] <= 1.0 and res["fps"] > 0
+        for seq in list_sequences(tiny_davis, "val"):
+            s = load_sequence(tiny_davis, seq)
+            files = sorted((out / method / seq).glob("*.png"))
+            assert [f.stem for f in files] == s.frame_names
+            for f in files:
+                img = Image.open(f)
+                assert img.mode == "P" and img.size == (s.frames.shape[2], s.frames.shape[1])
+                ids = set(np.unique(np.asarray(img)).tolist())
+                assert ids <= set(range(s.num_objects + 1))
+            first = np.asarray(Image.open(files[0]))
+            assert np.array_equal(first, np.where(s.masks[0] == 255, 0, s.masks[0]))
+    # the copy baseline written here scores like the metrics helper's own copy baseline
+    from workbench.metrics.baselines import copy_first_frame
+    from workbench.metrics.davis import evaluate_vos
+
+    ref = evaluate_vos(tiny_davis, "val", copy_first_frame(tiny_davis, "val", tmp_path / "ref"))
+    assert rec["methods_results"]["copy"]["jf"] == pytest.approx(ref["global"]["J&F"])
+    assert rec["metrics"]["jf"] == rec["methods_results"]["onepass"]["jf"]
+    # and `workbench eval vos` reads our PNGs
+    assert main(["eval", "vos", "--root", str(tiny_davis), "--split", "val",
+                 "--results", str(out / "onepass")]) == 0
+
+
+def _video(tmp_path, t=4, h=48, w=80):
+    rng = np.random.default_rng(1)
+    for i in range(t):
+        write_rgb(tmp_path / "frames" / f"{i:05d}.jpg", (rng.random((h, w, 3)) * 255).astype(np.uint8))
+    return tmp_path / "frames"
+
+
+def test_segment_video_folder(untrained_model, tmp_path):
+    frames = _video(tmp_path)
+    m = np.zeros((48, 80), np.uint8)
+    m[10:30, 10:30] = 1
+    write_indexed_png(tmp_path / "first.png", m)
+    out = tmp_path / "out"
+    assert main(["vos", "segment", "--run-dir", str(untrained_model), "--video", str(frames),
+                 "--first-mask", str(tmp_path / "first.png"), "--out", str(out),
+                 "--device", "cpu", "--threads", "1"]) == 0
+    files = sorted((out / "onepass" / "frames").glob("*.png"))
+    assert len(files) == 4 and Image.open(files[1]).size == (80, 48)
+    rec = RunDir(out).record()
+    assert rec["metrics"]["fps"] > 0 and "jf" not in rec["metrics"]
+
+
+@pytest.mark.parametrize("case", ["empty", "rgb", "size"])
+def test_segment_video_bad_first_mask(untrained_model, tmp_path, capsys, case):
+    frames = _video(tmp_path)
+    path = tmp_path / "first.png"
+    if case == "empty":
+        write_indexed_png(path, np.zeros((48, 80), np.uint8))
+    elif case == "rgb":
+        Image.fromarray(np.full((48, 80, 3), 200, np.uint8), mode="RGB").save(path)
+    else:
+        write_indexed_png(path, np.ones((40, 80), np.uint8))
+    rc = main(["vos", "segment", "--run-dir", str(untrained_model), "--video", str(frames),
+               "--first-mask", str(path), "--out", str(tmp_path / "out"), "--device", "cpu", "--threads", "1"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error: ") and str(path) in err and "\n" not in err
+
+
+def test_roi_compose_equals_full_frame_argmax():
+    """The fast per-RoI compositing gives the labels of argmax-then-threshold over full maps."""
+    from workbench.vos.online import FrameResult, compose, compose_rois
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(10):
+        objs = {}
+        for i in range(1, 5):
+            xy = torch.rand(2, generator=g) * torch.tensor([100.0, 60.0]) - 20
+            wh = torch.rand(2, generator=g) * 60 + 5
+            objs[i] = (torch.cat([xy, xy + wh]), torch.rand(8, 8, generator=g))
+        res = FrameResult(objs, (1.7, 1.7))
+        full = compose(res.probs((120, 200)), (120, 200))
+        fast = compose_rois(res, (120, 200))
+        assert full.dtype == fast.dtype == np.uint8
+        assert (full == fast).mean() > 0.999
+
+
+def test_attention_off_model_segments(tiny_davis, tmp_path):
+    """The ablation switch: a model without mask-guided attention runs the same pipeline."""
+    from workbench.vos.online import OnlineSegmenter
+
+    torch.manual_seed(0)
+    model = OVSNet(ModelSpec(attention=False, input_scale=1.0))
+    assert not hasattr(model.mask, "att")
+    s = load_sequence(tiny_davis, list_sequences(tiny_davis, "val")[0])
+    labels = [lab for _, lab in OnlineSegmenter(model).run(s.frames, s.masks[0])]
+    assert len(labels) == len(s.frames) and labels[1].shape == s.masks[0].shape

@@ -1,0 +1,133 @@
+"""The accuracy-latency frontier: collect measured runs into frontier.json with their Pareto front.
+
+A point is a finished retrain/baseline run with an `miou` and a measured `latency_ms`: its own,
+or that of a finished benchmark run of it (a 'benchmark' record whose config.json names it as
+`run`, e.g. `workbench bench --run RETRAIN_DIR` or the retrain notebook's benchmark sub-run). Searched architectures (retrain of a genotype) and hand-designed
+baselines are kept apart by `kind`. Published numbers from the papers are never mixed in here:
+they were measured on other hardware (the widgets show them in a separate panel).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from workbench.config import field, from_dict, to_dict
+from workbench.errors import ConfigError
+from workbench.runs import RunDir, atomic_write_json, iter_runs
+
+log = logging.getLogger(__name__)
+
+POINT_KINDS = ("retrain", "baseline", "benchmark")
+
+
+@dataclasses.dataclass
+class FrontierConfig:
+    roots: list[str] = field(default_factory=lambda: ["runs"], help="folders searched for run directories")
+    kinds: list[str] = field(default_factory=lambda: list(POINT_KINDS), help="run kinds that become points")
+    dataset: str | None = field(default=None, help="keep only runs on this dataset (None: all)")
+
+    def validate(self) -> None:
+        bad = sorted(set(self.kinds) - set(POINT_KINDS))
+        if bad:
+            raise ConfigError(f"kinds: unknown run kind {', '.join(bad)} (known: {', '.join(POINT_KINDS)})")
+        if not self.roots:
+            raise ConfigError("roots: give at least one folder to collect runs from")
+
+
+def pareto_front(points: list[dict]) -> list[str]:
+    """Names of the points no other point dominates (lower or equal latency and higher or equal
+    mIoU, strictly better in one), ordered by latency."""
+    front = []
+    for p in points:
+        dominated = any(q is not p and q["latency_ms"] <= p["latency_ms"] and q["miou"] >= p["miou"]
+                        and (q["latency_ms"] < p["latency_ms"] or q["miou"] > p["miou"]) for q in points)
+        if not dominated:
+            front.append(p)
+    return [p["name"] for p in sorted(front, key=lambda p: (p["latency_ms"], -p["miou"]))]
+
+
+def _benchmarks(roots: list[Path]) -> dict[Path, dict]:
+    """Finished benchmark records keyed by the resolved run directory they measured (latest wins)."""
+    found: dict[Path, dict] = {}
+    for root in roots:
+        for run in iter_runs(root):
+            rec = run.record()
+            target = run.read_config().get("run") if rec.get("kind") == "benchmark" else None
+            if target and rec.get("status") == "finished" and (rec.get("metrics") or {}).get("latency_ms"):
+                key = (run.path / target).resolve() if not Path(target).is_absolute() else Path(target).resolve()
+                if not key.exists():
+                    key = Path(target).resolve()
+                if key not in found or str(rec.get("finished")) >= str(found[key].get("finished")):
+                    found[key] = rec
+    return found
+
+
+def _point(run: RunDir, rec: dict, root: Path, bench: dict | None = None) -> dict | None:
+    metrics = dict(rec.get("metrics") or {})
+    if bench is not None and metrics.get("latency_ms") is None:
+        bm = bench["metrics"]
+        metrics.update({k: bm[k] for k in ("latency_ms", "fps", "gflops", "params_m") if bm.get(k) is not None})
+        rec = dict(rec, device=rec.get("device") or bench.get("device"))
+    if rec.get("status") != "finished" or metrics.get("miou") is None or metrics.get("latency_ms") is None:
+        return None
+    genotype = (rec.get("artifacts") or {}).get("genotype")
+    genotype_path = run.path / genotype if genotype else None
+    try:
+        name = str(run.path.relative_to(root)) if run.path != root else run.path.name
+    except ValueError:
+        name = run.path.name
+    return {"name": name, "run_dir": str(run.path),
+            "kind": "baseline" if rec.get("kind") == "baseline" or not genotype else "searched",
+            "preset": rec.get("preset") or rec.get("baseline"), "latency_weight": rec.get("latency_weight"), "seed": rec.get("seed"),
+            "dataset": rec.get("dataset"), "latency_ms": float(metrics["latency_ms"]),
+            "miou": float(metrics["miou"]), "params_m": metrics.get("params_m"), "gflops": metrics.get("gflops"),
+            "genotype": str(genotype_path) if genotype_path and genotype_path.is_file() else None,
+            "device": rec.get("device")}
+
+
+def collect_points(config: FrontierConfig, exclude: Path | None = None) -> list[dict]:
+    points, seen = [], set()
+    roots = [Path(r) for r in config.roots]
+    for root in roots:
+        if not root.is_dir():
+            raise ConfigError(f"roots: {root} is not a folder")
+    benchmarks = _benchmarks(roots)
+    for root in roots:
+        for run in iter_runs(root):
+            if exclude is not None and run.path.resolve() == exclude.resolve():
+                continue
+            rec = run.record()
+            if rec.get("kind") not in config.kinds:
+                continue
+            if config.dataset and rec.get("dataset") not in (None, config.dataset):
+                continue
+            point = _point(run, rec, root, benchmarks.get(run.path.resolve()))
+            if point is None or point["run_dir"] in seen:
+                continue
+            seen.add(point["run_dir"])
+            if point["name"] in {p["name"] for p in points}:
+                point["name"] = point["run_dir"]
+            points.append(point)
+    return points
+
+
+def run_frontier(config: FrontierConfig | dict, run_dir: str | Path) -> dict:
+    """Write frontier.json (points + Pareto names) and a 'frontier' run record; return the record."""
+    config = from_dict(FrontierConfig, config)
+    run = RunDir(run_dir)
+    run.write_config(to_dict(config))
+    run.start("frontier", dataset=config.dataset)
+    points = collect_points(config, exclude=run.path)
+    devices = [p.pop("device") for p in points]
+    device = next((d for d in devices if d), None) or {}
+    if len({str(d) for d in devices if d}) > 1:
+        log.warning("frontier mixes latencies measured on %d different devices", len({str(d) for d in devices if d}))
+        device = {"mixed": True, "devices": [d for d in devices if d]}
+    frontier = {"device": device, "points": points, "pareto": pareto_front(points)}
+    atomic_write_json(run.path / "frontier.json", frontier)
+    log.info("frontier: %d points, %d on the Pareto front -> %s", len(points), len(frontier["pareto"]),
+             run.path / "frontier.json")
+    run.update(metrics={}, artifacts={"frontier": "frontier.json"}, points=len(points))
+    return run.finish()

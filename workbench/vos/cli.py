@@ -1,0 +1,80 @@
+"""`workbench vos train` and `workbench vos segment`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from workbench.config import parse_overrides
+
+
+def _train(args: argparse.Namespace) -> int:
+    from workbench.steps import train_vos
+
+    cfg = {"data_root": args.data_root, "device": args.device, "seed": args.seed,
+           "resume": args.resume}
+    for key in ("epochs", "iters_per_epoch", "batch_size", "threads"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
+    if args.no_attention:
+        cfg["attention"] = False
+    cfg.update(parse_overrides(args.set))
+    rec = train_vos(cfg, args.run_dir)
+    print(f"vos train finished: loss {rec['metrics'].get('loss', float('nan')):.4f}; "
+          f"checkpoint in {args.run_dir}/checkpoints/last.pt")
+    return 0
+
+
+def _segment(args: argparse.Namespace) -> int:
+    from workbench.steps import segment_video
+
+    cfg = {"model": args.run_dir, "data_root": args.data_root, "split": args.split,
+           "video": args.video, "first_mask": args.first_mask, "method": args.method,
+           "device": args.device}
+    if args.threads is not None:
+        cfg["threads"] = args.threads
+    if args.tracker_set:
+        cfg["tracker"] = parse_overrides(args.tracker_set)
+    rec = segment_video(cfg, args.out)
+    for method, res in rec.get("methods_results", {}).items():
+        jf = f"J&F {res['jf']:.3f}  J {res['j_mean']:.3f}  F {res['f_mean']:.3f}  " \
+            if "jf" in res else ""
+        print(f"{method:8s} {jf}fps {res['fps']:.2f}  -> {args.out}/{method}/")
+    if args.json:
+        print(json.dumps(rec.get("metrics", {})))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("vos", help="one-pass video object segmentation (OVS-Net)")
+    vs = p.add_subparsers(dest="vos_command", metavar="VOS_COMMAND")
+    p.set_defaults(func=lambda a: (p.print_help(), 1)[1])
+
+    t = vs.add_parser("train", help="train OVS-Net on a DAVIS-format train split")
+    t.add_argument("--data-root", required=True, help="DAVIS-format dataset root")
+    t.add_argument("--run-dir", required=True, help="where checkpoints and records go")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--iters-per-epoch", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--threads", type=int)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    t.add_argument("--no-attention", action="store_true", help="ablation: no mask-guided attention")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any VosTrainConfig field")
+    t.set_defaults(func=_train)
+
+    s = vs.add_parser("segment", help="segment a DAVIS split or a video; write PNGs, J&F, fps")
+    s.add_argument("--run-dir", help="the trained model (a `vos train` run directory)")
+    s.add_argument("--data-root", help="DAVIS-format dataset root")
+    s.add_argument("--split", default="val")
+    s.add_argument("--video", help="a video file (mp4/avi) or a folder of frames")
+    s.add_argument("--first-mask", help="indexed PNG: object ids in the first frame")
+    s.add_argument("--out", required=True, help="run directory for results: OUT/<method>/<seq>/")
+    s.add_argument("--method", default="onepass", choices=["onepass", "offline", "copy", "all"])
+    s.add_argument("--device", default="auto")
+    s.add_argument("--threads", type=int)
+    s.add_argument("--tracker-set", action="append", metavar="KEY=VALUE",
+                   help="TrackerConfig override, e.g. reacquire_sim=0.8")
+    s.add_argument("--json", action="store_true", help="also print the metrics as JSON")
+    s.set_defaults(func=_segment)

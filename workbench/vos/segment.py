@@ -1,0 +1,155 @@
+"""Segmenting videos with a trained OVS-Net (and the baselines), timing and scoring them.
+
+Two sources: a DAVIS-format split (`data_root` + `split`), scored with J&F when annotations
+beyond the first frame exist; or a user's video file / frame folder plus a first-frame mask.
+Methods: `onepass` (OVS-Net, online), `offline` (back-and-forth baseline), `copy` (first-frame
+mask copied to every frame). Results: `<run_dir>/<method>/<sequence>/<frame>.png`, DAVIS-format
+indexed PNGs that `workbench eval vos` scores. fps counts segmentation only (frames already in
+memory; no disk I/O), per sequence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from workbench.config import field, from_dict, to_dict
+from workbench.data.io import write_indexed_png
+from workbench.device import device_fingerprint, resolve_device, set_threads, synchronize
+from workbench.errors import ConfigError
+from workbench.runs import RunDir
+from workbench.vos.offline import segment_offline
+from workbench.vos.online import OnlineSegmenter
+from workbench.vos.tracker import TrackerConfig
+from workbench.vos.train import load_model
+from workbench.vos.video_io import read_first_mask, read_frames
+
+log = logging.getLogger("workbench.vos.segment")
+METHODS = ("onepass", "offline", "copy")
+
+
+@dataclasses.dataclass
+class SegmentConfig:
+    model: str | None = field(None, help="run directory of `vos train` (not needed for copy)")
+    data_root: str | None = field(None, help="DAVIS-format dataset root")
+    split: str = field("val", help="ImageSets/2017/<split>.txt")
+    resolution: str = field("480p", help="JPEGImages/<resolution>")
+    sequences: list[str] | None = field(None, help="only these sequences of the split")
+    video: str | None = field(None, help="a video file (mp4/avi) or a folder of frames")
+    first_mask: str | None = field(None, help="first-frame mask of `video` (indexed PNG)")
+    method: Literal["onepass", "offline", "copy", "all"] = field("onepass", help="what to run")
+    device: str = field("auto", help="cpu, cuda or auto")
+    threads: int = field(0, help="torch CPU threads (0: leave as is)", min=0)
+    max_frames: int = field(0, help="read at most this many frames of `video` (0: all)", min=0)
+    tracker: dict = field(default_factory=dict, help="TrackerConfig overrides")
+
+    def validate(self) -> None:
+        if (self.video is None) == (self.data_root is None):
+            raise ConfigError("segment: give either data_root (a DAVIS split) or video + first_mask")
+        if self.video is not None and self.first_mask is None:
+            raise ConfigError("first_mask: a video needs the mask of its first frame")
+        if self.method != "copy" and self.model is None:
+            raise ConfigError("model: methods onepass/offline need a trained run directory")
+        if self.data_root is not None and not Path(self.data_root).exists():
+            raise ConfigError(f"data_root: {self.data_root} does not exist")
+
+
+@dataclasses.dataclass
+class Video:
+    name: str
+    frames: np.ndarray           # uint8 [T, H, W, 3]
+    frame_names: list[str]
+    first: np.ndarray            # uint8 [H, W] first-frame mask
+    scored: bool                 # annotations beyond the first frame exist
+
+
+def load_videos(cfg: SegmentConfig) -> list[Video]:
+    if cfg.video is not None:
+        frames, names = read_frames(cfg.video, cfg.max_frames or None)
+        first = read_first_mask(cfg.first_mask, frames.shape[1:3])
+        return [Video(Path(cfg.video).stem, frames, names, first, False)]
+    from workbench.data.davis import list_sequences, load_sequence
+
+    names = cfg.sequences or list_sequences(cfg.data_root, cfg.split)
+    videos = []
+    for name in names:
+        s = load_sequence(cfg.data_root, name, cfg.resolution)
+        videos.append(Video(name, s.frames, list(s.frame_names), s.masks[min(s.masks)],
+                            len(s.masks) > 2))
+    return videos
+
+
+def segment_one(method: str, model, video: Video, tracker_cfg: TrackerConfig,
+                device: torch.device) -> tuple[list[np.ndarray], float]:
+    """Label maps of every frame and the seconds spent segmenting."""
+    synchronize(device)
+    t0 = time.perf_counter()
+    if method == "copy":
+        first = np.where(video.first == 255, 0, video.first).astype(np.uint8)
+        labels = [first] * len(video.frames)
+    elif method == "offline":
+        labels = segment_offline(model, video.frames, video.first, tracker_cfg, device)
+    else:
+        seg = OnlineSegmenter(model, tracker_cfg, device)
+        labels = [lab for _, lab in seg.run(video.frames, video.first)]
+    synchronize(device)
+    return labels, time.perf_counter() - t0
+
+
+def run_segment(config: SegmentConfig | dict, run_dir: str | Path) -> dict:
+    """Segment, write PNGs, time and (where annotated) score every method; returns the record."""
+    cfg = from_dict(SegmentConfig, config)
+    tracker_cfg = from_dict(TrackerConfig, cfg.tracker, source="tracker")
+    methods = list(METHODS) if cfg.method == "all" else [cfg.method]
+    rd = RunDir(run_dir)
+    device = resolve_device(cfg.device)
+    threads = set_threads(cfg.threads or None)
+    model = load_model(cfg.model, device) if set(methods) - {"copy"} else None
+    videos = load_videos(cfg)
+    rd.write_config(to_dict(cfg))
+    rd.start("vos_segment", dataset=cfg.data_root or cfg.video, split=cfg.split,
+             model=cfg.model, methods=methods, device=device_fingerprint(device, threads))
+    summary: dict[str, dict] = {}
+    try:
+        for method in methods:
+            out_dir = rd.path / method
+            per_seq, frames_total, secs_total = {}, 0, 0.0
+            for v in tqdm(videos, desc=f"vos {method}", leave=False, disable=None):
+                labels, secs = segment_one(method, model, v, tracker_cfg, device)
+                for name, lab in zip(v.frame_names, labels):
+                    write_indexed_png(out_dir / v.name / f"{name}.png", lab)
+                n = len(labels) - 1  # frame 0 is given
+                per_seq[v.name] = {"frames": len(labels), "fps": n / secs if secs > 0 else None}
+                frames_total += n
+                secs_total += secs
+            res = {"fps": frames_total / secs_total if secs_total > 0 else None,
+                   "sequences": per_seq, "predictions": method}
+            if cfg.data_root is not None and all(v.scored for v in videos):
+                from workbench.metrics.davis import evaluate_vos
+
+                ev = evaluate_vos(cfg.data_root, cfg.split, out_dir,
+                                  sequences=[v.name for v in videos], resolution=cfg.resolution)
+                g = ev["global"]
+                res.update(jf=g["J&F"], j_mean=g["J_mean"], f_mean=g["F_mean"])
+                for name, s in ev.get("sequences", {}).items():
+                    per_seq.setdefault(name, {}).update(jf=s.get("J&F"))
+            summary[method] = res
+            log.info("%s: %s fps%s", method, f"{res['fps']:.2f}" if res["fps"] else "-",
+                     f", J&F {res['jf']:.3f}" if "jf" in res else "")
+            rd.update(artifacts={f"predictions_{method}": method}, methods_results=summary)
+    except BaseException as exc:
+        rd.finish("failed", error=str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
+        raise
+    main = summary[methods[0]]
+    metrics = {k: main[k] for k in ("jf", "j_mean", "f_mean", "fps") if k in main}
+    for m, res in summary.items():
+        metrics.update({f"{m}_{k}": res[k] for k in ("jf", "j_mean", "f_mean", "fps") if k in res})
+    rd.update(metrics=metrics)
+    return rd.finish()
