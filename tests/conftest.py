@@ -7,11 +7,17 @@ Tests must treat these trees as read-only (copy them first to corrupt files).
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from workbench.data.synth import generate
+
+# Latency tables measured by tests (tiny sizes, 1 repeat) must never land in the user's cache,
+# nor be read from it; notebook kernels started by papermill inherit this variable.
+os.environ["WORKBENCH_LUT_CACHE"] = tempfile.mkdtemp(prefix="workbench-test-lut-")
 
 TINY_SEG = dict(count=8, val_count=4, size=(64, 128), seed=0)
 TINY_DAVIS = dict(count=3, val_count=2, size=(64, 112), frames=8, seed=0)

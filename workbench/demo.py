@@ -10,7 +10,9 @@ against its baselines -> offline HTML reports.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -28,16 +30,24 @@ DATA = {
 
 
 def ensure_data(data_root: Path, seed: int = 0) -> dict[str, Path]:
-    """Generate the three synthetic datasets unless they are already there."""
+    """Generate the three synthetic datasets unless the same ones are already there.
+
+    A marker records the generation options, so a tree made with other options (another size
+    or count) is regenerated rather than silently reused.
+    """
     from workbench.steps import synth_data
 
     roots = {}
     for kind, options in DATA.items():
         root = data_root / f"synth-{kind}"
-        if not (root / ".complete").exists():
+        marker = root / ".complete"
+        wanted = json.dumps({"seed": seed, **options}, sort_keys=True)
+        if not (marker.exists() and marker.read_text() == wanted):
+            if (root / "synth.json").exists():  # an earlier synthetic tree: replace it whole
+                shutil.rmtree(root)
             t0 = time.time()
             synth_data(kind, root, seed=seed, **options)
-            (root / ".complete").write_text("ok\n")
+            marker.write_text(wanted)
             print(f"generated synth-{kind} in {root} ({time.time() - t0:.0f} s)", flush=True)
         roots[kind] = root
     return roots

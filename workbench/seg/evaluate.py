@@ -112,21 +112,34 @@ def _load(path: Path) -> dict:
     return state
 
 
-def run_evaluate(config: EvaluateConfig | dict, run_dir: str | Path | None = None) -> dict:
-    """Score a retrained run's checkpoint on a split; writes `evaluation_{split}.json` into run_dir
-    (default: the retrain run itself). Returns {'miou', 'pixel_acc', 'mean_acc', 'per_class_iou', ...}."""
+def load_run_for_split(cfg) -> tuple:
+    """The retrained model of `cfg.run` and the split it is applied to, checked to agree.
+
+    Shared by evaluate and predict: dataset and data root default to the run's own.
+    Returns (model, spec, train_config, dataset, device).
+    """
     from workbench.data.segmentation import build_seg_dataset
 
-    cfg = from_dict(EvaluateConfig, config, source="evaluate")
     set_threads(cfg.threads)
     device = resolve_device(cfg.device)
     model, spec, train_cfg = load_run_model(cfg.run, device, cfg.checkpoint)
+    name = cfg.dataset or train_cfg.get("dataset", "cityscapes")
+    root = cfg.data_root or train_cfg.get("data_root")
+    dataset = build_seg_dataset(name, root, cfg.split, train=False)
+    if dataset.num_classes != spec.num_classes:
+        raise ConfigError(f"dataset: {name} has {dataset.num_classes} classes but the network "
+                          f"predicts {spec.num_classes}")
+    return model, spec, train_cfg, dataset, device
+
+
+def run_evaluate(config: EvaluateConfig | dict, run_dir: str | Path | None = None) -> dict:
+    """Score a retrained run's checkpoint on a split; writes `evaluation_{split}.json` into run_dir
+    (default: the retrain run itself). Returns {'miou', 'pixel_acc', 'mean_acc', 'per_class_iou', ...}."""
+
+    cfg = from_dict(EvaluateConfig, config, source="evaluate")
+    model, spec, train_cfg, dataset, device = load_run_for_split(cfg)
     dataset_name = cfg.dataset or train_cfg.get("dataset", "cityscapes")
     root = cfg.data_root or train_cfg.get("data_root")
-    dataset = build_seg_dataset(dataset_name, root, cfg.split, train=False)
-    if dataset.num_classes != spec.num_classes:
-        raise ConfigError(f"dataset: {dataset_name} has {dataset.num_classes} classes but the network "
-                          f"predicts {spec.num_classes}")
     eval_size = cfg.eval_size or (tuple(train_cfg["eval_size"]) if train_cfg.get("eval_size") else None)
     result = evaluate_model(model, dataset, device, model.size_divisor, eval_size, desc=f"eval {cfg.split}")
     result = {"miou": float(result["miou"]), "pixel_acc": float(result["pixel_acc"]),

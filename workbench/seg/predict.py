@@ -18,9 +18,7 @@ from tqdm.auto import tqdm
 from workbench.config import field, from_dict
 from workbench.data.io import write_label_png
 from workbench.data.labels import cityscapes_train_id_to_id
-from workbench.device import resolve_device, set_threads
-from workbench.errors import ConfigError
-from workbench.seg.evaluate import infer, load_run_model
+from workbench.seg.evaluate import infer, load_run_for_split
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +50,10 @@ def to_label_ids(dataset_name: str, train_ids: np.ndarray) -> np.ndarray:
 
 def run_predict(config: PredictConfig | dict) -> dict:
     """Predict every image of a split; returns {'out', 'count', 'dataset', 'split'}."""
-    from workbench.data.segmentation import build_seg_dataset
 
     cfg = from_dict(PredictConfig, config, source="predict")
-    set_threads(cfg.threads)
-    device = resolve_device(cfg.device)
-    model, spec, train_cfg = load_run_model(cfg.run, device, cfg.checkpoint)
+    model, spec, train_cfg, dataset, device = load_run_for_split(cfg)
     name = cfg.dataset or train_cfg.get("dataset", "cityscapes")
-    root = cfg.data_root or train_cfg.get("data_root")
-    dataset = build_seg_dataset(name, root, cfg.split, train=False)
-    if dataset.num_classes != spec.num_classes:
-        raise ConfigError(f"dataset: {name} has {dataset.num_classes} classes but the network "
-                          f"predicts {spec.num_classes}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     for i in tqdm(range(len(dataset)), desc=f"predict {cfg.split}", leave=False):
