@@ -39,3 +39,40 @@ def tiny_camvid(tmp_path_factory) -> Path:
 def tiny_davis(tmp_path_factory) -> Path:
     """synth-davis: train 3 + val 2 sequences of 8 frames at 64x112."""
     return generate("davis", tmp_path_factory.mktemp("data") / "synth-davis", **TINY_DAVIS)
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny networks time and train fastest (and deterministically) on one thread."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def kill_search_after_first_checkpoint(preset: str, cfg: dict, run_dir: Path) -> Path:
+    """Start `workbench search` for cfg in a subprocess and SIGKILL it once a checkpoint exists.
+
+    Returns the checkpoint path. Shared by the search-engine and AutoRTNet resume tests.
+    """
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    sets = [f"{k}={json.dumps(v) if isinstance(v, list) else v}" for k, v in cfg.items()
+            if k not in ("preset", "dataset", "device", "threads")]
+    cmd = [sys.executable, "-m", "workbench", "search", "--preset", preset, "--dataset", "random",
+           "--run-dir", str(run_dir), "--device", "cpu", "--threads", "1", "--set", *sets]
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    ckpt = run_dir / "checkpoints" / "last.pt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    return ckpt

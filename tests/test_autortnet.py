@@ -5,14 +5,10 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
+from conftest import kill_search_after_first_checkpoint
 
 from workbench import runs
 from workbench.errors import ConfigError
@@ -39,12 +35,7 @@ TINY = dict(dataset="random", input_size=[32, 64], crop_size=[32, 64], channels=
             warmup_epochs=0, arch_lr=0.1, lut_warmup=0, lut_repeats=1, threads=1, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def toy_lut(model: HyperSupernet, image: tuple[int, int]) -> dict:
@@ -262,18 +253,7 @@ def test_autortnet_search_records_and_resume(tmp_path):
 
     # kill a CLI run after its first checkpoint, resume, and end with the same genotype and alphas
     killed = tmp_path / "killed"
-    sets = [f"{k}={json.dumps(v) if isinstance(v, list) else v}" for k, v in cfg.items()
-            if k not in ("preset", "dataset", "device", "threads")]
-    cmd = [sys.executable, "-m", "workbench", "search", "--preset", "autortnet", "--dataset", "random",
-           "--run-dir", str(killed), "--device", "cpu", "--threads", "1", "--set", *sets]
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    ckpt = killed / "checkpoints" / "last.pt"
-    deadline = time.time() + 120
-    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    ckpt = kill_search_after_first_checkpoint("autortnet", cfg, killed)
     assert torch.load(ckpt, weights_only=True)["epoch"] < 2
     assert search.run_search(cfg, killed, resume=True)["status"] == "finished"
     assert json.loads((killed / "genotype.json").read_text()) == json.loads(run.genotype_path.read_text())

@@ -21,12 +21,7 @@ TINY = dict(input_size=(32, 64), crop_size=(32, 64), channels=8, stem_channels=8
             num_cells=3, reductions=[0, 2], fusion_channels=8, threads=1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(preset="lgcnet", **kw):

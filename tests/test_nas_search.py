@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
+from conftest import kill_search_after_first_checkpoint
 
 from workbench import runs
 from workbench.cli import main
@@ -83,19 +79,7 @@ def test_killed_search_resumes_to_the_same_genotype(tmp_path, lut_cache):
     reference = tmp_path / "reference"
     run_search(cfg, reference)
     killed = tmp_path / "killed"
-    sets = [f"{k}={json.dumps(v) if isinstance(v, list) else v}" for k, v in cfg.items()
-            if k not in ("preset", "dataset", "device", "threads")]
-    cmd = [sys.executable, "-m", "workbench", "search", "--preset", "lgcnet", "--dataset", "random",
-           "--run-dir", str(killed), "--device", "cpu", "--threads", "1", "--set", *sets]
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    ckpt = killed / "checkpoints" / "last.pt"
-    deadline = time.time() + 120
-    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    rc = proc.wait()
-    assert rc == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    ckpt = kill_search_after_first_checkpoint("lgcnet", cfg, killed)
     assert runs.RunDir(killed).record()["status"] == "running"
     assert torch.load(ckpt, weights_only=True)["epoch"] < 3
     rec = run_search(cfg, killed, resume=True)
@@ -132,13 +116,8 @@ def test_cli_lut_search_derive(tmp_path, lut_cache, capsys):
     assert main(["derive", "--run-dir", str(tmp_path / "nothing")]) == 2
 
 
-def test_search_on_tiny_cityscapes(tmp_path, lut_cache, request):
-    pytest.importorskip("workbench.data.segmentation")
-    try:
-        root = request.getfixturevalue("tiny_cityscapes")
-    except pytest.FixtureLookupError:
-        pytest.skip("tiny_cityscapes fixture not available")
-    rec = run_search(config(lut_cache, dataset="cityscapes", data_root=str(root), epochs=1, batch_size=2,
+def test_search_on_tiny_cityscapes(tmp_path, lut_cache, tiny_cityscapes):
+    rec = run_search(config(lut_cache, dataset="cityscapes", data_root=str(tiny_cityscapes), epochs=1, batch_size=2,
                             crop_size=[32, 64], max_val_images=2), tmp_path / "run")
     assert rec["status"] == "finished" and rec["num_classes"] == 19
     assert runs.RunDir(tmp_path / "run").metrics()[0]["val_miou"] is not None

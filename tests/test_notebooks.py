@@ -187,15 +187,6 @@ def test_runs_table(tmp_path, capsys):
 
 
 # -- the real notebooks through papermill ---------------------------------------------------------------
-def _has(module: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 # Tiny sizes: the point is the plumbing (parameters -> step -> run directory -> widgets), not accuracy.
 TINY_SEARCH = {"channels": 8, "stem_channels": 8, "head_channels": 8, "nodes": 2, "num_cells": 2, "reductions": [0],
                "fusion_channels": 8, "max_val_images": 1, "warmup_epochs": 0, "lut_warmup": 0, "lut_repeats": 1,
@@ -205,8 +196,6 @@ TINY_SEARCH = {"channels": 8, "stem_channels": 8, "head_channels": 8, "nodes": 2
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
     """The search notebook through PLAIN papermill (its own CLI, its own type handling)."""
-    if not _has("workbench.nas.search"):
-        pytest.skip("search step (workbench.nas.search) not implemented yet")
     base = tmp_path_factory.mktemp("nb_search")
     out = base / "search"
     cmd = [sys.executable, "-m", "papermill", str(notebooks.resolve_notebook("search")), str(base / "s.ipynb"),
@@ -228,7 +217,6 @@ def test_search_notebook_plain_papermill(searched):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _has("workbench.seg.retrain"), reason="retrain step not implemented yet")
 def test_retrain_notebook_then_frontier_notebook(searched, tiny_cityscapes, tmp_path):
     out = tmp_path / "real" / "retrain"
     notebooks.run_notebook("retrain", {
@@ -263,8 +251,6 @@ def test_retrain_notebook_then_frontier_notebook(searched, tiny_cityscapes, tmp_
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (_has("workbench.vos.train") and _has("workbench.vos.segment")),
-                    reason="VOS steps not implemented yet")
 def test_video_notebook(tiny_davis, tmp_path):
     out = tmp_path / "video"
     notebooks.run_notebook("video_segmentation", {

@@ -15,7 +15,8 @@ from workbench.data.labels import davis_palette
 from workbench.errors import DataError
 
 
-def _open(path: str | Path) -> Image.Image:
+def open_image(path: str | Path) -> Image.Image:
+    """Open and decode an image, or raise one DataError naming the file."""
     path = Path(path)
     if not path.exists():
         raise DataError(path, "file not found")
@@ -42,7 +43,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
 def read_rgb(path: str | Path) -> np.ndarray:
     """HxWx3 uint8."""
-    img = _open(path)
+    img = open_image(path)
     if img.mode != "RGB":
         img = img.convert("RGB")
     return np.asarray(img, dtype=np.uint8)
@@ -50,7 +51,7 @@ def read_rgb(path: str | Path) -> np.ndarray:
 
 def read_label_png(path: str | Path) -> np.ndarray:
     """HxW uint8 of a single-channel label PNG (mode L or P); refuses RGB label maps."""
-    img = _open(path)
+    img = open_image(path)
     if img.mode not in ("L", "P", "I", "I;16"):
         raise DataError(path, f"expected a single-channel label PNG, got mode {img.mode} "
                               "(an RGB colour map instead of an id map?)")
@@ -66,7 +67,7 @@ def read_label_png(path: str | Path) -> np.ndarray:
 
 def read_indexed_png(path: str | Path) -> np.ndarray:
     """HxW uint8 palette indices of a palette (mode P) PNG, as DAVIS annotations are stored."""
-    img = _open(path)
+    img = open_image(path)
     if img.mode != "P":
         raise DataError(path, f"expected a palette-indexed PNG (mode P), got mode {img.mode}")
     return np.asarray(img, dtype=np.uint8)

@@ -14,8 +14,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from workbench.data import io, labels
+from workbench.data.davis import list_sequences
 from workbench.errors import DataError
-from workbench.metrics.davis import annotation_files, read_split
+from workbench.metrics.davis import annotation_files
 from workbench.metrics.segmentation import class_names
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def copy_first_frame(root: str | Path, split: str, out_dir: str | Path,
                      resolution: str = "480p") -> Path:
     """Write `out_dir/{seq}/{frame}.png` = the first annotation (void -> background)."""
     root, out_dir = Path(root), Path(out_dir)
-    for seq in tqdm(read_split(root, split), desc="copy first frame", leave=False, disable=None):
+    for seq in tqdm(list_sequences(root, split), desc="copy first frame", leave=False, disable=None):
         files = annotation_files(root, seq, resolution)
         first = io.read_indexed_png(files[0]).copy()
         first[first == 255] = 0

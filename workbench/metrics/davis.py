@@ -25,6 +25,7 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from workbench.data import io
+from workbench.data.davis import list_sequences
 from workbench.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -132,16 +133,6 @@ def statistics(values: np.ndarray, bins: int = 4) -> tuple[float, float, float]:
 # --- sequences ----------------------------------------------------------------------------------
 
 
-def read_split(root: Path, split: str) -> list[str]:
-    path = root / "ImageSets" / "2017" / f"{split}.txt"
-    if not path.is_file():
-        raise DataError(path, f"split file for split {split!r} not found")
-    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    if not names:
-        raise DataError(path, "split file lists no sequences")
-    return names
-
-
 def annotation_files(root: Path, seq: str, resolution: str = "480p") -> list[Path]:
     folder = root / "Annotations" / resolution / seq
     files = sorted(folder.glob("*.png"))
@@ -215,7 +206,7 @@ def evaluate_vos(root: str | Path, split: str, results_dir: str | Path,
     root, results_dir = Path(root), Path(results_dir)
     if not results_dir.is_dir():
         raise DataError(results_dir, "results directory not found")
-    names = list(sequences) if sequences is not None else read_split(root, split)
+    names = list(sequences) if sequences is not None else list_sequences(root, split)
     for seq in names:                      # fail on a missing file before the long part
         check_results(root, seq, results_dir, resolution)
     objects: dict[str, dict] = {}

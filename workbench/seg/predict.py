@@ -18,22 +18,16 @@ from tqdm.auto import tqdm
 from workbench.config import field, from_dict
 from workbench.data.io import write_label_png
 from workbench.data.labels import cityscapes_train_id_to_id
-from workbench.seg.evaluate import infer, load_run_for_split
+from workbench.seg.evaluate import EvaluateConfig, infer, load_run_for_split
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class PredictConfig:
-    run: str = field(help="retrain run directory")
+@dataclass(kw_only=True)
+class PredictConfig(EvaluateConfig):
+    """What evaluate takes, plus where the prediction PNGs go."""
+
     out: str = field(help="folder for the prediction PNGs")
-    split: str = field("val", help="split to predict")
-    data_root: str | None = field(None, help="dataset root (default: the run's)")
-    dataset: str | None = field(None, help="cityscapes or camvid (default: the run's)")
-    checkpoint: str | None = field(None, help="checkpoint file (default: RUN/checkpoints/last.pt)")
-    eval_size: tuple[int, int] | None = field(None, help="resize inputs to HxW (default: full resolution)")
-    device: str = field("auto", help="cpu, cuda or auto")
-    threads: int | None = field(None, help="CPU threads")
 
 
 def prediction_name(image_path: str | Path) -> str:

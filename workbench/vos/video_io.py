@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from workbench.data.io import read_rgb
+from workbench.data.io import open_image, read_rgb
 from workbench.errors import DataError
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -54,13 +53,7 @@ def read_first_mask(path: str | Path, size: tuple[int, int]) -> np.ndarray:
     values 0 and 255 is read as one object. Refuses RGB, empty masks and a size mismatch.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError(path, "first-frame mask not found")
-    try:
-        img = Image.open(path)
-        img.load()
-    except Exception as exc:
-        raise DataError(path, f"unreadable first-frame mask ({exc.__class__.__name__})") from None
+    img = open_image(path)
     if img.mode not in ("P", "L", "1"):
         raise DataError(path, f"first-frame mask is a {img.mode} image; expected a palette-indexed "
                               "or grayscale PNG whose pixel values are object ids (0 = background)")
