@@ -3,12 +3,15 @@
 Genotypes: random architectures of the gas, lgcnet and autortnet search spaces (random alphas through the
 DARTS derivation rule, so every op and edge pattern occurs) plus the genotype.json of any --run-dir
 given. For each: prediction = `predict_genotype_latency` (stem + head + per-cell preprocessing,
-node additions and output conv + kept ops); measurement = median end-to-end forward of
-`build_network(genotype)` on one image, same threads. The op-sum alone (kept ops only) is
+node additions and output conv + kept ops); measurement = end-to-end forward of
+`build_network(genotype)` on one image, same threads. Both sides use the same protocol: `--rounds`
+rounds that visit every LUT entry (or every network) in turn, the median of `--repeats` calls per
+round, the fastest round kept; networks are interleaved, so a burst of load on the machine spoils one
+round of many networks rather than every repeat of one. Each network's round spread is reported. The op-sum alone (kept ops only) is
 reported too, to show what the per-cell fixed costs add, and the uncalibrated piece-sum to show what the
 calibration (measured / piece-sum on separate reference networks, see workbench.nas.latency) adds.
 
-    python benchmarks/latency_predictor.py [--size 512x1024] [--threads 2] [--per-preset 6]
+    python benchmarks/latency_predictor.py [--size 512x1024] [--threads 2] [--per-preset 4] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -46,14 +49,12 @@ def main() -> None:
     parser.add_argument("--size", default="512x1024")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the LUT is measured on the same device)")
-    parser.add_argument("--per-preset", type=int, default=6, help="random genotypes per preset")
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--per-preset", type=int, default=4, help="random genotypes per preset")
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per round (networks and LUT)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls per round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; each item keeps its fastest round median")
     parser.add_argument("--calibrate", type=int, default=2,
                         help="reference networks per preset for the LUT calibration (0 = uncalibrated)")
-    parser.add_argument("--lut-repeats", type=int, default=10)
-    parser.add_argument("--paired", action="store_true",
-                        help="also re-time each genotype's pieces right before measuring it (busy machines)")
     parser.add_argument("--run-dir", action="append", default=[], help="also check this search run's genotype")
     parser.add_argument("--cache-dir", default=None, help="LUT cache (default: a fresh temporary directory)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "latency_predictor.json"))
@@ -77,51 +78,48 @@ def main() -> None:
     for run_dir in args.run_dir:
         items.append((f"run:{run_dir}", load_genotype(Path(run_dir) / "genotype.json")))
     probes = [p for _, g in items for p in latency.genotype_probes(g, size)]
-    lut = latency.build_lut(probes, size, args.device, args.threads, warmup=args.warmup, repeats=args.lut_repeats,
-                            cache_dir=cache)
+    lut = latency.build_lut(probes, size, args.device, args.threads, warmup=args.warmup, repeats=args.repeats,
+                            cache_dir=cache, rounds=args.rounds)
+    first = lut
     if args.calibrate:
         # reference networks for the calibration: other random genotypes than the ones checked below
         refs = [g for i, preset in enumerate(("gas", "lgcnet", "autortnet"))
                 for g in random_genotypes(preset, args.calibrate, size, seed=1000 + i)[0]]
         probes = [p for g in refs for p in latency.genotype_probes(g, size)]
         lut = latency.build_lut(probes + [p for _, g in items for p in latency.genotype_probes(g, size)], size,
-                                args.device, args.threads, warmup=args.warmup, repeats=args.lut_repeats, cache_dir=cache)
-        latency.calibrate(lut, refs, args.device, args.warmup, args.repeats)
+                                args.device, args.threads, warmup=args.warmup, repeats=args.repeats, cache_dir=cache,
+                                rounds=args.rounds)
+        latency.calibrate(lut, refs, args.device, args.warmup, args.repeats, args.rounds)
         print(f"calibration scale {lut['calibration']['scale']:.3f} from {len(refs)} reference networks")
+        lut["max_spread"] = max(lut["max_spread"], first["max_spread"])
+        lut["noisy_entries"] += first["noisy_entries"]
+    print(f"latency table: {len(lut['entries'])} entries, round spread up to {lut['max_spread']:.2f}x, "
+          f"{lut['noisy_entries']} noisy")
     scale = latency.calibration_scale(lut)
+    timed = latency.measure_networks({name: build_network(g) for name, g in items}, size, args.device,
+                                     args.warmup, args.repeats, args.rounds)
     rows = []
     for name, g in items:
         predicted = latency.predict_genotype_latency(g, lut)
         piece_sum = predicted / scale
         op_sum = sum(lut["entries"][p.key] for p in latency.genotype_probes(g, size) if p.key.startswith("op/"))
-        paired = None
-        if args.paired:  # the same pieces re-timed right before the network: load drift cancels
-            fresh = latency.build_lut(latency.genotype_probes(g, size), size, args.device, args.threads,
-                                      warmup=args.warmup, repeats=args.lut_repeats, use_cache=False)
-            paired = latency.predict_genotype_latency(g, fresh)
-        measured = latency.measure_network_latency(build_network(g), size, args.device, warmup=args.warmup, repeats=args.repeats)
+        measured = min(timed[name])
         rows.append({"name": name, "predicted_ms": predicted, "measured_ms": measured, "op_sum_ms": op_sum,
                      "piece_sum_ms": piece_sum, "rel_error": abs(predicted - measured) / measured,
                      "uncalibrated_rel_error": abs(piece_sum - measured) / measured,
-                     "op_sum_rel_error": abs(op_sum - measured) / measured})
-        if paired is not None:
-            rows[-1].update(paired_piece_sum_ms=paired, paired_rel_error=abs(paired - measured) / measured,
-                            paired_calibrated_rel_error=abs(scale * paired - measured) / measured)
+                     "op_sum_rel_error": abs(op_sum - measured) / measured,
+                     "round_medians_ms": [round(t, 3) for t in timed[name]], "spread": latency.spread(timed[name])})
         print(f"{name:20s} predicted {predicted:8.2f} ms  measured {measured:8.2f} ms  "
-              f"error {100 * rows[-1]['rel_error']:5.1f}%  (op-sum only {100 * rows[-1]['op_sum_rel_error']:5.1f}%)",
-              flush=True)
+              f"error {100 * rows[-1]['rel_error']:5.1f}%  (op-sum only {100 * rows[-1]['op_sum_rel_error']:5.1f}%, "
+              f"round spread {rows[-1]['spread']:.2f}x)", flush=True)
     errors = [r["rel_error"] for r in rows]
     out = {"machine": device_fingerprint(args.device, args.threads), "input_size": list(size),
-           "lut_entries": len(lut["entries"]), "lut_repeats": args.lut_repeats, "repeats": args.repeats,
+           "lut_entries": len(lut["entries"]), "warmup": args.warmup, "repeats": args.repeats, "rounds": args.rounds,
+           "lut_max_spread": lut["max_spread"], "lut_noisy_entries": lut["noisy_entries"],
            "genotypes": rows, "mean_rel_error": statistics.mean(errors), "max_rel_error": max(errors),
            "calibration": lut.get("calibration"),
            "uncalibrated_mean_rel_error": statistics.mean(r["uncalibrated_rel_error"] for r in rows),
            "op_sum_mean_rel_error": statistics.mean(r["op_sum_rel_error"] for r in rows)}
-    if args.paired:
-        out["paired_mean_rel_error"] = statistics.mean(r["paired_rel_error"] for r in rows)
-        out["paired_calibrated_mean_rel_error"] = statistics.mean(r["paired_calibrated_rel_error"] for r in rows)
-        print(f"paired (pieces re-timed next to each network): uncalibrated {100 * out['paired_mean_rel_error']:.1f}%,"
-              f" calibrated {100 * out['paired_calibrated_mean_rel_error']:.1f}%")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(f"mean relative error {100 * out['mean_rel_error']:.1f}%, max {100 * out['max_rel_error']:.1f}% "

@@ -254,6 +254,59 @@ def test_lut_build_measures_once_then_reuses_cache(tmp_path):
         lat.load_lut(tmp_path / "other.json")
 
 
+class _Sleep(torch.nn.Module):
+    def __init__(self, ms: float):
+        super().__init__()
+        self.ms = ms
+
+    def forward(self, x):
+        import time
+
+        time.sleep(self.ms / 1000.0)
+        return x
+
+
+def test_time_rounds_visits_entries_round_robin_with_fresh_calls():
+    made = []
+
+    def factory(key):
+        def make():
+            made.append(key)
+            return lambda: None
+        return make
+
+    out = lat.time_rounds({"a": factory("a"), "b": factory("b")}, torch.device("cpu"), warmup=0, repeats=2, rounds=3)
+    assert made == ["a", "b"] * 3  # a burst of load hits one round of every entry, not all repeats of one
+    assert set(out) == {"a", "b"} and all(len(v) == 3 for v in out.values())
+    assert lat.spread([2.0, 3.0, 4.0]) == 2.0
+
+
+def test_lut_entry_is_the_fastest_round_and_a_loaded_round_is_reported(tmp_path, caplog):
+    # the first round of the probe is "under load" (30 ms), the later ones quiet (1 ms)
+    speeds = iter([30.0, 1.0, 1.0])
+    probe = lat.Probe("sleep/c1/1x1", lambda: _Sleep(next(speeds)), ((1, 1, 1, 1),))
+    with caplog.at_level("WARNING", logger="workbench.nas.latency"):
+        lut = lat.build_lut([probe], (1, 1), "cpu", threads=1, warmup=0, repeats=2, cache_dir=tmp_path, rounds=3)
+    assert 1.0 <= lut["entries"][probe.key] < 15.0
+    assert lut["rounds"] == 3 and lut["noisy_entries"] == 1 and lut["max_spread"] > lat.NOISY_SPREAD
+    assert "varied more than" in caplog.text and probe.key in caplog.text
+
+
+def test_network_latency_keeps_the_fastest_round():
+    class Flaky(torch.nn.Module):  # slow in its first round only
+        calls = 0
+
+        def forward(self, x):
+            import time
+
+            Flaky.calls += 1
+            time.sleep(0.03 if Flaky.calls <= 2 else 0.001)
+            return x
+
+    ms = lat.measure_network_latency(Flaky(), (4, 4), "cpu", warmup=0, repeats=2, rounds=3)
+    assert 1.0 <= ms < 15.0
+
+
 def test_latency_term_modes():
     L = torch.tensor(15.0)
     assert float(lat.latency_term(L, 10.0, None)) == pytest.approx(1.5)

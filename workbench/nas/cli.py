@@ -28,16 +28,21 @@ def _lut_build(args: argparse.Namespace) -> int:
 
     size = parse_size(args.size, "--size")
     cfg = _config(args, input_size=size, device=args.device, threads=args.threads, dataset=args.dataset,
-                  lut_repeats=args.repeats, lut_warmup=args.warmup, lut_cache_dir=args.cache_dir)
+                  lut_repeats=args.repeats, lut_warmup=args.warmup, lut_rounds=args.rounds,
+                  lut_cache_dir=args.cache_dir)
     if args.genotype:
         g = load_genotype(args.genotype)
         lut = latency.build_lut(latency.genotype_probes(g, size), size, cfg.device, cfg.threads, cfg.lut_warmup,
-                                cfg.lut_repeats, cfg.lut_cache_dir or None, meta={"preset": g.preset})
+                                cfg.lut_repeats, cfg.lut_cache_dir or None, meta={"preset": g.preset},
+                                rounds=cfg.lut_rounds)
     else:
         lut = lut_for(cfg, NUM_CLASSES[cfg.dataset])
     atomic_write_json(args.out, lut)
     print(f"latency table: {len(lut['entries'])} entries ({lut['measured']} measured, {lut['cached']} cached) "
           f"for {lut['fingerprint']['name']} at {size[0]}x{size[1]} -> {args.out}")
+    if lut["noisy_entries"]:
+        print(f"warning: {lut['noisy_entries']} entries varied up to {lut['max_spread']:.1f}x between timing rounds; "
+              "re-measure on an idle device (--cache-dir to a fresh directory)")
     if args.genotype:
         print(f"predicted latency of {args.genotype}: {latency.predict_genotype_latency(g, lut):.2f} ms")
     return 0
@@ -86,6 +91,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", default=None, help="per-device cache (default ~/.cache/workbench/lut)")
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--warmup", type=int, default=None)
+    p.add_argument("--rounds", type=int, default=None,
+                   help="timing rounds over all entries; each entry keeps its fastest round median")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", nargs="+",
                    help="override a preset field")
     p.set_defaults(func=_lut_build)

@@ -7,8 +7,12 @@ resolution), the stem, the head, and what an op-sum misses: each cell's input pr
 self-describing signature ("op/sep_conv_3x3/c32/s1/16x32"), so a table serves the supernet and any
 genotype of it, and measurements are cached per device fingerprint and reused across presets.
 
-Timing: batch 1, eval mode, inference_mode, `warmup` untimed calls then the median of `repeats`,
-a fixed thread count on CPU, `torch.cuda.synchronize` around each call on GPU.
+Timing: batch 1, eval mode, inference_mode, a fixed thread count on CPU, `torch.cuda.synchronize`
+around each call on GPU. Every entry is timed in `rounds` rounds that visit all entries in turn
+(`warmup` untimed calls, then the median of `repeats`); the entry is the fastest round median. A
+shared machine's load comes in bursts of seconds: a burst spoils the rounds it overlaps, not the
+entry, and what is left estimates the unloaded latency, the quantity a LUT can predict. The spread
+between round medians is kept, so a table measured on a busy machine says so.
 
 Expected latency (differentiable in alpha), an estimate of the derived network's latency:
 
@@ -169,19 +173,54 @@ def time_call(fn: Callable[[], object], device: torch.device, warmup: int, repea
     return float(statistics.median(times))
 
 
-def measure_probe(probe: Probe, device: torch.device, warmup: int = 2, repeats: int = 5) -> float:
+def time_rounds(factories: dict[str, Callable[[], Callable[[], object]]], device: torch.device, warmup: int,
+                repeats: int, rounds: int = 1, progress: Callable[[int], None] | None = None
+                ) -> dict[str, list[float]]:
+    """Round medians (ms) of every call, round-robin: a factory makes the call (module and inputs)
+    anew in each round, so only one entry's tensors live at a time; the caller takes the min."""
+    out: dict[str, list[float]] = {key: [] for key in factories}
+    for _ in range(rounds):
+        for key, make in factories.items():
+            fn = make()
+            out[key].append(time_call(fn, device, warmup, repeats))
+            del fn
+            if progress:
+                progress(1)
+    return out
+
+
+def _probe_call(probe: Probe, device: torch.device) -> Callable[[], object]:
     module = probe.make().to(device).eval()
     inputs = [torch.randn(s, device=device) for s in probe.shapes]
-    return time_call(lambda: module(*inputs, *probe.extra), device, warmup, repeats)
+    return lambda: module(*inputs, *probe.extra)
+
+
+def measure_probe(probe: Probe, device: torch.device, warmup: int = 2, repeats: int = 5, rounds: int = 1) -> float:
+    return min(time_rounds({probe.key: lambda: _probe_call(probe, device)}, device, warmup, repeats, rounds)[probe.key])
+
+
+def measure_networks(models: dict[str, nn.Module], size: tuple[int, int], device: str | torch.device = "cpu",
+                     warmup: int = 3, repeats: int = 10, rounds: int = 1) -> dict[str, list[float]]:
+    """Round medians (ms) of each model's end-to-end forward on one image (batch 1, eval), interleaved."""
+    dev = resolve_device(str(device))
+    x = torch.randn(1, 3, *size, device=dev)
+    for model in models.values():
+        model.to(dev).eval()
+    return time_rounds({k: (lambda m=m: lambda: m(x)) for k, m in models.items()}, dev, warmup, repeats, rounds)
 
 
 def measure_network_latency(model: nn.Module, size: tuple[int, int], device: str | torch.device = "cpu",
-                            warmup: int = 3, repeats: int = 10) -> float:
-    """End-to-end median latency (ms) of model on one image of `size` (batch 1, eval)."""
-    dev = resolve_device(str(device))
-    model = model.to(dev).eval()
-    x = torch.randn(1, 3, *size, device=dev)
-    return time_call(lambda: model(x), dev, warmup, repeats)
+                            warmup: int = 3, repeats: int = 10, rounds: int = 1) -> float:
+    """End-to-end latency (ms) of model on one image of `size`: the fastest of `rounds` round medians."""
+    return min(measure_networks({"model": model}, size, device, warmup, repeats, rounds)["model"])
+
+
+def spread(round_medians: list[float]) -> float:
+    """Slowest / fastest round median: 1.0 on a quiet device; well above it means load during timing."""
+    return max(round_medians) / min(round_medians)
+
+
+NOISY_SPREAD = 1.5  # round medians further apart than this: the entry was timed under load
 
 
 # -- cache and table --------------------------------------------------------------------------
@@ -205,7 +244,7 @@ def _read_cache(path: Path) -> dict[str, float]:
 
 def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cpu", threads: int = 0,
               warmup: int = 2, repeats: int = 5, cache_dir: str | Path | None = None,
-              use_cache: bool = True, meta: dict | None = None) -> dict:
+              use_cache: bool = True, meta: dict | None = None, rounds: int = 1) -> dict:
     """Time every distinct probe (reusing cached entries of this device fingerprint)."""
     from tqdm.auto import tqdm
 
@@ -221,10 +260,18 @@ def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cp
         cfile = cache_file(fp, cache_dir)
         cached = _read_cache(cfile) if use_cache else {}
         todo = [p for p in unique if p.key not in cached]
-        log.info("latency table: %d entries, %d cached, measuring %d on %s", len(unique),
-                 len(unique) - len(todo), len(todo), fp["name"])
-        for probe in tqdm(todo, desc="lut", disable=None):
-            cached[probe.key] = round(measure_probe(probe, dev, warmup, repeats), 5)
+        log.info("latency table: %d entries, %d cached, measuring %d on %s (%d rounds)", len(unique),
+                 len(unique) - len(todo), len(todo), fp["name"], rounds)
+        with tqdm(total=len(todo) * rounds, desc="lut", disable=None) as bar:
+            timed = time_rounds({p.key: (lambda p=p: _probe_call(p, dev)) for p in todo}, dev, warmup, repeats,
+                                rounds, bar.update)
+        spreads = {key: spread(ms) for key, ms in timed.items()}
+        noisy = sorted((k for k, v in spreads.items() if v > NOISY_SPREAD), key=spreads.get, reverse=True)
+        if noisy:
+            log.warning("latency table: %d of %d entries varied more than %.1fx between timing rounds (worst %s: "
+                        "%.1fx); was another process using the %s?", len(noisy), len(timed), NOISY_SPREAD,
+                        noisy[0], spreads[noisy[0]], dev.type.upper())
+        cached.update({key: round(min(ms), 5) for key, ms in timed.items()})
         if todo and use_cache:
             merged = {**_read_cache(cfile), **cached}  # another process may have added entries
             atomic_write_json(cfile, {"fingerprint": fp, "entries": merged})
@@ -232,7 +279,8 @@ def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cp
         torch.set_num_threads(old_threads)
     return {"schema": LUT_SCHEMA, "version": LUT_VERSION, "fingerprint": fp,
             "fingerprint_key": fingerprint_key(fp), "input_size": list(image), "warmup": warmup,
-            "repeats": repeats, "measured": len(todo), "cached": len(unique) - len(todo),
+            "repeats": repeats, "rounds": rounds, "measured": len(todo), "cached": len(unique) - len(todo),
+            "max_spread": round(max(spreads.values(), default=1.0), 4), "noisy_entries": len(noisy),
             **(meta or {}), "entries": {p.key: cached[p.key] for p in unique}}
 
 
@@ -258,16 +306,15 @@ def calibration_scale(lut: dict) -> float:
 
 
 def calibrate(lut: dict, genotypes: list[Genotype], device: str = "cpu", warmup: int = 5,
-              repeats: int = 10) -> dict:
+              repeats: int = 10, rounds: int = 1) -> dict:
     """Measure reference networks end to end; store the median measured / piece-sum ratio in lut."""
     from workbench.nas.network import build_network
 
     image = tuple(lut["input_size"])
-    ratios = []
-    for g in genotypes:
-        piece_sum = sum(lookup(lut, p) for p in genotype_probes(g, image))
-        measured = measure_network_latency(build_network(g), image, device, warmup, repeats)
-        ratios.append(measured / piece_sum)
+    timed = measure_networks({str(i): build_network(g) for i, g in enumerate(genotypes)}, image, device, warmup,
+                             repeats, rounds)
+    ratios = [min(timed[str(i)]) / sum(lookup(lut, p) for p in genotype_probes(g, image))
+              for i, g in enumerate(genotypes)]
     lut["calibration"] = {"scale": float(statistics.median(ratios)), "networks": len(ratios),
                           "ratios": [round(r, 4) for r in ratios]}
     return lut
@@ -275,7 +322,7 @@ def calibrate(lut: dict, genotypes: list[Genotype], device: str = "cpu", warmup:
 
 def calibrate_cached(lut: dict, make_genotypes: Callable[[], list[Genotype]], device: str = "cpu",
                      threads: int = 0, cache_dir: str | Path | None = None, warmup: int = 5,
-                     repeats: int = 10, use_cache: bool = True) -> dict:
+                     repeats: int = 10, use_cache: bool = True, rounds: int = 1) -> dict:
     """`calibrate` with the result cached per device fingerprint and search space (its table keys)."""
     from workbench.runs import atomic_write_json, read_json
 
@@ -295,7 +342,7 @@ def calibrate_cached(lut: dict, make_genotypes: Callable[[], list[Genotype]], de
     old_threads = torch.get_num_threads()
     set_threads(threads or None) if dev.type == "cpu" else None
     try:
-        calibrate(lut, make_genotypes(), str(dev), warmup, repeats)
+        calibrate(lut, make_genotypes(), str(dev), warmup, repeats, rounds)
     finally:
         torch.set_num_threads(old_threads)
     if use_cache:

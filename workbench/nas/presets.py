@@ -78,8 +78,9 @@ class SearchConfig:
         "above", help="with a target: 'above' = max(0, L/T - 1), 'abs' = |L/T - 1|")
     lut_path: str = field("", help="use this latency_lut.json instead of building one")
     lut_cache_dir: str = field("", help="LUT cache (empty = ~/.cache/workbench/lut)")
-    lut_warmup: int = field(2, min=0)
-    lut_repeats: int = field(5, min=1)
+    lut_warmup: int = field(2, min=0, help="untimed calls before each timing round of an entry")
+    lut_repeats: int = field(3, min=1, help="timed calls per round (an entry's round value is their median)")
+    lut_rounds: int = field(3, min=1, help="rounds over all entries; an entry keeps its fastest round (load spikes)")
     lut_calibrate: int = field(2, min=0, help="reference networks timed end to end to calibrate the LUT (0 = off)")
     threads: int = field(0, min=0, help="intra-op threads for the search and LUT timing (0 = torch default)")
     # run

@@ -81,11 +81,12 @@ def lut_for(cfg: SearchConfig, num_classes: int, device: str | None = None) -> d
     model = build_supernet(cfg, num_classes)
     lut = build_lut(model.lut_probes(cfg.input_size), cfg.input_size, device or cfg.device, cfg.threads,
                     cfg.lut_warmup, cfg.lut_repeats, cfg.lut_cache_dir or None,
-                    meta={"preset": cfg.preset, "num_classes": num_classes})
+                    meta={"preset": cfg.preset, "num_classes": num_classes}, rounds=cfg.lut_rounds)
     if cfg.lut_calibrate:
         lut = calibrate_cached(
             lut, lambda: model.random_genotypes(cfg.lut_calibrate, 12345, cfg.preset, cfg.input_size),
-            device or cfg.device, cfg.threads, cfg.lut_cache_dir or None, cfg.lut_warmup, cfg.lut_repeats)
+            device or cfg.device, cfg.threads, cfg.lut_cache_dir or None, cfg.lut_warmup, cfg.lut_repeats,
+            rounds=cfg.lut_rounds)
     return lut
 
 
