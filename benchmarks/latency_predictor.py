@@ -91,10 +91,12 @@ def main() -> None:
                                 rounds=args.rounds)
         latency.calibrate(lut, refs, args.device, args.warmup, args.repeats, args.rounds)
         print(f"calibration scale {lut['calibration']['scale']:.3f} from {len(refs)} reference networks")
-        lut["max_spread"] = max(lut["max_spread"], first["max_spread"])
+        for key in ("table_spread", "max_spread"):
+            lut[key] = max(lut[key], first[key])
         lut["noisy_entries"] += first["noisy_entries"]
-    print(f"latency table: {len(lut['entries'])} entries, round spread up to {lut['max_spread']:.2f}x, "
-          f"{lut['noisy_entries']} noisy")
+    print(f"latency table: {len(lut['entries'])} entries, slowest / fastest rounds {lut['table_spread']:.2f}x "
+          f"summed, up to {lut['max_spread']:.2f}x for one entry ({lut['noisy_entries']} above "
+          f"{latency.NOISY_SPREAD}x)")
     scale = latency.calibration_scale(lut)
     timed = latency.measure_networks({name: build_network(g) for name, g in items}, size, args.device,
                                      args.warmup, args.repeats, args.rounds)
@@ -115,7 +117,8 @@ def main() -> None:
     errors = [r["rel_error"] for r in rows]
     out = {"machine": device_fingerprint(args.device, args.threads), "input_size": list(size),
            "lut_entries": len(lut["entries"]), "warmup": args.warmup, "repeats": args.repeats, "rounds": args.rounds,
-           "lut_max_spread": lut["max_spread"], "lut_noisy_entries": lut["noisy_entries"],
+           "lut_table_spread": lut["table_spread"], "lut_max_spread": lut["max_spread"],
+           "lut_noisy_entries": lut["noisy_entries"],
            "genotypes": rows, "mean_rel_error": statistics.mean(errors), "max_rel_error": max(errors),
            "calibration": lut.get("calibration"),
            "uncalibrated_mean_rel_error": statistics.mean(r["uncalibrated_rel_error"] for r in rows),
