@@ -162,14 +162,18 @@ def run_worker(spec: dict) -> dict:
 def full_search(root: Path, threads: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.time()
-        proc = subprocess.run([sys.executable, "-m", "workbench", "search", "--preset", "lgcnet", "--dataset",
+        # the child reports its own peak (RUSAGE_CHILDREN would be the max over every preset's process too)
+        code = ("import resource, sys; from workbench.cli import main; rc = main(sys.argv[1:]); "
+                "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+        proc = subprocess.run([sys.executable, "-c", code, "search", "--preset", "lgcnet", "--dataset",
                                "cityscapes", "--data-root", str(root), "--run-dir", f"{tmp}/run", "--device", "cpu",
                                "--threads", str(threads)], capture_output=True, text=True, cwd=ROOT)
         wall = time.time() - t0
         if proc.returncode != 0:
             raise SystemExit(f"full search failed:\n{proc.stderr[-3000:]}")
         rec = json.loads((Path(tmp) / "run" / "run_record.json").read_text())
-    return {"wall_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    peak = [int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("PEAK_RSS_KB")]
+    return {"wall_s": wall, "peak_rss_mb": peak[-1] / 1024 if peak else None,
             "expected_latency_ms": rec["metrics"].get("expected_latency_ms"), "miou": rec["metrics"].get("miou")}
 
 
