@@ -72,7 +72,7 @@ def _normalize_scalar(value: Any) -> Any:
     return value
 
 
-def _coerce(name: str, value: Any, annotation: Any) -> Any:
+def coerce(name: str, value: Any, annotation: Any) -> Any:
     """Coerce value to the annotated type, or raise ConfigError naming the parameter."""
     value = _normalize_scalar(value)
     origin = typing.get_origin(annotation)
@@ -87,7 +87,7 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _coerce(name, value, arg)
+                return coerce(name, value, arg)
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if errors else f"{name}: invalid value {value!r}")
@@ -103,17 +103,17 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{name}: expected a sequence, got {value!r}")
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value))
+            return tuple(coerce(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value))
         if args and len(args) != len(value):
             raise ConfigError(f"{name}: expected {len(args)} values, got {list(value)!r}")
-        return tuple(_coerce(f"{name}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args)))
+        return tuple(coerce(f"{name}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args)))
     if origin is list:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{name}: expected a list, got {value!r}")
         (arg,) = args or (Any,)
-        return [_coerce(f"{name}[{i}]", v, arg) for i, v in enumerate(value)]
+        return [coerce(f"{name}[{i}]", v, arg) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{name}: expected a mapping, got {value!r}")
@@ -183,7 +183,7 @@ def from_dict(cls: type[T], values: dict[str, Any] | T | None, source: str = "co
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in values.items():
-        coerced = _coerce(name, value, hints[name])
+        coerced = coerce(name, value, hints[name])
         meta = fields[name].metadata
         if coerced is not None and isinstance(coerced, (int, float)) and not isinstance(coerced, bool):
             if "min" in meta and coerced < meta["min"]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.config import _coerce, parse_value
+from workbench.config import coerce, parse_value
 from workbench.errors import ConfigError, WorkbenchError
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def validate_parameters(notebook: str | Path, values: dict[str, Any]) -> dict[st
         p = params[key]
         kind = p.type
         try:
-            coerced = _coerce(key, value, kind)
+            coerced = coerce(key, value, kind)
         except ConfigError as exc:
             raise ConfigError(f"{name}: {exc}") from None
         if kind in (list, dict) and not isinstance(coerced, (list, tuple) if kind is list else dict):
