@@ -323,7 +323,9 @@ def test_summarize_records_written_by_real_tiny_steps(tiny_cityscapes, tiny_davi
     assert claims["ovs"]["verdict"] == "inconclusive"
     assert claims["cell_independent"]["verdict"] == "not measured"
     assert [p["kind"] for p in claims["lambda_frontier"]["frontier"]] == []  # a single λ is no sweep
-    figs = ablations.figures(summary)
+    from widgets.ablations import figures
+
+    figs = figures(summary)
     assert figs and all(len(fig.data) >= 1 for _, fig in figs)
 
 

@@ -672,81 +672,10 @@ def to_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-# -- figures and the offline HTML report ---------------------------------------------------------------
-def _bar(rows: list[dict], key: str, title: str, ytitle: str):
-    import plotly.graph_objects as go
-
-    rows = [r for r in rows if isinstance(r.get(key), dict) and r[key].get("mean") is not None]
-    fig = go.Figure(go.Bar(
-        x=[r["arm"] for r in rows], y=[r[key]["mean"] for r in rows],
-        error_y=dict(type="data", array=[r[key]["std"] or 0.0 for r in rows], visible=True),
-        customdata=[[r[key]["n"], r[key]["min"], r[key]["max"]] for r in rows],
-        hovertemplate="%{x}<br>mean %{y:.4g}<br>n=%{customdata[0]}, min %{customdata[1]:.4g}, "
-                      "max %{customdata[2]:.4g}<extra></extra>"))
-    fig.update_layout(title=title, yaxis_title=ytitle, height=380, margin=dict(t=50, b=120))
-    return fig
-
-
-def frontier_figure(claim: dict):
-    """The λ sweep as mean latency vs mean mIoU with std error bars, baselines apart."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    for kind, symbol in (("searched", "circle"), ("baseline", "square")):
-        pts = [p for p in claim.get("frontier", []) if p["kind"] == kind and p.get("latency_ms") and p.get("miou")
-               and p["latency_ms"]["mean"] is not None and p["miou"]["mean"] is not None]
-        if not pts:
-            continue
-        fig.add_trace(go.Scatter(
-            x=[p["latency_ms"]["mean"] for p in pts], y=[p["miou"]["mean"] for p in pts],
-            error_x=dict(type="data", array=[p["latency_ms"]["std"] or 0.0 for p in pts]),
-            error_y=dict(type="data", array=[p["miou"]["std"] or 0.0 for p in pts]),
-            mode="markers+lines" if kind == "searched" else "markers", name=kind, marker=dict(size=10, symbol=symbol),
-            text=[p["name"] if kind == "baseline" else f"λ={p['latency_weight']:g}" for p in pts],
-            hovertemplate="%{text}<br>%{x:.3g} ms, mIoU %{y:.3f}<extra></extra>"))
-    fig.update_layout(title="λ sweep: accuracy-latency (mean ± std over seeds)", xaxis_title="measured latency (ms)",
-                      yaxis_title="mIoU", height=420)
-    return fig
-
-
-def depth_figure(claim: dict):
-    """AutoRTNet's derived depth and mean downsampling layer as λ grows (mean ± std over seeds)."""
-    import plotly.graph_objects as go
-
-    rows = claim.get("depth_vs_lambda") or []
-    fig = go.Figure()
-    for key, label in (("depth", "depth (cells)"), ("mean_down_layer", "mean downsampling layer")):
-        pts = [r for r in rows if r.get(key) and r[key]["mean"] is not None]
-        fig.add_trace(go.Scatter(x=[r["latency_weight"] for r in pts], y=[r[key]["mean"] for r in pts],
-                                 error_y=dict(type="data", array=[r[key]["std"] or 0.0 for r in pts]),
-                                 mode="markers+lines", name=label))
-    fig.update_layout(title="AutoRTNet: derived architecture vs λ", xaxis_title="latency weight λ", height=380)
-    return fig
-
-
-def figures(summary: dict) -> list[tuple[str, object]]:
-    """(title, plotly figure) per claim: bars with std error bars, the λ frontier, depth vs λ."""
-    out = []
-    for c in summary["claims"]:
-        if not c["rows"]:
-            continue
-        if c["id"] == "ovs":
-            out.append((c["title"], _bar(c["rows"], "jf", c["title"] + ": J&F", "J&F")))
-            out.append((c["title"], _bar(c["rows"], "fps", c["title"] + ": fps", "frames per second")))
-            continue
-        if c["id"] == "lambda_frontier":
-            out.append((c["title"], frontier_figure(c)))
-            continue
-        if c["id"] == "autortnet" and c.get("depth_vs_lambda"):
-            out.append((c["title"], depth_figure(c)))
-        out.append((c["title"], _bar(c["rows"], "miou", c["title"] + ": mIoU", "mIoU")))
-        if any(isinstance(r.get("latency_ms"), dict) for r in c["rows"]):
-            out.append((c["title"], _bar(c["rows"], "latency_ms", c["title"] + ": latency", "ms")))
-    return out
-
-
+# -- the offline HTML report ----------------------------------------------------------------------------
 def write_report(summary: dict, out: str | Path) -> Path:
     """Self-contained offline HTML (plotly.js inlined once): verdicts, per-claim tables and figures."""
+    from widgets.ablations import figures
     from workbench.report import Report
 
     rep = Report(f"Ablations: {Path(summary['root']).name}")
