@@ -180,6 +180,7 @@ def test_summarize_fake_study(study):
     names = {p["name"]: p for p in c["frontier"]}
     assert names["baseline fpn_mobilenet_v2"]["pareto"] is False
     assert names["fixed, indep, gcn γ=0.5, λ=0"]["pareto"] is True
+    assert all({"params_m", "gflops"} <= set(row) for row in c["rows"])  # searched arms beside the baselines
     # AutoRTNet: LUT latency 31 -> 11 ms as λ grows (held), depth 5.67 -> 3.33; vs the fixed chain at λ=0.1:
     # mIoU 0.36 vs 0.42 (worse), latency 11 vs 11 (within noise) -> did not hold; together: mixed
     c = claims["autortnet"]

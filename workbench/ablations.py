@@ -505,7 +505,7 @@ def claim_lambda(arms: list[dict], k: float) -> dict:
     if v_base != NOT_MEASURED:
         says.append(f"{len(undominated)} of {len(searched)} searched arms not dominated by any of {len(base_pts)} "
                     f"baselines (arm means): {v_base}")
-    rows = [_row(a, NAS_KEYS) for a in sweep] + [_row(b, ("miou", "latency_ms", "params_m", "gflops")) for b in baselines]
+    rows = [_row(a, NAS_KEYS + ("params_m", "gflops")) for a in sweep] + [_row(b, ("miou", "latency_ms", "params_m", "gflops")) for b in baselines]
     claim = _claim("lambda_frontier", "Latency weight λ swept: accuracy-latency frontier vs baselines",
                   "GAS/LGCNet: the latency-oriented constraint trades accuracy for speed; the searched networks "
                   "reach a better trade-off than hand-designed ones", "latency_ms (lower with λ), miou; Pareto vs baselines",
