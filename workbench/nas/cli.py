@@ -40,9 +40,6 @@ def _lut_build(args: argparse.Namespace) -> int:
     atomic_write_json(args.out, lut)
     print(f"latency table: {len(lut['entries'])} entries ({lut['measured']} measured, {lut['cached']} cached) "
           f"for {lut['fingerprint']['name']} at {size[0]}x{size[1]} -> {args.out}")
-    if lut["table_spread"] > latency.NOISY_SPREAD:
-        print(f"warning: the slowest timing rounds sum to {lut['table_spread']:.1f}x the fastest; re-measure on an "
-              "idle device (--cache-dir to a fresh directory)")
     if args.genotype:
         print(f"predicted latency of {args.genotype}: {latency.predict_genotype_latency(g, lut):.2f} ms")
     return 0

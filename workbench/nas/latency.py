@@ -196,10 +196,6 @@ def _probe_call(probe: Probe, device: torch.device) -> Callable[[], object]:
     return lambda: module(*inputs, *probe.extra)
 
 
-def measure_probe(probe: Probe, device: torch.device, warmup: int = 2, repeats: int = 5, rounds: int = 1) -> float:
-    return min(time_rounds({probe.key: lambda: _probe_call(probe, device)}, device, warmup, repeats, rounds)[probe.key])
-
-
 def measure_networks(models: dict[str, nn.Module], size: tuple[int, int], device: str | torch.device = "cpu",
                      warmup: int = 3, repeats: int = 10, rounds: int = 1) -> dict[str, list[float]]:
     """Round medians (ms) of each model's end-to-end forward on one image (batch 1, eval), interleaved."""
