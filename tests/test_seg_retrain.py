@@ -96,9 +96,9 @@ def test_checkpoint_of_another_genotype_is_refused(trained, tmp_path, tiny_citys
     atomic_write_json(other / "genotype.json", other_genotype())
     with pytest.raises(CheckpointError, match="last.pt: checkpoint belongs to another architecture"):
         run_evaluate({"run": str(other), "device": "cpu"})
-    # resuming a run dir with a different genotype is refused the same way
+    # resuming a run dir with a different genotype is refused before anything is loaded
     g2 = write_genotype(tmp_path / "g2.json", other_genotype())
-    with pytest.raises(CheckpointError, match="another architecture"):
+    with pytest.raises(ConfigError, match="stored configuration differs in genotype"):
         run_retrain(retrain_config(g2, tiny_cityscapes, resume=True), other)
 
 

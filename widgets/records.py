@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.runs import RunDir, read_json, read_jsonl
+from workbench.errors import DataError
+from workbench.runs import RunDir, read_json_object, read_jsonl
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -28,17 +32,39 @@ class Run:
         return self.record.get("name") or self.path.name
 
 
+def _well_formed_alphas(rec: dict) -> bool:
+    cells = rec.get("cells")
+    return isinstance(rec.get("epoch"), int) and isinstance(cells, list) and all(
+        isinstance(c, dict) and {"index", "kind", "edges", "ops", "weights"} <= set(c) for c in cells)
+
+
 def load_run(path: str | Path) -> Run:
+    """The run's records; an unreadable genotype or a malformed alphas line is left out (and
+    logged), so one damaged file does not take the whole view down. An unreadable run record
+    raises DataError naming it."""
     run = RunDir(path)
     record = run.record()
     genotype = None
-    geno_rel = (record.get("artifacts") or {}).get("genotype")
-    for candidate in ([run.path / geno_rel] if geno_rel else []) + [run.genotype_path]:
+    artifacts = record.get("artifacts") if isinstance(record.get("artifacts"), dict) else {}
+    geno_rel = artifacts.get("genotype")
+    for candidate in ([run.path / geno_rel] if isinstance(geno_rel, str) else []) + [run.genotype_path]:
         if candidate.is_file():
-            genotype = read_json(candidate)
+            try:
+                genotype = read_json_object(candidate)
+            except DataError as exc:
+                log.warning("%s", exc)
             break
-    return Run(path=run.path, record=record, config=run.read_config(), metrics=run.metrics(),
-               alphas=read_jsonl(run.alphas_path), genotype=genotype)
+    alphas = read_jsonl(run.alphas_path)
+    good = [a for a in alphas if _well_formed_alphas(a)]
+    if len(good) < len(alphas):
+        log.warning("%s: %d malformed lines left out", run.alphas_path, len(alphas) - len(good))
+    try:
+        config = run.read_config()
+    except DataError as exc:
+        log.warning("%s", exc)
+        config = {}
+    return Run(path=run.path, record=record, config=config, metrics=run.metrics(), alphas=good,
+               genotype=genotype)
 
 
 def epochs(alphas: list[dict]) -> list[int]:

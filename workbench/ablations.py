@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from workbench.config import load_yaml
 from workbench.errors import ConfigError
 from workbench.runs import RunDir, atomic_write_json, atomic_write_text, iter_runs, read_json
 
@@ -707,7 +708,7 @@ def load_study(path: str | Path) -> dict:
 
     path = Path(path)
     try:
-        study = yaml.safe_load(path.read_text()) or {}
+        study = load_yaml(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read study ({exc.__class__.__name__})") from None
     unknown = sorted(set(study) - STUDY_KEYS)

@@ -2,7 +2,9 @@
 
 Each area registers its own subcommands (`register(subparsers)` in the modules below), so the
 CLI, notebooks and batch runs all end in the same `workbench.steps` functions. User errors
-(`WorkbenchError`) print one line and exit with status 2; no traceback.
+(`WorkbenchError`) and file-system errors (`OSError`: a read-only folder, a path through a file)
+print one line `error: <file or parameter>: <problem>` and exit with status 2; `-v` or
+`WORKBENCH_DEBUG=1` also prints the traceback.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+import traceback
 
 from workbench.errors import WorkbenchError
 
@@ -31,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench",
         description="Latency-constrained NAS for real-time segmentation and one-pass VOS.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, and tracebacks with errors (also WORKBENCH_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -53,15 +58,26 @@ def main(argv: list[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 1
+    debug = args.verbose or os.environ.get("WORKBENCH_DEBUG", "") not in ("", "0")
     try:
         result = func(args)
-    except WorkbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (WorkbenchError, OSError) as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {error_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: resume with --resume", file=sys.stderr)
         return 130
     return int(result or 0)
+
+
+def error_line(exc: BaseException) -> str:
+    """'<file or parameter>: <problem>' of a WorkbenchError or an OSError."""
+    if isinstance(exc, OSError) and not isinstance(exc, WorkbenchError):
+        where = exc.filename if exc.filename is not None else "output"
+        return f"{where}: {exc.strerror or exc.__class__.__name__}"
+    return str(exc)
 
 
 if __name__ == "__main__":

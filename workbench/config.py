@@ -10,6 +10,8 @@ as numbers: all are normalized here.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -44,10 +46,27 @@ def parse_size(value: Any, name: str = "size") -> tuple[int, int]:
     return h, w
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML with decimal integers only: a size such as 0x10 or 0x0 stays text (YAML 1.1 reads
+    it as a hexadecimal integer), and 010 is not octal."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:int"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9_]*)$"),
+                              list("-+0123456789"))
+
+
+def load_yaml(text: str) -> Any:
+    """yaml.safe_load with decimal integers only (see _Loader); used for every YAML we read."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def parse_value(text: str) -> Any:
     """Parse the value of a `key=value` override with YAML rules (1e-3, true, [1, 2], null)."""
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return text
 
@@ -142,14 +161,19 @@ def coerce(name: str, value: Any, annotation: Any) -> Any:
     if annotation is float:
         if isinstance(value, bool):
             raise ConfigError(f"{name}: expected a number, got {value!r}")
+        number = None
         if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{name}: expected a number, got {value!r}")
+        if number is None:
+            raise ConfigError(f"{name}: expected a number, got {value!r}")
+        if not math.isfinite(number):
+            raise ConfigError(f"{name}: must be a finite number, got {value!r}")
+        return number
     if annotation is str:
         if isinstance(value, (str, Path)):
             return str(value)
@@ -203,15 +227,7 @@ def from_dict(cls: type[T], values: dict[str, Any] | T | None, source: str = "co
 
 def to_dict(config: Any) -> dict[str, Any]:
     """Dataclass -> JSON-ready dict (paths as strings, tuples as lists)."""
-    def conv(v: Any) -> Any:
-        if isinstance(v, Path):
-            return str(v)
-        if isinstance(v, (list, tuple)):
-            return [conv(x) for x in v]
-        if isinstance(v, dict):
-            return {k: conv(x) for k, x in v.items()}
-        return v
-    return {k: conv(v) for k, v in dataclasses.asdict(config).items()}
+    return {k: to_dict_value(v) for k, v in dataclasses.asdict(config).items()}
 
 
 def apply_overrides(config: T, overrides: dict[str, Any], source: str = "--set") -> T:
@@ -236,3 +252,53 @@ def field(default: Any = dataclasses.MISSING, *, help: str = "", min: float | No
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+# Fields that say how a step runs, not what it computes: they may change on resume.
+RUNTIME_FIELDS = frozenset({"device", "threads", "workers", "num_workers", "resume", "overwrite"})
+
+
+def resume_config(cls: type[T], stored: dict[str, Any], given: dict[str, Any] | T,
+                  source: str = "resume") -> tuple[T, dict[str, Any]]:
+    """The config a resumed run continues with: the stored one, with only runtime fields
+    (RUNTIME_FIELDS) taken from `given`. Returns (config, runtime overrides applied).
+
+    Every schedule here depends on the total epochs, so no other change has a well-defined
+    meaning mid-run: a given value that differs from the stored one is refused, naming every
+    such field. A dict `given` compares only the keys it holds (what the caller set); a
+    dataclass compares all fields.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    kept = from_dict(cls, {k: v for k, v in stored.items() if k in names}, source=f"{source} (stored config)")
+    if isinstance(given, cls):
+        given = to_dict(given)
+    hints = typing.get_type_hints(cls)
+    changed, runtime = [], {}
+    for key, value in dict(given).items():
+        if key not in names:
+            continue
+        new = coerce(key, value, hints[key])
+        old = getattr(kept, key)
+        if to_dict_value(new) == to_dict_value(old):
+            continue
+        if key in RUNTIME_FIELDS:
+            runtime[key] = new
+        else:
+            changed.append(f"{key} (stored {to_dict_value(old)!r}, given {to_dict_value(new)!r})")
+    if changed:
+        raise ConfigError(f"{source}: the run's stored configuration differs in {', '.join(changed)}; "
+                          "resume with the stored values, or start a new run directory (or overwrite)")
+    return dataclasses.replace(kept, **runtime), runtime
+
+
+def to_dict_value(v: Any) -> Any:
+    """One value as to_dict writes it (paths as strings, tuples as lists)."""
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        return [to_dict_value(x) for x in v]
+    if isinstance(v, dict):
+        return {k: to_dict_value(x) for k, x in v.items()}
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return to_dict(v)
+    return v

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from workbench.config import load_yaml
+
 log = logging.getLogger("workbench.demo")
 
 SWEEP = Path(__file__).resolve().parents[1] / "notebooks" / "demo_sweep.yaml"
@@ -72,7 +74,7 @@ def trivial_baselines(roots: dict[str, Path], out: Path) -> dict:
 
 def _sweep_file(out: Path, data_root: Path) -> Path:
     """The demo sweep with its output root and data root pointed at this demo's folders."""
-    sweep = yaml.safe_load(SWEEP.read_text())
+    sweep = load_yaml(SWEEP.read_text())
     sweep["output_root"] = str((out / "sweep").resolve())
     city = str((data_root / "synth-cityscapes").resolve())
     for stage in sweep["stages"] + sweep.get("extra", []):

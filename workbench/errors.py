@@ -33,3 +33,24 @@ class GenotypeError(WorkbenchError):
 
 class CheckpointError(WorkbenchError):
     """A checkpoint is missing, corrupt or belongs to another model."""
+
+
+class OutputError(WorkbenchError):
+    """An output path cannot be written, or would overwrite an input of the command."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path, self.problem = Path(path), problem
+        super().__init__(f"{path}: {problem}")
+
+
+class DivergedError(WorkbenchError):
+    """A loss or a parameter became NaN or infinite: the run stops as failed, and its last good
+    checkpoint (from before the step that diverged) is kept."""
+
+
+def check_finite(value: float, what: str) -> float:
+    """`value` as is, or DivergedError naming `what` (e.g. 'train loss at epoch 3, step 17')."""
+    if value != value or value in (float("inf"), float("-inf")):
+        raise DivergedError(f"{what} is {value}: training diverged (lower the learning rate?); "
+                            "the run is marked failed and its last checkpoint is kept")
+    return value

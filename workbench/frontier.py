@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 from workbench.config import field, from_dict, to_dict
-from workbench.errors import ConfigError
-from workbench.runs import RunDir, atomic_write_json, iter_runs
+from workbench.errors import ConfigError, WorkbenchError
+from workbench.runs import RunDir, RunDirError, atomic_write_json, iter_runs
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,22 @@ def pareto_front(points: list[dict]) -> list[str]:
     return [p["name"] for p in sorted(front, key=lambda p: (p["latency_ms"], -p["miou"]))]
 
 
+def _readable(root: Path) -> Iterator[RunDir]:
+    """The runs under root whose record and config can be read; the others are logged and skipped."""
+    for run in iter_runs(root):
+        try:
+            run.record(), run.read_config()
+        except WorkbenchError as exc:
+            log.warning("frontier: skipping an unreadable run: %s", exc)
+            continue
+        yield run
+
+
 def _benchmarks(roots: list[Path]) -> dict[Path, dict]:
     """Finished benchmark records keyed by the resolved run directory they measured (latest wins)."""
     found: dict[Path, dict] = {}
     for root in roots:
-        for run in iter_runs(root):
+        for run in _readable(root):
             rec = run.record()
             target = run.read_config().get("run") if rec.get("kind") == "benchmark" else None
             if target and rec.get("status") == "finished" and (rec.get("metrics") or {}).get("latency_ms"):
@@ -95,7 +107,7 @@ def collect_points(config: FrontierConfig, exclude: Path | None = None) -> list[
             raise ConfigError(f"roots: {root} is not a folder")
     benchmarks = _benchmarks(roots)
     for root in roots:
-        for run in iter_runs(root):
+        for run in _readable(root):
             if exclude is not None and run.path.resolve() == exclude.resolve():
                 continue
             rec = run.record()
@@ -117,6 +129,16 @@ def run_frontier(config: FrontierConfig | dict, run_dir: str | Path) -> dict:
     """Write frontier.json (points + Pareto names) and a 'frontier' run record; return the record."""
     config = from_dict(FrontierConfig, config)
     run = RunDir(run_dir)
+    with run.lock():
+        kind = run.record().get("kind") if run.record_path.exists() else "frontier"
+        if kind != "frontier" or (run.own_entries() and not run.record_path.exists()):
+            raise RunDirError(f"{run.path}: holds {f'a {kind} run' if run.record_path.exists() else 'other files'}, "
+                              "not a frontier; choose another run directory")
+    with run.claim(overwrite=True):  # a frontier is recomputed from its roots: re-running replaces it
+        return _frontier(config, run)
+
+
+def _frontier(config: FrontierConfig, run: RunDir) -> dict:
     run.write_config(to_dict(config))
     run.start("frontier", dataset=config.dataset)
     points = collect_points(config, exclude=run.path)

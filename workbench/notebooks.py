@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.config import coerce, parse_value
+from workbench.config import coerce, load_yaml, parse_value
 from workbench.errors import ConfigError, WorkbenchError
 
 log = logging.getLogger(__name__)
@@ -159,11 +159,16 @@ def run_notebook(notebook: str | Path, parameters: dict[str, Any] | None, output
     """
     import papermill as pm
 
+    from workbench.runs import RunDir
+
     path = resolve_notebook(notebook)
     params = validate_parameters(path, dict(parameters or {}))
     output_dir = Path(output_dir).resolve()
-    if "output_dir" in parse_parameters(path):
+    declared = parse_parameters(path)
+    if "output_dir" in declared:
         params["output_dir"] = str(output_dir)
+    if {"resume", "overwrite"} <= set(declared) and not (params.get("resume") or params.get("overwrite")):
+        RunDir(output_dir).require_empty()  # before papermill replaces the executed notebook
     output_dir.mkdir(parents=True, exist_ok=True)
     out = Path(output_notebook) if output_notebook else output_dir / path.name
     log.info("running %s -> %s", path.name, out)
@@ -230,6 +235,32 @@ def _substitute(value: Any, env: dict[str, Any]) -> Any:
     return value
 
 
+def _inside(root: Path, *parts: str) -> Path:
+    """root/parts, refused when a part is absolute or climbs out of root with '..'."""
+    path = root.joinpath(*parts)
+    if any(Path(p).is_absolute() or ".." in Path(p).parts for p in parts) or not path.resolve().is_relative_to(root):
+        raise ConfigError(f"sweep: run name {'/'.join(parts)!r} leaves output_root {root}; use a relative name "
+                          "without '..'")
+    return path
+
+
+def _check_grid_keys(keys: list[str], stages: list[dict], sweep: dict) -> None:
+    """Every grid key must reach a run: a parameter of some stage, or a {placeholder} in a stage's
+    parameters. A misspelt key would otherwise be dropped silently, and the sweep would plan
+    identical runs."""
+    import json
+
+    declared = set()
+    for i, stage in enumerate(stages):
+        declared |= set(parse_parameters(stage.get("notebook", stage.get("name") or f"stage{i}")))
+    text = json.dumps(stages, default=str)  # used only in the run name, a key changes no run
+    unused = [k for k in keys if k not in declared and "{" + k + "}" not in text]
+    if unused:
+        raise ConfigError(f"sweep: grid key{'s' if len(unused) > 1 else ''} {', '.join(unused)} is neither a "
+                          f"parameter of any stage nor a {{placeholder}} in a stage's parameters (parameters: "
+                          f"{', '.join(sorted(declared))})")
+
+
 def plan_sweep(sweep: dict, base: Path) -> list[dict]:
     """Every notebook run of a sweep, in order, with validated parameters and its run directory.
 
@@ -249,24 +280,32 @@ def plan_sweep(sweep: dict, base: Path) -> list[dict]:
     if not stages and not sweep.get("extra"):
         raise ConfigError("sweep: give at least one stage (stages: [{notebook: search, ...}])")
     keys = list(grid)
-    runs = []
+    _check_grid_keys(keys, stages, sweep)
+    runs, points = [], {}
     for values in itertools.product(*(grid[k] if isinstance(grid[k], list) else [grid[k]] for k in keys)):
         env = dict(zip(keys, values))
-        point = _substitute(sweep.get("name") or "-".join(f"{k}{v}" for k, v in env.items()) or "run", env)
+        point = str(_substitute(sweep.get("name") or "-".join(f"{k}{v}" for k, v in env.items()) or "run", env))
+        if point in points:
+            raise ConfigError(f"sweep: name {sweep.get('name')!r} gives the grid points {points[point]} and {env} "
+                              f"the same run directory {point!r}; put every grid key in the name")
+        points[point] = env
         for i, stage in enumerate(stages):
             stage_name = stage.get("name") or str(stage.get("notebook", f"stage{i}"))
             notebook = resolve_notebook(stage.get("notebook", stage_name))
             declared = parse_parameters(notebook)
             params = {k: v for k, v in env.items() if k in declared}
             params.update(_substitute(stage.get("parameters") or {}, env))
-            out = root / str(point) / stage_name
+            out = _inside(root, point, stage_name)
             runs.append({"point": str(point), "stage": stage_name, "notebook": notebook, "output_dir": out,
                          "parameters": validate_parameters(notebook, params)})
             env[stage_name] = str(out)
     for extra in sweep.get("extra") or []:
         notebook = resolve_notebook(extra["notebook"])
         name = extra.get("name") or notebook.stem
-        runs.append({"point": name, "stage": notebook.stem, "notebook": notebook, "output_dir": root / name,
+        if name in points:
+            raise ConfigError(f"sweep: extra run {name!r} has the name of a grid point")
+        points[name] = {}
+        runs.append({"point": name, "stage": notebook.stem, "notebook": notebook, "output_dir": _inside(root, name),
                      "parameters": validate_parameters(notebook, extra.get("parameters") or {})})
     return runs
 
@@ -276,10 +315,11 @@ def run_batch(sweep_path: str | Path, dry_run: bool = False) -> dict:
     import yaml
 
     from workbench.frontier import run_frontier
+    from workbench.runs import RunDir
 
     sweep_path = Path(sweep_path)
     try:
-        sweep = yaml.safe_load(sweep_path.read_text()) or {}
+        sweep = load_yaml(sweep_path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{sweep_path}: cannot read sweep ({exc.__class__.__name__})") from None
     plan = plan_sweep(sweep, Path.cwd())
@@ -294,13 +334,18 @@ def run_batch(sweep_path: str | Path, dry_run: bool = False) -> dict:
             print(f"{label}: not run (an earlier stage of this point failed)")
             summary["blocked"].append(str(item["output_dir"]))
             continue
-        if notebook_status(item["output_dir"]) == "finished":
+        status = notebook_status(item["output_dir"])
+        if status == "finished":
             print(f"{label}: already finished, skipped")
             summary["skipped"].append(str(item["output_dir"]))
             continue
+        params = dict(item["parameters"])
+        if RunDir(item["output_dir"]).own_entries() and "resume" in parse_parameters(item["notebook"]):
+            print(f"{label}: resuming the earlier {status} run")
+            params["resume"] = True
         t0 = time.time()
         try:
-            run_notebook(item["notebook"], item["parameters"], item["output_dir"])
+            run_notebook(item["notebook"], params, item["output_dir"])
         except WorkbenchError as exc:
             print(f"{label}: FAILED after {time.time() - t0:.0f} s: {exc}")
             summary["failed"].append(str(item["output_dir"]))
@@ -320,7 +365,7 @@ def run_batch(sweep_path: str | Path, dry_run: bool = False) -> dict:
 
 # -- runs index -------------------------------------------------------------------------------------
 RUN_COLUMNS = ("run", "status", "kind", "preset", "latency_weight", "seed", "dataset", "miou", "val_miou",
-               "latency_ms", "expected_ms", "jf", "duration_s")
+               "latency_ms", "expected_ms", "jf", "duration_s", "problem")
 
 
 def _alive(pid: Any) -> bool:
@@ -342,17 +387,22 @@ def list_runs(root: str | Path) -> list[dict]:
         raise ConfigError(f"{root}: no such folder")
     rows = []
     for run in iter_runs(root):
-        rec = run.record()
-        metrics = rec.get("metrics") or {}
+        name = str(run.path.relative_to(root)) if run.path != root else run.path.name
+        try:
+            rec = run.record()
+        except WorkbenchError as exc:  # one unreadable run; the others are still listed
+            rows.append({"run": name, "status": "unreadable", "problem": str(exc)})
+            continue
+        metrics = rec.get("metrics") if isinstance(rec.get("metrics"), dict) else {}
         status = rec.get("status", "?")
         if status == "running" and not _alive(rec.get("pid")):
             status = "stale"
-        rows.append({"run": str(run.path.relative_to(root)) if run.path != root else run.path.name,
-                     "status": status, "kind": rec.get("kind"), "preset": rec.get("preset") or rec.get("baseline"),
+        rows.append({"run": name, "status": status, "kind": rec.get("kind"), "preset": rec.get("preset") or rec.get("baseline"),
                      "latency_weight": rec.get("latency_weight"), "seed": rec.get("seed"),
                      "dataset": rec.get("dataset"), "miou": metrics.get("miou"), "val_miou": metrics.get("val_miou"),
                      "latency_ms": metrics.get("latency_ms"), "expected_ms": metrics.get("expected_latency_ms"),
-                     "jf": metrics.get("jf"), "duration_s": rec.get("duration_s")})
+                     "jf": metrics.get("jf"), "duration_s": rec.get("duration_s"),
+                     "problem": rec.get("error") if status == "failed" else None})
     return sorted(rows, key=lambda r: tuple(r["run"].split("/")))
 
 
@@ -377,7 +427,7 @@ def _collect_params(args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if args.file:
         try:
-            loaded = yaml.safe_load(Path(args.file).read_text()) or {}
+            loaded = load_yaml(Path(args.file).read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"{args.file}: cannot read parameters ({exc.__class__.__name__})") from None
         if not isinstance(loaded, dict):

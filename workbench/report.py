@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import DataError, WorkbenchError
+from workbench.errors import DataError, OutputError, WorkbenchError
 
 STYLE = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 24px auto;
@@ -205,16 +205,33 @@ def _folder_report(rep: Report, path: Path) -> None:
     _frontier_sections(rep, fr.load_frontier(path))
 
 
+def _check_report_out(target: Path, out: str | Path | None) -> None:
+    """An explicit output must be an HTML file that is none of the records it reports on."""
+    from workbench.outputs import check_output
+    from workbench.runs import RunDir
+
+    if out is None:
+        return
+    if Path(out).suffix.lower() not in (".html", ".htm"):
+        raise OutputError(out, "a report is an .html file; give a path ending in .html")
+    folder = target.parent if target.suffix == ".ipynb" else target
+    check_output(out, inputs=[target if target.suffix == ".ipynb" else None, *RunDir(folder).input_files()])
+
+
 def build_report(target: str | Path, out: str | Path | None = None) -> Path:
     """Write the HTML report of a run directory, a folder of runs or an executed notebook."""
     target = Path(target)
+    _check_report_out(target, out)
     notebook_params = None
     if target.suffix == ".ipynb":
         import nbformat
 
         if not target.is_file():
             raise DataError(target, "no such notebook")
-        nb = nbformat.read(target, as_version=4)
+        try:
+            nb = nbformat.read(target, as_version=4)
+        except Exception as exc:  # nbformat raises JSON, validation and encoding errors alike
+            raise DataError(target, f"not a readable notebook ({exc.__class__.__name__})") from None
         meta = nb.metadata.get("papermill", {})
         notebook_params = meta.get("parameters") or {}
         errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
@@ -240,7 +257,6 @@ def build_report(target: str | Path, out: str | Path | None = None) -> Path:
     else:
         raise WorkbenchError(f"{run_dir}: no run_record.json here or below; nothing to report")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     from workbench.runs import atomic_write_text
 
     atomic_write_text(out, rep.html())

@@ -11,22 +11,46 @@ Layout (see README, "Run directories"):
 
 Every whole-file write is atomic (temp file in the same directory + fsync + rename), so a killed
 process leaves either the previous file or the new one, never a truncated one. JSON-lines files
-are appended line by line; readers skip a torn last line.
+are appended line by line; readers skip a torn last line. Files get the usual umask permissions
+(group-readable on a shared filesystem), whichever way they were written.
+
+A step owns its run directory through `RunDir.claim`: an exclusive lock (an OS file lock, which
+the kernel drops when the holder dies, so a lock left by a killed run is taken over), and a
+refusal to write into a directory that holds an earlier run unless the caller resumes it or
+overwrites it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import fcntl
 import json
+import logging
 import os
+import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from workbench.errors import DataError, WorkbenchError
+
+log = logging.getLogger(__name__)
+
 RUN_SCHEMA = "workbench.run"
 RUN_SCHEMA_VERSION = 1
+LOCK_NAME = ".lock"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK  # what open() would give; mkstemp alone gives 0600
+
+
+class RunDirError(WorkbenchError):
+    """A run directory is in use by another process, or holds a run the caller did not ask to
+    resume or overwrite."""
 
 
 def _now() -> str:
@@ -57,6 +81,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -77,6 +102,18 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 def read_json(path: str | Path) -> Any:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def read_json_object(path: str | Path) -> dict:
+    """A JSON object (a record or a config), or DataError naming the file: a corrupt or
+    list-valued record is one unreadable run, never a crash of whoever lists the runs."""
+    try:
+        data = read_json(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(path, f"unreadable ({exc.__class__.__name__}: {str(exc).splitlines()[0][:80]})") from None
+    if not isinstance(data, dict):
+        raise DataError(path, f"expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def append_jsonl(path: str | Path, record: dict) -> None:
@@ -101,9 +138,11 @@ def read_jsonl(path: str | Path) -> list[dict]:
             if not line:
                 continue
             try:
-                out.append(json.loads(line))
+                rec = json.loads(line)
             except json.JSONDecodeError:
                 continue  # torn last line of a killed writer
+            if isinstance(rec, dict):  # anything else is not a record of ours
+                out.append(rec)
     return out
 
 
@@ -123,6 +162,7 @@ class RunDir:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.taken_over: dict | None = None  # the dead holder whose lock `lock()` took over
 
     # -- paths -------------------------------------------------------------------------------
     @property
@@ -153,18 +193,98 @@ class RunDir:
     def checkpoint_dir(self) -> Path:
         return self.path / "checkpoints"
 
+    def input_files(self) -> list[Path]:
+        """The run's records and checkpoints: what later steps read, so never an output path."""
+        return [self.config_path, self.record_path, self.metrics_path, self.alphas_path, self.genotype_path,
+                self.lut_path, self.checkpoint_dir]
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK_NAME
+
     def exists(self) -> bool:
         return self.record_path.exists()
+
+    # -- ownership -------------------------------------------------------------------------------
+    def own_entries(self) -> list[Path]:
+        """What an earlier run left here: everything but the lock, executed notebooks (the
+        notebook runner's) and nested run directories (sub-runs with their own lock)."""
+        if not self.path.is_dir():
+            return []
+        return [e for e in sorted(self.path.iterdir())
+                if e.name != LOCK_NAME and e.suffix != ".ipynb"
+                and not (e.is_dir() and ((e / "run_record.json").exists() or (e / LOCK_NAME).exists()))]
+
+    def require_empty(self) -> None:
+        """RunDirError when an earlier run left files here (see own_entries)."""
+        entries = self.own_entries()
+        if entries:
+            names = ", ".join(e.name + ("/" if e.is_dir() else "") for e in entries[:4])
+            more = f" and {len(entries) - 4} more" if len(entries) > 4 else ""
+            raise RunDirError(f"{self.path}: holds an earlier run ({names}{more}); resume it "
+                              "(--resume, resume=True) or replace it (--overwrite, overwrite=True)")
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[RunDir]:
+        """Hold the directory's exclusive lock; RunDirError at once when another process holds it.
+
+        An OS file lock (flock), so the kernel releases it when its holder dies: a lock file left
+        by a killed run is taken over (with a warning naming the dead holder). Orphaned temp files
+        of killed atomic writes are removed while the lock is held.
+        """
+        from workbench.outputs import check_output
+
+        check_output(self.path, kind="dir")
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder_text(fd)
+            os.close(fd)
+            raise RunDirError(f"{self.path}: run directory is in use by {holder}; wait for it to finish or "
+                              "choose another run directory") from None
+        try:
+            previous = _read_holder(fd)
+            self.taken_over = previous or None
+            if previous:
+                log.warning("%s: taking over the lock of %s, which is no longer running (killed?)",
+                            self.path, _holder_text(fd))
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                      "since": _now()}).encode(), 0)
+            for tmp in [*self.path.glob(".*.tmp"), *self.checkpoint_dir.glob(".*.tmp")]:
+                tmp.unlink(missing_ok=True)
+            yield self
+        finally:
+            try:
+                os.ftruncate(fd, 0)  # a clean release leaves no holder behind
+            finally:
+                os.close(fd)
+
+    @contextlib.contextmanager
+    def claim(self, *, resume: bool = False, overwrite: bool = False) -> Iterator[RunDir]:
+        """Lock the directory for a step. It must hold no earlier run, unless `resume` (the step
+        continues it) or `overwrite` (the earlier run's files are deleted first)."""
+        with self.lock():
+            entries = self.own_entries()
+            if entries and not resume:
+                if not overwrite:
+                    self.require_empty()
+                log.info("%s: overwriting the earlier run (%d entries)", self.path, len(entries))
+                for entry in entries:
+                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            yield self
 
     # -- records -----------------------------------------------------------------------------
     def write_config(self, config: dict) -> None:
         atomic_write_json(self.config_path, config)
 
     def read_config(self) -> dict:
-        return read_json(self.config_path) if self.config_path.exists() else {}
+        return read_json_object(self.config_path) if self.config_path.exists() else {}
 
     def record(self) -> dict:
-        return read_json(self.record_path) if self.record_path.exists() else {}
+        return read_json_object(self.record_path) if self.record_path.exists() else {}
 
     def start(self, kind: str, name: str | None = None, **fields: Any) -> dict:
         """Mark the run as running (keeps metrics/artifacts of an earlier attempt on resume)."""
@@ -177,6 +297,8 @@ class RunDir:
         rec.update(kind=kind, name=name or self.path.name, status="running", error=None,
                    started=_now(), pid=os.getpid())
         rec.update(fields)
+        if self.taken_over:
+            rec["lock_taken_over"] = self.taken_over
         rec["_t0"] = time.time()
         atomic_write_json(self.record_path, rec)
         return rec
@@ -230,18 +352,47 @@ class RunDir:
         return path
 
     def load_checkpoint(self, name: str = "last.pt", map_location: str = "cpu") -> dict | None:
-        import torch
-
-        from workbench.errors import CheckpointError
-
         path = self.checkpoint_dir / name
         if not path.exists():
             return None
-        try:
-            return torch.load(path, map_location=map_location, weights_only=True)
-        except Exception as exc:  # corrupt or not a plain-state checkpoint
-            raise CheckpointError(f"{path}: cannot load checkpoint ({exc.__class__.__name__}: "
-                                  f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        return load_state(path, map_location)
+
+
+def _read_holder(fd: int) -> dict:
+    try:
+        data = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _holder_text(fd: int) -> str:
+    h = _read_holder(fd)
+    if not h:
+        return "another process"
+    return f"pid {h.get('pid', '?')} on {h.get('host', '?')} (since {h.get('since', '?')})"
+
+
+def load_state(path: str | Path, map_location: str = "cpu") -> Any:
+    """torch.load with weights_only=True, or one CheckpointError naming the file. A file holding
+    pickled code is refused as such: never retry an untrusted file with weights_only=False."""
+    import pickle
+
+    import torch
+
+    from workbench.errors import CheckpointError
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower():
+            raise CheckpointError(f"{path}: refused: the file holds pickled Python objects, not only tensors; "
+                                  "workbench loads checkpoints with weights_only=True, and an untrusted file "
+                                  "must not be loaded any other way") from None
+        raise CheckpointError(f"{path}: corrupt checkpoint (UnpicklingError)") from None
+    except Exception as exc:  # truncated zip, not a torch file, ...
+        first = str(exc).splitlines()[0][:120] if str(exc) else ""
+        raise CheckpointError(f"{path}: cannot load checkpoint ({exc.__class__.__name__}: {first})") from None
 
 
 def iter_runs(root: str | Path) -> Iterator[RunDir]:

@@ -42,6 +42,25 @@ def list_sequences(root: str | Path, split: str) -> list[str]:
     return names
 
 
+def _check_object_ids(masks: dict[int, np.ndarray], ann_dir: Path, stems: list[str]) -> int:
+    """K, the number of objects: the first frame must number them 1..K (the evaluator scores ids
+    1..max, so a gap would count as objects that are never there), and no later frame may hold
+    an id the first frame does not."""
+    ids = sorted(set(np.unique(masks[0]).tolist()) - {0, VOID})
+    if not ids:
+        raise DataError(ann_dir / f"{stems[0]}.png", "first-frame annotation has no objects (ids 1..254): "
+                                                     "nothing to segment")
+    if ids != list(range(1, len(ids) + 1)):
+        raise DataError(ann_dir / f"{stems[0]}.png", f"object ids {ids} are not 1..K: DAVIS numbers the "
+                                                     "first frame's objects 1, 2, ..., K")
+    for t, mask in masks.items():
+        extra = sorted(set(np.unique(mask).tolist()) - {0, VOID} - set(ids))
+        if extra:
+            raise DataError(ann_dir / f"{stems[t]}.png", f"object id {extra[0]} is not in the first frame "
+                                                         f"(objects 1..{len(ids)})")
+    return len(ids)
+
+
 def load_sequence(root: str | Path, name: str, resolution: str = "480p") -> DavisSequence:
     """Read all frames and annotations of a sequence, checking names, sizes and PNG modes."""
     root = Path(root)
@@ -71,7 +90,5 @@ def load_sequence(root: str | Path, name: str, resolution: str = "480p") -> Davi
         masks[index[ann.stem]] = mask
     if 0 not in masks:
         raise DataError(ann_dir / f"{stems[0]}.png", "missing first-frame annotation")
-    first = masks[0]
-    objects = first[first != VOID]
-    num_objects = int(objects.max()) if objects.size else 0
+    num_objects = _check_object_ids(masks, ann_dir, stems)
     return DavisSequence(name, np.stack(frames), stems, masks, num_objects, frame_paths)

@@ -49,9 +49,16 @@ def read_rgb(path: str | Path) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
+def _lossless(img: Image.Image, path: str | Path) -> Image.Image:
+    if img.format not in (None, "PNG"):
+        raise DataError(path, f"label map stored as {img.format}: lossy or foreign formats change the ids; "
+                              "labels must be PNG files")
+    return img
+
+
 def read_label_png(path: str | Path) -> np.ndarray:
     """HxW uint8 of a single-channel label PNG (mode L or P); refuses RGB label maps."""
-    img = open_image(path)
+    img = _lossless(open_image(path), path)
     if img.mode not in ("L", "P", "I", "I;16"):
         raise DataError(path, f"expected a single-channel label PNG, got mode {img.mode} "
                               "(an RGB colour map instead of an id map?)")
@@ -67,7 +74,7 @@ def read_label_png(path: str | Path) -> np.ndarray:
 
 def read_indexed_png(path: str | Path) -> np.ndarray:
     """HxW uint8 palette indices of a palette (mode P) PNG, as DAVIS annotations are stored."""
-    img = open_image(path)
+    img = _lossless(open_image(path), path)
     if img.mode != "P":
         raise DataError(path, f"expected a palette-indexed PNG (mode P), got mode {img.mode}")
     return np.asarray(img, dtype=np.uint8)

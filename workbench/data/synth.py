@@ -106,7 +106,7 @@ def generate(kind: str, out: str | Path, *, count: int, size: tuple[int, int] | 
     size = tuple(size or DEFAULT_SIZE[kind])
     if len(size) != 2 or min(size) < 16:
         raise ConfigError(f"size: expected (height, width) of at least 16 pixels, got {size}")
-    frames = frames or DEFAULT_FRAMES
+    frames = DEFAULT_FRAMES if frames is None else frames
     if kind == "davis" and frames < 2:
         raise ConfigError(f"frames: a video needs at least 2 frames, got {frames}")
     val_count = max(1, count // 4) if val_count is None else val_count

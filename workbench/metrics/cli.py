@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from workbench.outputs import check_output
 from workbench.runs import atomic_write_json
 
 
@@ -46,6 +47,8 @@ def format_vos(result: dict) -> str:
 def _eval_seg(args: argparse.Namespace) -> int:
     from workbench.metrics.segmentation import evaluate_predictions
 
+    if args.json:
+        check_output(args.json, inputs=[args.root, args.pred])
     result = evaluate_predictions(args.dataset, args.root, args.split, args.pred)
     print(format_seg(result))
     if args.json:
@@ -56,6 +59,8 @@ def _eval_seg(args: argparse.Namespace) -> int:
 def _eval_vos(args: argparse.Namespace) -> int:
     from workbench.metrics.davis import evaluate_vos
 
+    if args.json:
+        check_output(args.json, inputs=[args.root, args.results])
     result = evaluate_vos(args.root, args.split, args.results, sequences=args.sequences,
                           resolution=args.resolution)
     print(format_vos(result))
@@ -67,6 +72,7 @@ def _eval_vos(args: argparse.Namespace) -> int:
 def _copy_first_frame(args: argparse.Namespace) -> int:
     from workbench.metrics.baselines import copy_first_frame
 
+    check_output(args.out, kind="dir", inputs=[args.root])
     out = copy_first_frame(args.root, args.split, args.out, resolution=args.resolution)
     print(f"first-frame copies written to {out}")
     return 0
@@ -76,6 +82,7 @@ def _most_frequent(args: argparse.Namespace) -> int:
     from workbench.metrics.baselines import most_frequent_class
     from workbench.metrics.segmentation import class_names
 
+    check_output(args.out, kind="dir", inputs=[args.root])
     train_id = most_frequent_class(args.dataset, args.root, args.split, args.out,
                                    train_split=args.train_split)
     print(f"most frequent class in {args.train_split}: {class_names(args.dataset)[train_id]} "

@@ -11,21 +11,28 @@ from workbench.config import parse_overrides, parse_size
 log = logging.getLogger(__name__)
 
 
-def _config(args: argparse.Namespace, **explicit):
-    from workbench.nas.presets import get_preset
-
+def _values(args: argparse.Namespace, **explicit) -> dict:
+    """The preset name, --set overrides and the flags given: what the user asked for."""
     items = [x for group in args.set for x in (group if isinstance(group, list) else [group])]
     values = parse_overrides(items)
     values.update({k: v for k, v in explicit.items() if v is not None})
-    return get_preset(args.preset, **values)
+    return {"preset": args.preset, **values}
+
+
+def _config(args: argparse.Namespace, **explicit):
+    from workbench.nas.search import resolve_config
+
+    return resolve_config(_values(args, **explicit))
 
 
 def _lut_build(args: argparse.Namespace) -> int:
     from workbench.nas import latency
     from workbench.nas.genotypes import load_genotype
     from workbench.nas.search import NUM_CLASSES, lut_for
+    from workbench.outputs import check_output
     from workbench.runs import atomic_write_json
 
+    check_output(args.out, inputs=[args.genotype])
     size = parse_size(args.size, "--size")
     cfg = _config(args, input_size=size, device=args.device, threads=args.threads, dataset=args.dataset,
                   lut_repeats=args.repeats, lut_warmup=args.warmup, lut_rounds=args.rounds,
@@ -48,10 +55,11 @@ def _lut_build(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     from workbench.nas.search import run_search
 
-    cfg = _config(args, dataset=args.dataset, data_root=args.data_root, epochs=args.epochs,
-                  latency_weight=args.latency_weight, target_latency_ms=args.target_latency_ms,
-                  device=args.device, seed=args.seed, resume=args.resume or None, threads=args.threads)
-    record = run_search(cfg, args.run_dir)
+    values = _values(args, dataset=args.dataset, data_root=args.data_root, epochs=args.epochs,
+                     latency_weight=args.latency_weight, target_latency_ms=args.target_latency_ms,
+                     device=args.device, seed=args.seed, resume=args.resume or None, threads=args.threads,
+                     overwrite=args.overwrite or None)
+    record = run_search(values, args.run_dir)
     run_dir = Path(args.run_dir)
     from workbench.nas.genotypes import load_genotype
 
@@ -105,7 +113,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda or auto")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the run directory's checkpoint (with its stored configuration)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in the run directory")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", nargs="+",
                    help="override any preset field, e.g. --set channels=24 fusion=false")
     p.set_defaults(func=_search)

@@ -42,11 +42,11 @@ class SearchConfig:
     # search space
     space: str = field("cells", help="supernet builder (workbench.nas.search.SPACES)")
     ops: list[str] = field(default_factory=lambda: list(DEFAULT_OPS), help="candidate op names")
-    num_cells: int = field(6, min=1)
+    num_cells: int = field(6, min=1, max=64, help="cells (space=hyper: trellis layers); papers use 8-16")
     reductions: list[int] = field(default_factory=lambda: [0, 2, 4],
                                   help="indices of reduction cells (stride 1/8, 1/16, 1/32)")
     channels: int = field(16, min=1, help="channels of cell 0; doubled at every later reduction cell")
-    nodes: int = field(3, min=1, help="intermediate nodes per cell")
+    nodes: int = field(3, min=1, max=16, help="intermediate nodes per cell")
     stem_channels: int = field(16, min=1)
     head_channels: int = field(32, min=1)
     # GAS / LGCNet components
@@ -88,6 +88,7 @@ class SearchConfig:
     seed: int = field(0)
     num_workers: int = field(0, min=0)
     resume: bool = field(False, help="continue from the run directory's last checkpoint")
+    overwrite: bool = field(False, help="replace an earlier run in the run directory")
 
     def validate(self) -> None:
         bad = [o for o in self.ops if canonical_op(o) not in OPS]
@@ -104,6 +105,19 @@ class SearchConfig:
             from workbench.nas.hypercells import hyper_space
 
             hyper_space(self)  # raises ConfigError naming the bad field
+        divisor = self.size_divisor()
+        for name in ("input_size", "crop_size"):
+            h, w = getattr(self, name)
+            if h % divisor or w % divisor:
+                fit = (-(-h // divisor) * divisor, -(-w // divisor) * divisor)
+                raise ConfigError(f"{name}: {h}x{w} is not divisible by {divisor}, the deepest stride this search "
+                                  f"space reaches (the derived network could not take it); try {fit[0]}x{fit[1]}")
+
+    def size_divisor(self) -> int:
+        """The deepest stride of the space: every input and crop size must be a multiple of it."""
+        if self.space == "hyper":
+            return max([self.hyper_output_stride] + list(self.aggregation_strides))
+        return max([4 * 2 ** len(self.reductions)] + ([self.fusion_stride] if self.fusion else []))
 
     def layout(self) -> list[tuple[str, int, int]]:
         """(kind, channels, nodes) per cell: channels double at every reduction cell after cell 0."""

@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from workbench.config import from_dict, to_dict
+from workbench.config import from_dict, resume_config, to_dict
 from workbench.device import resolve_device, seed_everything, set_threads
-from workbench.errors import CheckpointError, ConfigError
+from workbench.errors import CheckpointError, ConfigError, check_finite
 from workbench.nas.architect import Architect
 from workbench.nas.cells import CellSpec, chain_specs
 from workbench.nas.fusion import fusion_spec
@@ -31,6 +31,7 @@ from workbench.nas.hypercells import build_hyper_supernet
 from workbench.nas.latency import build_lut, calibrate_cached, load_lut, predict_genotype_latency
 from workbench.nas.model_search import Supernet
 from workbench.nas.presets import PRESETS, SearchConfig, get_preset
+from workbench.outputs import check_output
 from workbench.runs import RunDir, atomic_write_json, truncate_jsonl
 
 __all__ = ["SearchConfig", "run_search", "rederive", "resolve_config", "supernet_specs", "build_supernet"]
@@ -230,14 +231,15 @@ class Search:
             if step >= total:
                 break
             if search_alphas:
-                a_losses.append(self.architect.step(xa.to(self.device), ya.to(self.device)))
+                a_loss = self.architect.step(xa.to(self.device), ya.to(self.device))
+                a_losses.append(check_finite(a_loss, f"architecture loss at epoch {epoch}, step {step}"))
             self.w_opt.zero_grad(set_to_none=True)
             logits = model(xw.to(self.device), model.cell_weights(sample=True))
             loss = F.cross_entropy(logits, yw.to(self.device), ignore_index=255)
+            w_losses.append(check_finite(float(loss.detach()), f"train loss at epoch {epoch}, step {step}"))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.weight_parameters(), cfg.grad_clip)
             self.w_opt.step()
-            w_losses.append(float(loss.detach()))
         return {"train_loss": sum(w_losses) / max(len(w_losses), 1),
                 "arch_loss": sum(a_losses) / len(a_losses) if a_losses else None, "temperature": tau}
 
@@ -255,15 +257,19 @@ def run_search(config: SearchConfig | dict, run_dir: str | Path, resume: bool | 
     cfg = resolve_config(config)
     resume = cfg.resume if resume is None else bool(resume)
     run = RunDir(run_dir)
+    data_root = None if cfg.dataset == "random" else cfg.data_root or f"datasets/synth-{cfg.dataset}"
+    check_output(run.path, kind="run", inputs=[data_root, cfg.lut_path or None])
+    with run.claim(resume=resume, overwrite=cfg.overwrite):
+        if resume and run.config_path.exists():
+            given = {**config, "resume": True} if isinstance(config, dict) else config
+            cfg, _ = resume_config(SearchConfig, run.read_config(), given, source=f"resume {run.path}")
+        return _search(cfg, run, resume)
+
+
+def _search(cfg: SearchConfig, run: RunDir, resume: bool) -> dict:
     device = resolve_device(cfg.device)
     set_threads(cfg.threads or None)
     previous = run.load_checkpoint() if resume else None
-    if resume and previous is not None and run.config_path.exists():
-        stored = resolve_config({**run.read_config(), "resume": True, "device": cfg.device})
-        changed = sorted(k for k, v in to_dict(cfg).items() if to_dict(stored).get(k) != v)
-        if changed:
-            log.warning("resume: configuration differs from the stored one in %s; using the stored one", changed)
-            cfg = stored
     run.write_config(to_dict(cfg))
     run.start("search", preset=cfg.preset, latency_weight=cfg.latency_weight, seed=cfg.seed,
               dataset=cfg.dataset, target_latency_ms=cfg.target_latency_ms, device=str(device))
@@ -320,8 +326,10 @@ def run_search(config: SearchConfig | dict, run_dir: str | Path, resume: bool | 
 def rederive(run_dir: str | Path) -> Genotype:
     """Re-derive genotype.json from a run directory's config and last checkpoint."""
     run = RunDir(run_dir)
-    if not run.config_path.exists():
-        raise ConfigError(f"{run.config_path}: no search configuration here (not a search run directory?)")
+    kind = run.record().get("kind") if run.record_path.exists() else None
+    if not run.config_path.exists() or kind not in (None, "search"):
+        raise ConfigError(f"{run.path}: not a search run directory ({f'a {kind} run' if kind else 'no config.json'}); "
+                          "derive needs the run directory of `workbench search`")
     cfg = resolve_config(run.read_config())
     state = run.load_checkpoint()
     if state is None:
@@ -331,7 +339,9 @@ def rederive(run_dir: str | Path) -> Genotype:
     search = Search(cfg, run, lut, num_classes, torch.device("cpu"))
     search.load(state)
     genotype = search.derive()
-    save_genotype(genotype, run.genotype_path)
-    run.update(metrics={"expected_latency_ms": genotype.expected_latency_ms}, artifacts={"genotype": "genotype.json"})
+    with run.lock():
+        save_genotype(genotype, run.genotype_path)
+        run.update(metrics={"expected_latency_ms": genotype.expected_latency_ms},
+                   artifacts={"genotype": "genotype.json"})
     return genotype
 

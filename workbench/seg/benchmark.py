@@ -29,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from workbench.config import field, from_dict, to_dict
 from workbench.device import device_fingerprint, resolve_device, set_threads, synchronize
 from workbench.errors import ConfigError
+from workbench.outputs import check_output
 from workbench.runs import RunDir, atomic_write_json, read_json
 from workbench.seg.model import ModelSpec, build_from_spec, check_size, count_params, model_spec
 
@@ -52,6 +53,7 @@ class BenchmarkConfig:
     repeats: int = field(50, min=1, help="timed runs")
     memory: bool = field(True, help="measure peak memory (CPU: one extra subprocess)")
     lut: str | None = field(None, help="latency_lut.json (default: the genotype's search run's)")
+    overwrite: bool = field(False, help="replace an earlier benchmark in the run directory")
 
     def validate(self) -> None:
         if sum(x is not None for x in (self.genotype, self.baseline, self.run)) != 1:
@@ -221,9 +223,32 @@ def _lut_meta(lut, path: Path) -> tuple[dict | None, list | None]:
     return (fp if isinstance(fp, dict) else None), size
 
 
+def benchmark_inputs(cfg: BenchmarkConfig) -> list[Path | str | None]:
+    """Files a benchmark reads (outputs must not be any of them)."""
+    return [cfg.genotype, cfg.lut, *(RunDir(cfg.run).input_files() if cfg.run else [])]
+
+
 def run_benchmark(config: BenchmarkConfig | dict, run_dir: str | Path | None = None) -> dict:
     """Benchmark one network; with run_dir, also write benchmark.json and a 'benchmark' run record."""
     cfg = from_dict(BenchmarkConfig, config, source="bench")
+    if run_dir is None:
+        return _benchmark(cfg)
+    run = RunDir(run_dir)
+    check_output(run.path, kind="run", inputs=benchmark_inputs(cfg))
+    with run.claim(overwrite=cfg.overwrite):
+        result = _benchmark(cfg)
+        run.write_config(to_dict(cfg))
+        run.start("benchmark", network=result["network"]["name"], size=list(cfg.size), device=result["device"])
+        atomic_write_json(run.path / "benchmark.json", result)
+        run.update(metrics={"latency_ms": result["latency_ms"]["median"], "fps": result["fps"],
+                            "gflops": result["gflops"], "params_m": result["params_m"],
+                            "expected_latency_ms": result["lut"]["predicted_ms"]},
+                   artifacts={"benchmark": "benchmark.json"})
+        run.finish()
+    return result
+
+
+def _benchmark(cfg: BenchmarkConfig) -> dict:
     device = resolve_device(cfg.device)
     dtype = DTYPES[cfg.dtype]
     if dtype != torch.float32 and device.type != "cuda":
@@ -262,13 +287,4 @@ def run_benchmark(config: BenchmarkConfig | dict, run_dir: str | Path | None = N
     log.info("%s @ %dx%d on %s (%s, %d threads): %.2f ms median [p10 %.2f, p90 %.2f], %.1f FPS, "
              "%.2f GFLOPs, %.2f M params", spec.name, *cfg.size, fp["name"], cfg.dtype, threads, median,
              latency["p10"], latency["p90"], result["fps"], result["gflops"], result["params_m"])
-    if run_dir is not None:
-        run = RunDir(run_dir)
-        run.write_config(to_dict(cfg))
-        run.start("benchmark", network=spec.name, size=list(cfg.size), device=fp)
-        atomic_write_json(run.path / "benchmark.json", result)
-        run.update(metrics={"latency_ms": median, "fps": result["fps"], "gflops": result["gflops"],
-                            "params_m": result["params_m"], "expected_latency_ms": lut["predicted_ms"]},
-                   artifacts={"benchmark": "benchmark.json"})
-        run.finish()
     return result

@@ -33,6 +33,8 @@ def _retrain(args: argparse.Namespace) -> int:
                          "workers": "workers", "eval_size": "eval_size", "threads": "threads"})
     if args.resume:
         cfg["resume"] = True
+    if args.overwrite:
+        cfg["overwrite"] = True
     record = retrain(cfg, args.run_dir)
     if record:
         m = record.get("metrics", {})
@@ -69,7 +71,9 @@ def _bench(args: argparse.Namespace) -> int:
 
         print("\n".join(f"{name}  ({arch} + {enc})" for name, (arch, enc, _) in BASELINES.items()))
         return 0
+    from workbench.outputs import check_output
     from workbench.runs import atomic_write_json
+    from workbench.seg.benchmark import BenchmarkConfig, benchmark_inputs
     from workbench.steps import benchmark
 
     cfg = _config(args, {"genotype": "genotype", "baseline": "baseline", "run": "run", "size": "size",
@@ -77,6 +81,12 @@ def _bench(args: argparse.Namespace) -> int:
                          "lut": "lut", "dtype": "dtype", "num_classes": "num_classes"})
     if args.no_memory:
         cfg["memory"] = False
+    if args.overwrite:
+        cfg["overwrite"] = True
+    if args.json:
+        from workbench.config import from_dict
+
+        check_output(args.json, inputs=benchmark_inputs(from_dict(BenchmarkConfig, cfg, source="bench")))
     result = benchmark(cfg, args.run_dir)
     lat, dev = result["latency_ms"], result["device"]
     print(f"{result['network']['name']} @ {result['size'][0]}x{result['size'][1]}, batch 1, {result['dtype']}, "
@@ -123,7 +133,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--workers", type=int)
     p.add_argument("--eval-size", help="evaluate at HxW instead of full resolution")
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from RUN_DIR/checkpoints/last.pt (with the stored configuration)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in RUN_DIR")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other RetrainConfig field")
     p.set_defaults(func=_retrain)
 
@@ -166,6 +178,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     p.add_argument("--json", help="write the full result here")
     p.add_argument("--run-dir", help="also record a 'benchmark' run directory")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier benchmark in --run-dir")
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("export", help="export a retrained run to TorchScript or ONNX (verified on reload)")

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from workbench.config import field, from_dict, to_dict
 from workbench.device import resolve_device, set_threads
 from workbench.errors import CheckpointError, ConfigError
+from workbench.outputs import check_output
 from workbench.runs import RunDir, atomic_write_json
 from workbench.seg.distributed import DistInfo, all_reduce_sum
 
@@ -89,6 +90,11 @@ def load_run_model(run: str | Path, device: torch.device, checkpoint: str | Path
     cfg = run.read_config()
     if not cfg:
         raise ConfigError(f"run: {run.path} has no config.json (not a retrain run directory)")
+    kind = run.record().get("kind")
+    if kind not in (None, "retrain", "baseline"):
+        hint = f"; retrain its genotype first (workbench retrain --genotype {run.genotype_path} ...)" \
+            if kind == "search" else ""
+        raise ConfigError(f"run: {run.path} is a {kind} run, not a retrain run{hint}")
     genotype = run.genotype_path if run.genotype_path.exists() else cfg.get("genotype")
     spec = model_spec(genotype=None if cfg.get("baseline") else genotype, baseline=cfg.get("baseline"),
                       num_classes=cfg.get("num_classes"))
@@ -103,13 +109,19 @@ def load_run_model(run: str | Path, device: torch.device, checkpoint: str | Path
 
 
 def _load(path: Path) -> dict:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt, or pickled objects refused by weights_only
-        raise CheckpointError(f"{path}: cannot load checkpoint ({exc.__class__.__name__})") from None
+    from workbench.runs import load_state
+
+    state = load_state(path)
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"{path}: not a workbench retrain checkpoint (no 'model' entry)")
     return state
+
+
+def run_inputs(cfg) -> list:
+    """What evaluate/predict read: the run's records and checkpoints, the checkpoint and the data."""
+    run = RunDir(cfg.run)
+    data_root = cfg.data_root or (run.read_config() if run.config_path.is_file() else {}).get("data_root")
+    return [*run.input_files(), cfg.checkpoint, data_root]
 
 
 def load_run_for_split(cfg) -> tuple:
@@ -137,6 +149,8 @@ def run_evaluate(config: EvaluateConfig | dict, run_dir: str | Path | None = Non
     (default: the retrain run itself). Returns {'miou', 'pixel_acc', 'mean_acc', 'per_class_iou', ...}."""
 
     cfg = from_dict(EvaluateConfig, config, source="evaluate")
+    out = Path(run_dir or cfg.run) / f"evaluation_{cfg.split}.json"
+    check_output(out, inputs=run_inputs(cfg))
     model, spec, train_cfg, dataset, device = load_run_for_split(cfg)
     dataset_name = cfg.dataset or train_cfg.get("dataset", "cityscapes")
     root = cfg.data_root or train_cfg.get("data_root")
@@ -147,8 +161,11 @@ def run_evaluate(config: EvaluateConfig | dict, run_dir: str | Path | None = Non
               "per_class_iou": dict(zip(dataset.class_names, map(float, result["per_class_iou"]))),
               "split": cfg.split, "dataset": dataset_name, "data_root": str(root),
               "images": len(dataset), "eval_size": eval_size, "config": to_dict(cfg)}
-    out = Path(run_dir or cfg.run) / f"evaluation_{cfg.split}.json"
-    atomic_write_json(out, result)
+    if RunDir(out.parent).exists():  # into a run directory: not while another process writes it
+        with RunDir(out.parent).lock():
+            atomic_write_json(out, result)
+    else:
+        atomic_write_json(out, result)
     log.info("%s %s: mIoU %.4f, pixel acc %.4f (%d images) -> %s", spec.name, cfg.split,
              result["miou"], result["pixel_acc"], len(dataset), out)
     return result

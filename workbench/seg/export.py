@@ -18,6 +18,8 @@ import torch
 
 from workbench.config import field, from_dict
 from workbench.errors import ConfigError, WorkbenchError
+from workbench.outputs import check_output
+from workbench.runs import RunDir
 from workbench.seg.evaluate import load_run_model
 from workbench.seg.model import check_size
 
@@ -42,6 +44,7 @@ class ExportConfig:
 def run_export(config: ExportConfig | dict) -> dict:
     """Export and verify; returns {'out', 'format', 'size', 'max_abs_diff', 'checked_with'}."""
     cfg = from_dict(ExportConfig, config, source="export")
+    check_output(cfg.out, inputs=[cfg.checkpoint, *RunDir(cfg.run).input_files()])
     model, spec, train_cfg = load_run_model(cfg.run, torch.device("cpu"), cfg.checkpoint)
     size = tuple(cfg.size or train_cfg.get("crop") or (512, 1024))
     check_size(size, model.size_divisor)

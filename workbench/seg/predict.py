@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 from workbench.config import field, from_dict
 from workbench.data.io import write_label_png
 from workbench.data.labels import cityscapes_train_id_to_id
-from workbench.seg.evaluate import EvaluateConfig, infer, load_run_for_split
+from workbench.outputs import check_output
+from workbench.seg.evaluate import EvaluateConfig, infer, load_run_for_split, run_inputs
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def run_predict(config: PredictConfig | dict) -> dict:
     """Predict every image of a split; returns {'out', 'count', 'dataset', 'split'}."""
 
     cfg = from_dict(PredictConfig, config, source="predict")
+    check_output(cfg.out, kind="dir", inputs=run_inputs(cfg))
     model, spec, train_cfg, dataset, device = load_run_for_split(cfg)
     name = cfg.dataset or train_cfg.get("dataset", "cityscapes")
     out = Path(cfg.out)

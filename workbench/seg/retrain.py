@@ -26,9 +26,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from workbench.config import field, from_dict, to_dict
+from workbench.config import field, from_dict, resume_config, to_dict
 from workbench.device import resolve_device, seed_everything, set_threads
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, check_finite
+from workbench.outputs import check_output
 from workbench.runs import RunDir, atomic_write_json, read_json, truncate_jsonl
 from workbench.seg import distributed as dist_utils
 from workbench.seg.evaluate import evaluate_model
@@ -63,6 +64,7 @@ class RetrainConfig:
     sync_bn: bool = field(True, help="SyncBatchNorm under multi-GPU torchrun")
     amp: bool = field(False, help="bfloat16 autocast for the training forward (CUDA only)")
     resume: bool = field(False, help="continue from RUN_DIR/checkpoints/last.pt")
+    overwrite: bool = field(False, help="replace an earlier run in the run directory")
     name: str | None = field(None, help="run name (default: the directory name)")
 
     def validate(self) -> None:
@@ -94,33 +96,43 @@ def _search_fields(genotype_path: str, genotype: dict) -> dict:
     return out
 
 
-def _train_step(model, optimizer, images, labels, ignore_index: int, amp: bool = False) -> float:
+def _train_step(model, optimizer, images, labels, ignore_index: int, amp: bool = False,
+                where: str = "train loss") -> float:
     with torch.autocast(device_type=images.device.type, dtype=torch.bfloat16, enabled=amp):
         logits = model(images)
     logits = logits.float()
     if logits.shape[-2:] != labels.shape[-2:]:
         logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
     loss = F.cross_entropy(logits, labels, ignore_index=ignore_index)
+    value = check_finite(float(loss.detach()), where)  # before the step: the weights stay finite
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return float(loss.detach())
+    return value
 
 
 def run_retrain(config: RetrainConfig | dict, run_dir: str | Path) -> dict:
     """Train from scratch (or resume), evaluate on the val split; returns the run record."""
     cfg = from_dict(RetrainConfig, config, source="retrain")
+    run = RunDir(run_dir)
+    own_copy = cfg.genotype is not None and Path(cfg.genotype).resolve() == run.genotype_path.resolve()
+    check_output(run.path, kind="run", inputs=[cfg.data_root, None if own_copy and cfg.resume else cfg.genotype])
     set_threads(cfg.threads)
     info, device = dist_utils.setup(resolve_device(cfg.device))
-    run = RunDir(run_dir)
     try:
-        return _retrain(cfg, run, device, info)
-    except BaseException as exc:
-        rec = run.record() if info.is_main else {}
-        if rec.get("status") == "running" and rec.get("pid") == os.getpid():  # started by this call
-            run.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                       error=f"{exc.__class__.__name__}: {exc}")
-        raise
+        if not info.is_main:  # rank 0 owns the run directory
+            return _retrain(cfg, run, device, info)
+        with run.claim(resume=cfg.resume, overwrite=cfg.overwrite):
+            if cfg.resume and run.config_path.exists():
+                cfg, _ = resume_config(RetrainConfig, run.read_config(), config, source=f"resume {run.path}")
+            try:
+                return _retrain(cfg, run, device, info)
+            except BaseException as exc:
+                rec = run.record()
+                if rec.get("status") == "running" and rec.get("pid") == os.getpid():  # started by this call
+                    run.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                               error=f"{exc.__class__.__name__}: {exc}")
+                raise
     finally:
         dist_utils.cleanup()
 
@@ -209,7 +221,8 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
                 group["lr"] = lr
             loss = _train_step(net, optimizer, images.to(device, non_blocking=True),
                                labels.to(device, non_blocking=True), train_set.ignore_index,
-                               amp=cfg.amp and device.type == "cuda")
+                               amp=cfg.amp and device.type == "cuda",
+                               where=f"train loss at epoch {epoch + 1}, step {step + 1}")
             total, count, step = total + loss, count + 1, step + 1
             bar.set_postfix(loss=f"{loss:.3f}")
         sums = dist_utils.all_reduce_sum(torch.tensor([total, count], dtype=torch.float64), info)

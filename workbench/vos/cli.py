@@ -18,6 +18,8 @@ def _train(args: argparse.Namespace) -> int:
             cfg[key] = getattr(args, key)
     if args.no_attention:
         cfg["attention"] = False
+    if args.overwrite:
+        cfg["overwrite"] = True
     cfg.update(parse_overrides(args.set))
     rec = train_vos(cfg, args.run_dir)
     print(f"vos train finished: loss {rec['metrics'].get('loss', float('nan')):.4f}; "
@@ -33,6 +35,8 @@ def _segment(args: argparse.Namespace) -> int:
            "device": args.device}
     if args.threads is not None:
         cfg["threads"] = args.threads
+    if args.overwrite:
+        cfg["overwrite"] = True
     if args.tracker_set:
         cfg["tracker"] = parse_overrides(args.tracker_set)
     rec = segment_video(cfg, args.out)
@@ -59,7 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--device", default="auto")
     t.add_argument("--threads", type=int)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from the last checkpoint (with the stored configuration)")
+    t.add_argument("--overwrite", action="store_true", help="replace an earlier run in --run-dir")
     t.add_argument("--no-attention", action="store_true", help="ablation: no mask-guided attention")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any VosTrainConfig field")
     t.set_defaults(func=_train)
@@ -77,4 +83,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--tracker-set", action="append", metavar="KEY=VALUE",
                    help="TrackerConfig override, e.g. reacquire_sim=0.8")
     s.add_argument("--json", action="store_true", help="also print the metrics as JSON")
+    s.add_argument("--overwrite", action="store_true", help="replace an earlier segmentation in --out")
     s.set_defaults(func=_segment)

@@ -156,6 +156,7 @@ class OnlineSegmenter:
         out = self._pass(frame)
         ids = mask_targets(mask)
         self.tracker = Tracker(self.cfg, self.frame_size)
+        self.t = 0
         if not ids and not absent:
             self.tracker.init([], torch.zeros(0, 4), torch.zeros(0, 1), torch.zeros(0, 1, 1))
             return FrameResult({}, self.scale)

@@ -24,6 +24,7 @@ from workbench.config import field, from_dict, to_dict
 from workbench.data.io import write_indexed_png
 from workbench.device import device_fingerprint, resolve_device, set_threads, synchronize
 from workbench.errors import ConfigError
+from workbench.outputs import check_output
 from workbench.runs import RunDir
 from workbench.vos.offline import segment_offline
 from workbench.vos.online import OnlineSegmenter
@@ -49,6 +50,7 @@ class SegmentConfig:
     threads: int = field(0, help="torch CPU threads (0: leave as is)", min=0)
     max_frames: int = field(0, help="read at most this many frames of `video` (0: all)", min=0)
     tracker: dict = field(default_factory=dict, help="TrackerConfig overrides")
+    overwrite: bool = field(False, help="replace an earlier segmentation in the run directory")
 
     def validate(self) -> None:
         if (self.video is None) == (self.data_root is None):
@@ -109,10 +111,17 @@ def run_segment(config: SegmentConfig | dict, run_dir: str | Path) -> dict:
     tracker_cfg = from_dict(TrackerConfig, cfg.tracker, source="tracker")
     methods = list(METHODS) if cfg.method == "all" else [cfg.method]
     rd = RunDir(run_dir)
+    check_output(rd.path, kind="run", inputs=[cfg.data_root, cfg.video, cfg.first_mask, cfg.model])
     device = resolve_device(cfg.device)
     threads = set_threads(cfg.threads or None)
     model = load_model(cfg.model, device) if set(methods) - {"copy"} else None
     videos = load_videos(cfg)
+    with rd.claim(overwrite=cfg.overwrite):
+        return _segment(cfg, rd, methods, model, videos, device, threads, tracker_cfg)
+
+
+def _segment(cfg: SegmentConfig, rd: RunDir, methods: list[str], model, videos: list[Video],
+             device: torch.device, threads: int, tracker_cfg: TrackerConfig) -> dict:
     rd.write_config(to_dict(cfg))
     rd.start("vos_segment", dataset=cfg.data_root or cfg.video, split=cfg.split,
              model=cfg.model, methods=methods, device=device_fingerprint(device, threads))

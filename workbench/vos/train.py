@@ -18,9 +18,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from workbench.config import field, from_dict, to_dict
+from workbench.config import field, from_dict, resume_config, to_dict
 from workbench.device import resolve_device, seed_everything, set_threads
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, check_finite
+from workbench.outputs import check_output
 from workbench.runs import RunDir, truncate_jsonl
 from workbench.vos.data import jitter, load_split, objects_of, perturb_prior, roi_mask, sample_clip
 from workbench.vos.losses import box_loss, centre_targets, focal_heatmap_loss, mask_loss, reid_loss
@@ -54,6 +55,7 @@ class VosTrainConfig:
     device: str = field("auto", help="cpu, cuda or auto")
     threads: int = field(0, help="torch CPU threads (0: leave as is)", min=0)
     resume: bool = field(False, help="continue from the run's last checkpoint")
+    overwrite: bool = field(False, help="replace an earlier run in the run directory")
 
     def validate(self) -> None:
         if not Path(self.data_root).exists():
@@ -131,6 +133,14 @@ def run_train(config: VosTrainConfig | dict, run_dir: str | Path, resume: bool |
     cfg = from_dict(VosTrainConfig, config)
     resume = cfg.resume if resume is None else resume
     rd = RunDir(run_dir)
+    check_output(rd.path, kind="run", inputs=[cfg.data_root])
+    with rd.claim(resume=resume, overwrite=cfg.overwrite):
+        if resume and rd.config_path.exists():
+            cfg, _ = resume_config(VosTrainConfig, rd.read_config(), config, source=f"resume {rd.path}")
+        return _train(cfg, rd, resume)
+
+
+def _train(cfg: VosTrainConfig, rd: RunDir, resume: bool) -> dict:
     device = resolve_device(cfg.device)
     set_threads(cfg.threads or None)
     seqs = load_split(cfg.data_root, cfg.split, cfg.resolution, cfg.input_scale)
@@ -165,6 +175,7 @@ def run_train(config: VosTrainConfig | dict, run_dir: str | Path, resume: bool |
                 picks = torch.randint(len(seqs), (cfg.batch_size,), generator=g).tolist()
                 clips = [dict(sample_clip(seqs[s], cfg.crop, cfg.max_gap, g), seq=s) for s in picks]
                 losses = train_step(model, clips, cfg, g, device)
+                check_finite(float(losses["loss"].detach()), f"loss at epoch {epoch}, step {it}")
                 opt.zero_grad(set_to_none=True)
                 losses["loss"].backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

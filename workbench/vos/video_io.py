@@ -65,4 +65,8 @@ def read_first_mask(path: str | Path, size: tuple[int, int]) -> np.ndarray:
                               f"video frames are {size[1]}x{size[0]}")
     if not ((mask > 0) & (mask < 255)).any():
         raise DataError(path, "first-frame mask is empty: no object pixels (ids 1..254)")
+    ids = sorted(set(np.unique(mask).tolist()) - {0, 255})
+    if ids != list(range(1, len(ids) + 1)):
+        raise DataError(path, f"object ids {ids[:8]}{'...' if len(ids) > 8 else ''} are not 1..K: number the "
+                              "objects 1, 2, ..., K (an anti-aliased or soft mask has many grey values)")
     return mask
