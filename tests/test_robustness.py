@@ -71,9 +71,11 @@ def snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
 
 
 def _changed(before: dict, after: dict, output: Path | None) -> list[str]:
-    keep = (lambda p: not (output and (p == str(output) or p.startswith(str(output) + os.sep))))
+    def outside(p: str) -> bool:
+        return not (output and (p == str(output) or p.startswith(str(output) + os.sep)))
+
     diff = {p for p in set(before) | set(after) if before.get(p) != after.get(p)}
-    return sorted(p for p in diff if keep(p))
+    return sorted(p for p in diff if outside(p))
 
 
 def _davis_with_first_mask(world, name: str, mask_fn) -> Path:
