@@ -28,7 +28,8 @@ from pathlib import Path
 
 from workbench import steps
 from workbench.config import parse_overrides, parse_size
-from workbench.runs import RunDir, atomic_write_json
+from workbench.jsonio import atomic_write_json
+from workbench.runs import RunDir
 from workbench.seg.baselines import BASELINES
 
 log = logging.getLogger("benchmarks.frontier")

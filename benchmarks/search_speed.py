@@ -38,7 +38,7 @@ VARIANTS = {
 
 
 def data_root() -> Path:
-    from workbench.demo import DATA
+    from workbench.lab.demo import DATA
     from workbench.steps import synth_data
 
     root = ROOT / "datasets" / "synth-cityscapes"

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from workbench.data.io import write_indexed_png, write_rgb
-from workbench.runs import RunDir, atomic_write_json
+from workbench.jsonio import atomic_write_json
+from workbench.runs import RunDir
 
 OPS = ["none", "skip_connect", "sep_conv_3x3", "dil_conv_3x3", "max_pool_3x3"]
 

@@ -9,7 +9,6 @@ and summarizes what they wrote; another plans the committed study files against 
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import math
@@ -17,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from workbench import ablations
 from workbench.errors import ConfigError
-from workbench.runs import RunDir, atomic_write_json
+from workbench.jsonio import atomic_write_json
+from workbench.lab import study as lab_study
+from workbench.runs import RunDir
+from workbench.study import stats
 
 REPO = Path(__file__).resolve().parent.parent
 SEARCH_BUDGET = {"dataset": "cityscapes", "data_root": "d", "epochs": 6, "warmup_epochs": 1, "steps_per_epoch": 8,
@@ -123,33 +124,33 @@ def study(tmp_path) -> Path:
 
 
 def test_describe_by_hand():
-    s = ablations.describe([0.50, 0.52, 0.54, None])
+    s = stats.describe([0.50, 0.52, 0.54, None])
     assert s["n"] == 3 and s["mean"] == pytest.approx(0.52) and s["std"] == pytest.approx(0.02)
     assert (s["min"], s["max"]) == (0.50, 0.54)
-    one = ablations.describe([3.0])
+    one = stats.describe([3.0])
     assert one["mean"] == 3.0 and one["std"] is None and one["n"] == 1
-    assert ablations.describe([])["mean"] is None
+    assert stats.describe([])["mean"] is None
 
 
 def test_compare_against_noise():
-    a, b = ablations.describe([0.50, 0.52, 0.54]), ablations.describe([0.40, 0.42, 0.44])
-    c = ablations.compare(a, b, higher_is_better=True, k=2.0)
+    a, b = stats.describe([0.50, 0.52, 0.54]), stats.describe([0.40, 0.42, 0.44])
+    c = stats.compare(a, b, higher_is_better=True, k=2.0)
     assert c["diff"] == pytest.approx(0.10) and c["se"] == pytest.approx(math.sqrt(2 * 0.02 ** 2 / 3))
     assert c["outcome"] == "better"
-    assert ablations.compare(a, b, higher_is_better=False)["outcome"] == "worse"
+    assert stats.compare(a, b, higher_is_better=False)["outcome"] == "worse"
     # 0.10 apart but k=10 standard errors (10 * 0.0163 = 0.163) asked for: within noise
-    assert ablations.compare(a, b, k=10.0)["outcome"] == "within noise"
-    assert ablations.compare(ablations.describe([1.0]), b)["outcome"] == "too few seeds"
-    assert ablations.compare(None, b)["outcome"] == "missing"
-    assert ablations.combine(["held", "held"]) == "held"
-    assert ablations.combine(["held", "did not hold"]) == "mixed"
-    assert ablations.combine(["inconclusive", "did not hold"]) == "did not hold"
-    assert ablations.combine(["held", "inconclusive"]) == "inconclusive"
-    assert ablations.combine([]) == "not measured"
+    assert stats.compare(a, b, k=10.0)["outcome"] == "within noise"
+    assert stats.compare(stats.describe([1.0]), b)["outcome"] == "too few seeds"
+    assert stats.compare(None, b)["outcome"] == "missing"
+    assert stats.combine(["held", "held"]) == "held"
+    assert stats.combine(["held", "did not hold"]) == "mixed"
+    assert stats.combine(["inconclusive", "did not hold"]) == "did not hold"
+    assert stats.combine(["held", "inconclusive"]) == "inconclusive"
+    assert stats.combine([]) == "not measured"
 
 
 def test_summarize_fake_study(study):
-    summary = ablations.summarize(study)
+    summary = lab_study.summarize_study(study)
     assert (study / "ablations.json").is_file() and (study / "ablations.md").is_file()
     assert json.loads((study / "ablations.json").read_text())["schema"] == "workbench.ablations"
     arms = {a["name"]: a for a in summary["arms"]}
@@ -202,7 +203,7 @@ def test_budget_mismatch_and_missing_arms_give_no_verdict(tmp_path):
     nas_arm(r, "a", [0.50, 0.52, 0.54], [10, 11, 12], gcn=False)
     nas_arm(r, "b", [0.30, 0.31, 0.32], [10, 11, 12], gcn=False, cell_sharing=True,
             search_budget={**SEARCH_BUDGET, "epochs": 12})
-    summary = ablations.summarize(r)
+    summary = lab_study.summarize_study(r)
     claims = {c["id"]: c for c in summary["claims"]}
     assert claims["cell_independent"]["verdict"] == "inconclusive"
     assert "different budgets" in claims["cell_independent"]["notes"][0]
@@ -219,39 +220,38 @@ def test_repeated_seed_counts_once_and_unfinished_runs_are_listed(tmp_path):
     failed.write_config({"seed": 0})
     failed.start("search")
     failed.finish("failed", error="boom")
-    summary = ablations.summarize(r, json_out=tmp_path / "x.json", markdown_out=tmp_path / "x.md")
+    summary = lab_study.summarize_study(r, json_out=tmp_path / "x.json", markdown_out=tmp_path / "x.md")
     (arm,) = summary["arms"]
     assert arm["n"] == 2 and sorted(arm["metrics"]["miou"]["values"]) == [0.6, 0.7]
     assert summary["unfinished"][0]["status"] == "failed" and (tmp_path / "x.md").is_file()
 
 
 def test_cli_summarize_and_errors(study, tmp_path, capsys):
-    parser = argparse.ArgumentParser()
-    ablations.register(parser.add_subparsers())
-    args = parser.parse_args(["ablations", "summarize", str(study), "--json", str(tmp_path / "s.json")])
-    assert args.func(args) == 0
+    from workbench.cli import main
+
+    assert main(["ablations", "summarize", str(study), "--json", str(tmp_path / "s.json")]) == 0
     out = capsys.readouterr().out
     assert "held  Cell-independent vs cell-sharing search space" in out
     assert json.loads((tmp_path / "s.json").read_text())["claims"][0]["id"] == "cell_independent"
     with pytest.raises(ConfigError, match="no such folder"):
-        ablations.summarize(tmp_path / "missing")
+        lab_study.summarize_study(tmp_path / "missing")
 
 
 @pytest.mark.parametrize("name", ["ablations.yaml", "ablations_smoke.yaml"])
 def test_study_files_plan_against_the_notebooks(name, monkeypatch, capsys):
     """Every run of the study validates against the notebooks' parameters cells; every arm has the
     same budget and (full study) at least 3 seeds."""
-    from workbench import notebooks
+    from workbench.lab import params, sweep
 
     # the plan reads each notebook's parameters cell once per run: read each once here
-    monkeypatch.setattr(notebooks, "parse_parameters", functools.lru_cache(notebooks.parse_parameters))
+    monkeypatch.setattr(sweep, "parse_parameters", functools.lru_cache(params.parse_parameters))
     monkeypatch.chdir(REPO)
-    study = ablations.load_study(REPO / "benchmarks" / name)
+    study = lab_study.load_study(REPO / "benchmarks" / name)
     arms: dict[str, set] = {}
     budgets = set()
-    for sweep in study["sweeps"]:
-        body = {k: v for k, v in sweep.items() if k != "id"}
-        for item in notebooks.plan_sweep(body, REPO):
+    for entry in study["sweeps"]:
+        body = {k: v for k, v in entry.items() if k != "id"}
+        for item in sweep.plan_sweep(body, REPO):
             params = dict(item["parameters"])
             seed = params.pop("seed", None)
             params.pop("output_dir", None)
@@ -269,8 +269,8 @@ def test_study_files_plan_against_the_notebooks(name, monkeypatch, capsys):
     minimum = 3 if name == "ablations.yaml" else 1
     assert min(len(s) for s in arms.values()) >= minimum
     with pytest.raises(ConfigError, match="unknown key"):
-        monkeypatch.setattr(ablations, "STUDY_KEYS", set())
-        ablations.load_study(REPO / "benchmarks" / name)
+        monkeypatch.setattr(lab_study, "STUDY_KEYS", set())
+        lab_study.load_study(REPO / "benchmarks" / name)
 
 
 TINY_SEARCH = dict(dataset="cityscapes", epochs=2, steps_per_epoch=1, batch_size=2, input_size=(32, 64),
@@ -304,7 +304,7 @@ def test_summarize_records_written_by_real_tiny_steps(tiny_cityscapes, tiny_davi
     steps.segment_video(dict(data_root=str(tiny_davis), model=str(video / "train"), method="all", device="cpu",
                              threads=1), video)
 
-    summary = ablations.summarize(root)
+    summary = lab_study.summarize_study(root)
     arms = {a["name"]: a for a in summary["arms"]}
     assert set(arms) == {"fixed, indep, gcn γ=0.5, λ=0.1", "fixed, indep, no gcn, λ=0.1",
                          "baseline fpn_mobilenet_v2", "OVS-Net attention on"}
@@ -334,7 +334,8 @@ def test_notebook_on_a_fake_study(study, tmp_path):
     """The committed notebook has no outputs, and runs through the workbench's papermill front door."""
     import nbformat
 
-    from workbench.notebooks import parse_parameters, run_notebook
+    from workbench.lab.execute import run_notebook
+    from workbench.lab.params import parse_parameters
 
     committed = nbformat.read(REPO / "notebooks" / "ablations.ipynb", as_version=4)
     assert not [o for c in committed.cells if c.cell_type == "code" for o in c.outputs]
@@ -359,7 +360,7 @@ def test_run_study_drives_the_batch_runner(tmp_path, monkeypatch, capsys):
     by the notebook tests and by the tiny-steps test above)."""
     import yaml
 
-    from workbench import notebooks
+    from workbench.lab import params, sweep
 
     calls = []
 
@@ -368,7 +369,7 @@ def test_run_study_drives_the_batch_runner(tmp_path, monkeypatch, capsys):
         out, p = Path(output_dir), dict(parameters)
         if Path(notebook).stem == "search":
             if p["overrides"].get("gcn") is False and p["seed"] == 1:
-                raise notebooks.NotebookError("search.ipynb: cell 3 failed: boom")
+                raise params.NotebookError("search.ipynb: cell 3 failed: boom")
             run = RunDir(out)
             run.write_config({"preset": p["preset"], "seed": p["seed"], "latency_weight": 0.1, "gamma": 0.5,
                               **p["overrides"]})
@@ -383,8 +384,8 @@ def test_run_study_drives_the_batch_runner(tmp_path, monkeypatch, capsys):
             run.finish()
         return out / "x.ipynb"
 
-    monkeypatch.setattr(notebooks, "run_notebook", fake_run_notebook)
-    monkeypatch.setattr(notebooks, "notebook_status", lambda d: RunDir(d).record().get("status", "missing"))
+    monkeypatch.setattr(sweep, "run_notebook", fake_run_notebook)
+    monkeypatch.setattr(sweep, "notebook_status", lambda d: RunDir(d).record().get("status", "missing"))
     data = tmp_path / "data"
     study = {"output_root": str(tmp_path / "out"),
              "data": [{"kind": "cityscapes", "out": str(data), "count": 1, "val_count": 1, "size": [32, 64]}],
@@ -396,7 +397,7 @@ def test_run_study_drives_the_batch_runner(tmp_path, monkeypatch, capsys):
                                      "parameters": {"genotype": "{search}/genotype.json", "benchmark": False}}]}]}
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(study))
-    result = ablations.run_study(path)
+    result = lab_study.run_study(path)
     assert (data / "synth.json").is_file()
     assert result["sweeps"]["gcn"]["failed"] == [str(tmp_path / "out" / "gcn" / "gas-gcnFalse-s1" / "search")]
     assert len(calls) == 7  # 4 searches, 3 retrains (the failed point's retrain is not run)
@@ -406,10 +407,10 @@ def test_run_study_drives_the_batch_runner(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "out" / "ablations.html").is_file()
     # finished runs are skipped on a re-run: only the failed point runs again
     calls.clear()
-    ablations.run_study(path, only=["gcn"])
+    lab_study.run_study(path, only=["gcn"])
     assert [c[0] for c in calls] == ["search"]
     with pytest.raises(ConfigError, match="unknown sweep nope"):
-        ablations.run_study(path, only=["nope"])
+        lab_study.run_study(path, only=["nope"])
     path.write_text(yaml.safe_dump({**study, "sweeps": [{"grid": {}}]}))
     with pytest.raises(ConfigError, match="each with an `id`"):
-        ablations.load_study(path)
+        lab_study.load_study(path)

@@ -12,6 +12,7 @@ from conftest import kill_search_after_first_checkpoint
 
 from workbench import runs
 from workbench.errors import ConfigError
+from workbench.jsonio import atomic_write_json
 from workbench.nas import search
 from workbench.nas.decode import decode_genotype, decode_path
 from workbench.nas.genotypes import load_genotype, save_genotype
@@ -25,7 +26,6 @@ from workbench.nas.hypercells import (
 )
 from workbench.nas.latency import predict_genotype_latency
 from workbench.nas.network import build_network
-from workbench.runs import atomic_write_json
 
 OPS = ["none", "skip_connect", "max_pool_3x3", "sep_conv_3x3"]
 SMALL = dict(channels=4, nodes=1, stem_channels=4, head_channels=4, ops=tuple(OPS), aggregation_channels=4,

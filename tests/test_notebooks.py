@@ -14,8 +14,11 @@ import yaml
 from fixtures_runs import make_search_run, make_sweep
 from nbformat.v4 import new_code_cell, new_notebook
 
-from workbench import cli, notebooks
+from workbench import cli, runs
 from workbench.errors import ConfigError
+from workbench.lab import execute
+from workbench.lab import params as nb_params
+from workbench.lab import sweep as lab_sweep
 from workbench.runs import RunDir
 
 NOTEBOOK_NAMES = ["search", "retrain", "video_segmentation", "frontier"]
@@ -42,13 +45,13 @@ def _fake_notebook(path: Path) -> Path:
 
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
 def test_committed_notebooks_have_no_outputs_and_a_documented_parameters_cell(name):
-    path = notebooks.resolve_notebook(name)
+    path = nb_params.resolve_notebook(name)
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"{path.name} has outputs"
-    params = notebooks.parse_parameters(name)
+    params = nb_params.parse_parameters(name)
     assert "output_dir" in params
     for p in params.values():
         assert p.help, f"{path.name}: {p.name} has no help comment"
@@ -64,20 +67,20 @@ def test_committed_notebooks_have_no_outputs_and_a_documented_parameters_cell(na
 
 
 def test_parameters_cell_parsing_and_bounds():
-    params = notebooks.parse_parameters("search")
+    params = nb_params.parse_parameters("search")
     assert params["epochs"].annotation == "int" and params["epochs"].low == 1 and params["epochs"].high == 1000
     assert params["latency_weight"].low == 0 and params["latency_weight"].high is None
     assert params["dataset"].choices == ["cityscapes", "camvid", "random"]
     assert params["overrides"].type is dict and params["overrides"].default == {}
-    assert notebooks.parse_parameters("frontier")["roots"].default == ["runs"]
+    assert nb_params.parse_parameters("frontier")["roots"].default == ["runs"]
 
 
 def test_validation_normalizes_values():
     import numpy as np
 
-    out = notebooks.validate_parameters("frontier", {"roots": (Path("/a"), "b"), "output_dir": Path("/x")})
+    out = nb_params.validate_parameters("frontier", {"roots": (Path("/a"), "b"), "output_dir": Path("/x")})
     assert out == {"roots": ["/a", "b"], "output_dir": "/x"}
-    out = notebooks.validate_parameters("search", {"epochs": np.int64(3), "latency_weight": np.float32(0.5),
+    out = nb_params.validate_parameters("search", {"epochs": np.int64(3), "latency_weight": np.float32(0.5),
                                                    "synth_data": "false", "overrides": {"gcn": False}})
     assert out == {"epochs": 3, "latency_weight": 0.5, "synth_data": False, "overrides": {"gcn": False}}
     assert type(out["epochs"]) is int
@@ -99,7 +102,7 @@ def test_bad_parameter_refused_before_any_kernel(values, message, monkeypatch, t
 
     monkeypatch.setattr(papermill, "execute_notebook", no_kernel)
     with pytest.raises(ConfigError, match=message):
-        notebooks.run_notebook("search", values, tmp_path / "run")
+        execute.run_notebook("search", values, tmp_path / "run")
     # through the CLI: one line, exit status 2, nothing written
     argv = ["notebook", "run", "search", "--output-dir", str(tmp_path / "cli")]
     for k, v in values.items():
@@ -112,7 +115,7 @@ def test_bad_parameter_refused_before_any_kernel(values, message, monkeypatch, t
 
 def test_params_file_and_p_override(tmp_path, monkeypatch):
     seen = {}
-    monkeypatch.setattr(notebooks, "run_notebook", lambda name, params, out, **kw: seen.update(params) or Path(out))
+    monkeypatch.setattr(execute, "run_notebook", lambda name, params, out, **kw: seen.update(params) or Path(out))
     (tmp_path / "p.yaml").write_text("epochs: 5\npreset: gas\n")
     assert cli.main(["notebook", "run", "search", "-f", str(tmp_path / "p.yaml"), "-p", "epochs", "7",
                      "--output-dir", str(tmp_path / "o")]) == 0
@@ -121,14 +124,14 @@ def test_params_file_and_p_override(tmp_path, monkeypatch):
 
 def test_failing_cell_reports_cell_and_error_and_keeps_partial_notebook(tmp_path):
     nb = _fake_notebook(tmp_path / "fake.ipynb")
-    with pytest.raises(notebooks.NotebookError) as info:
-        notebooks.run_notebook(nb, {"fail": True}, tmp_path / "run")
+    with pytest.raises(nb_params.NotebookError) as info:
+        execute.run_notebook(nb, {"fail": True}, tmp_path / "run")
     msg = str(info.value)
     # cell 2 of the executed notebook: papermill injects its parameters cell after ours
     assert "cell 2 `from workbench.runs import RunDir`" in msg and "RuntimeError: step exploded on purpose" in msg and "\n" not in msg
     partial = nbformat.read(tmp_path / "run" / "fake.ipynb", as_version=4)
     assert partial.metadata.papermill.exception is True
-    assert notebooks.notebook_status(tmp_path / "run") == "failed"
+    assert execute.notebook_status(tmp_path / "run") == "failed"
 
 
 def test_batch_grid_skips_finished_continues_past_failure_then_frontier(tmp_path, monkeypatch, capsys):
@@ -140,27 +143,27 @@ def test_batch_grid_skips_finished_continues_past_failure_then_frontier(tmp_path
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(sweep))
     monkeypatch.chdir(tmp_path)
-    summary = notebooks.run_batch(path)
+    summary = lab_sweep.run_batch(path)
     assert len(summary["finished"]) == 2 and len(summary["failed"]) == 1
     frontier = json.loads(Path(summary["frontier"]).read_text())
     assert sorted(p["name"] for p in frontier["points"]) == ["lat20.0/fake", "lat5.0/fake"]
     assert frontier["pareto"] == ["lat5.0/fake"]  # same mIoU, lower latency
     assert RunDir(tmp_path / "sweep" / "lat20.0" / "fake").record()["latency_weight"] == 0.2
-    again = notebooks.run_batch(path)
+    again = lab_sweep.run_batch(path)
     assert len(again["skipped"]) == 2 and len(again["failed"]) == 1 and not again["finished"]
     assert "already finished, skipped" in capsys.readouterr().out
     # a bad value anywhere in the sweep stops it before any notebook runs
     sweep["stages"][0]["parameters"]["miou"] = 2.0
     path.write_text(yaml.safe_dump(sweep))
     with pytest.raises(ConfigError, match="miou must be <= 1"):
-        notebooks.run_batch(path)
+        lab_sweep.run_batch(path)
 
 
 def test_example_sweep_plans(monkeypatch):
     root = Path(__file__).resolve().parent.parent
     monkeypatch.chdir(root)
     sweep = yaml.safe_load((root / "notebooks" / "sweep_example.yaml").read_text())
-    plan = notebooks.plan_sweep(sweep, root)
+    plan = lab_sweep.plan_sweep(sweep, root)
     searches = [p for p in plan if p["stage"] == "search"]
     assert len(searches) == len(sweep["grid"]["preset"]) * len(sweep["grid"]["latency_weight"]) * len(
         sweep["grid"]["seed"])
@@ -171,7 +174,7 @@ def test_example_sweep_plans(monkeypatch):
 def test_runs_table(tmp_path, capsys):
     make_sweep(tmp_path)
     make_search_run(tmp_path / "s", epochs=2)
-    rows = {r["run"]: r for r in notebooks.list_runs(tmp_path)}
+    rows = {r["run"]: r for r in runs.list_runs(tmp_path)}
     assert rows["b/retrain"]["miou"] == 0.6 and rows["b/retrain"]["latency_ms"] == 20.0
     assert rows["broken"]["status"] == "failed" and rows["base1"]["kind"] == "baseline"
     assert rows["s"]["kind"] == "search" and rows["s"]["expected_ms"] == 19.0
@@ -180,7 +183,7 @@ def test_runs_table(tmp_path, capsys):
     rec = run.record()
     rec["pid"] = 2 ** 22 + 12345  # a process that does not exist
     (run.record_path).write_text(json.dumps(rec))
-    assert {r["run"]: r for r in notebooks.list_runs(tmp_path)}["dead"]["status"] == "stale"
+    assert {r["run"]: r for r in runs.list_runs(tmp_path)}["dead"]["status"] == "stale"
     assert cli.main(["runs", str(tmp_path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:4] == ["run", "status", "kind", "preset"] and len(out) == 1 + len(rows) + 1
@@ -198,7 +201,7 @@ def searched(tmp_path_factory):
     """The search notebook through PLAIN papermill (its own CLI, its own type handling)."""
     base = tmp_path_factory.mktemp("nb_search")
     out = base / "search"
-    cmd = [sys.executable, "-m", "papermill", str(notebooks.resolve_notebook("search")), str(base / "s.ipynb"),
+    cmd = [sys.executable, "-m", "papermill", str(nb_params.resolve_notebook("search")), str(base / "s.ipynb"),
            "-p", "output_dir", str(out), "-p", "dataset", "random", "-p", "epochs", "2", "-p", "input_size",
            "32x64", "-p", "crop_size", "32x64", "-p", "batch_size", "2", "-p", "steps_per_epoch", "1",
            "-p", "device", "cpu", "-y", yaml.safe_dump({"overrides": TINY_SEARCH}), "--no-progress-bar"]
@@ -219,7 +222,7 @@ def test_search_notebook_plain_papermill(searched):
 @pytest.mark.slow
 def test_retrain_notebook_then_frontier_notebook(searched, tiny_cityscapes, tmp_path):
     out = tmp_path / "real" / "retrain"
-    notebooks.run_notebook("retrain", {
+    execute.run_notebook("retrain", {
         "genotype": str(searched / "genotype.json"), "data_root": str(tiny_cityscapes), "synth_data": False,
         "epochs": 1, "crop": (32, 64), "batch_size": 2, "eval_size": "64x128", "bench_size": "64x128",
         "bench_repeats": 2, "device": "cpu"}, out)
@@ -253,7 +256,7 @@ def test_retrain_notebook_then_frontier_notebook(searched, tiny_cityscapes, tmp_
 @pytest.mark.slow
 def test_video_notebook(tiny_davis, tmp_path):
     out = tmp_path / "video"
-    notebooks.run_notebook("video_segmentation", {
+    execute.run_notebook("video_segmentation", {
         "data_root": str(tiny_davis), "synth_data": False, "epochs": 1, "iters_per_epoch": 1, "batch_size": 1,
         "crop": "64x112", "device": "cpu"}, out)
     rec = RunDir(out).record()

@@ -43,14 +43,3 @@ def test_top_level_layout():
     readme = (ROOT / "README.md").read_text().splitlines()
     head = "\n".join(readme[:8])
     assert "make demo" in head and "make test" in head
-
-
-def test_core_imports_no_jupyter():
-    """workbench/ is the core library: it must not import Jupyter code at module level."""
-    offenders = []
-    for path in (ROOT / "workbench").rglob("*.py"):
-        for line in path.read_text().splitlines():
-            if line.startswith(("import ", "from ")) and re.search(
-                    r"\b(ipywidgets|IPython|anywidget|widgets)\b", line):
-                offenders.append(f"{path.relative_to(ROOT)}: {line}")
-    assert not offenders, offenders

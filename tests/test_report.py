@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from fixtures_runs import make_davis, make_search_run, make_sweep, make_vos_run
 
+from widgets.report import build_report
 from workbench import cli
 from workbench.errors import WorkbenchError
 from workbench.frontier import run_frontier
-from workbench.report import build_report
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

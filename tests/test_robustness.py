@@ -23,8 +23,9 @@ from test_seg_helpers import retrain_config, write_genotype
 from workbench.cli import main
 from workbench.data.io import write_indexed_png
 from workbench.errors import ConfigError, DivergedError
-from workbench.notebooks import format_table, list_runs, plan_sweep
-from workbench.runs import RunDir, RunDirError, append_jsonl, atomic_write_json
+from workbench.jsonio import append_jsonl, atomic_write_json
+from workbench.lab.sweep import plan_sweep
+from workbench.runs import RunDir, RunDirError, format_table, list_runs
 from workbench.seg.retrain import run_retrain
 from workbench.vos.train import run_train
 
@@ -188,12 +189,12 @@ def test_bad_inputs_give_one_error_line_exit_2_and_change_nothing(world, tmp_pat
 
 
 def test_os_errors_while_writing_are_one_line_too(monkeypatch, capsys, tmp_path):
-    import workbench.report
+    import widgets.report
 
     def read_only(*_args, **_kwargs):
         raise OSError(30, "Read-only file system", str(tmp_path / "report.html"))
 
-    monkeypatch.setattr(workbench.report, "build_report", read_only)
+    monkeypatch.setattr(widgets.report, "build_report", read_only)
     assert main(["report", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'report.html'}: Read-only file system"
 

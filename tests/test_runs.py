@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from workbench import runs
+from workbench import jsonio, runs
 from workbench.errors import CheckpointError
 
 
@@ -26,36 +26,36 @@ def test_record_lifecycle(tmp_path):
     assert rec["status"] == "finished" and rec["metrics"]["miou"] == 0.5
     assert rec["preset"] == "gas" and rec["duration_s"] >= 0
     assert run.read_config() == {"lr": 0.1, "size": [2, 3]}
-    assert "_t0" not in runs.read_json(run.record_path)
+    assert "_t0" not in jsonio.read_json(run.record_path)
     assert [r.path for r in runs.iter_runs(tmp_path)] == [run.path]
 
 
 def test_jsonl_skips_torn_last_line(tmp_path):
     path = tmp_path / "m.jsonl"
-    runs.append_jsonl(path, {"epoch": 0})
-    runs.append_jsonl(path, {"epoch": 1})
+    jsonio.append_jsonl(path, {"epoch": 0})
+    jsonio.append_jsonl(path, {"epoch": 1})
     with open(path, "a") as fh:
         fh.write('{"epoch": 2, "lo')  # a writer killed mid-line
-    assert [r["epoch"] for r in runs.read_jsonl(path)] == [0, 1]
-    runs.truncate_jsonl(path, lambda r: r["epoch"] < 1)
-    assert runs.read_jsonl(path) == [{"epoch": 0}]
+    assert [r["epoch"] for r in jsonio.read_jsonl(path)] == [0, 1]
+    jsonio.truncate_jsonl(path, lambda r: r["epoch"] < 1)
+    assert jsonio.read_jsonl(path) == [{"epoch": 0}]
 
 
 def test_numpy_and_nan_are_serialised(tmp_path):
     import numpy as np
 
-    runs.atomic_write_json(tmp_path / "x.json", {"a": np.float32(0.5), "b": float("nan"),
+    jsonio.atomic_write_json(tmp_path / "x.json", {"a": np.float32(0.5), "b": float("nan"),
                                                 "c": np.arange(3)})
-    assert runs.read_json(tmp_path / "x.json") == {"a": 0.5, "b": None, "c": [0, 1, 2]}
+    assert jsonio.read_json(tmp_path / "x.json") == {"a": 0.5, "b": None, "c": [0, 1, 2]}
 
 
 def test_killed_writer_leaves_previous_record_intact(tmp_path):
     """SIGKILL a process in the middle of writing a large record: the old one must survive."""
     target = tmp_path / "run_record.json"
-    runs.atomic_write_json(target, {"status": "running", "epoch": 1})
+    jsonio.atomic_write_json(target, {"status": "running", "epoch": 1})
     script = textwrap.dedent(f"""
         import os, sys
-        from workbench import runs
+        from workbench import jsonio, runs
         real_write = os.fdopen
         def slow_fdopen(fd, mode):
             fh = real_write(fd, mode)
@@ -68,8 +68,8 @@ def test_killed_writer_leaves_previous_record_intact(tmp_path):
                 def __enter__(self): return self
                 def __exit__(self, *a): fh.close()
             return Slow()
-        runs.os.fdopen = slow_fdopen
-        runs.atomic_write_json({str(target)!r}, {{"status": "finished", "blob": "x" * 100000}})
+        jsonio.os.fdopen = slow_fdopen
+        jsonio.atomic_write_json({str(target)!r}, {{"status": "finished", "blob": "x" * 100000}})
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "writing"

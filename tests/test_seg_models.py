@@ -12,7 +12,7 @@ import torch
 from test_seg_helpers import other_genotype, tiny_genotype, write_genotype
 
 from workbench.errors import ConfigError, GenotypeError
-from workbench.runs import atomic_write_json
+from workbench.jsonio import atomic_write_json
 from workbench.seg.baselines import BASELINES, build_baseline
 from workbench.seg.benchmark import _percentile, count_flops, run_benchmark
 from workbench.seg.evaluate import infer

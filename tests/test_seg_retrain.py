@@ -12,8 +12,9 @@ from test_seg_helpers import other_genotype, retrain_config, write_genotype
 
 from workbench.data.io import read_label_png
 from workbench.errors import CheckpointError, ConfigError
+from workbench.jsonio import atomic_write_json
 from workbench.metrics.segmentation import evaluate_predictions
-from workbench.runs import RunDir, atomic_write_json
+from workbench.runs import RunDir
 from workbench.seg.evaluate import run_evaluate
 from workbench.seg.export import run_export
 from workbench.seg.model import build_model

@@ -10,7 +10,8 @@ import time
 
 import torch
 
-from workbench.runs import RunDir, read_jsonl
+from workbench.jsonio import read_jsonl
+from workbench.runs import RunDir
 from workbench.vos.train import run_train
 
 TINY = {"epochs": 3, "iters_per_epoch": 2, "batch_size": 2, "crop": [64, 112], "threads": 1,

@@ -1,9 +1,15 @@
-"""Figures of an ablation study summary (`workbench.ablations.summarize`): per-claim bars with the
-spread over seeds, the λ frontier against the baselines, AutoRTNet's derived depth against λ."""
+"""Views of an ablation study summary (`workbench.study.claims.summarize`): per-claim bars with the
+spread over seeds, the λ frontier against the baselines, AutoRTNet's derived depth against λ, the
+markdown tables and the offline HTML page."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import plotly.graph_objects as go
+
+from workbench.jsonio import atomic_write_text
 
 
 def bar_figure(rows: list[dict], key: str, title: str, ytitle: str):
@@ -69,4 +75,75 @@ def figures(summary: dict) -> list[tuple[str, object]]:
         out.append((c["title"], bar_figure(c["rows"], "miou", c["title"] + ": mIoU", "mIoU")))
         if any(isinstance(r.get("latency_ms"), dict) for r in c["rows"]):
             out.append((c["title"], bar_figure(c["rows"], "latency_ms", c["title"] + ": latency", "ms")))
+    return out
+
+
+# -- tables and the offline page ------------------------------------------------------------------
+def _cell(stats: Any, digits: int = 3) -> str:
+    if isinstance(stats, dict) and "mean" in stats:
+        if stats["mean"] is None:
+            return "–"
+        text = f"{stats['mean']:.{digits}f}"
+        if stats.get("std") is not None:
+            text += f" ± {stats['std']:.{digits}f} [{stats['min']:.{digits}f}, {stats['max']:.{digits}f}]"
+        return text
+    if stats is None:
+        return "–"
+    return str(stats)
+
+
+COLUMNS = {"miou": ("mIoU", 3), "latency_ms": ("latency ms", 2), "expected_latency_ms": ("LUT ms", 2),
+           "search_miou": ("search mIoU", 3), "depth": ("depth", 2), "mean_down_layer": ("mean down layer", 2),
+           "params_m": ("params M", 3), "gflops": ("GFLOPs", 3), "jf": ("J&F", 3), "fps": ("fps", 1)}
+
+
+def _preface(summary: dict) -> str:
+    devices = ", ".join(f"{d.get('name')} ({d.get('device_type')}, {d.get('threads')} threads, torch {d.get('torch')})"
+                        if isinstance(d, dict) else str(d) for d in summary["devices"]) or "not recorded"
+    return (f"{summary['runs']} runs in {len(summary['arms'])} arms under {summary['root']}; a difference counts "
+            f"beyond {summary['k']:g} standard errors. Latency measured on: {devices}.")
+
+
+def to_markdown(summary: dict) -> str:
+    """The claims table (verdict and numbers) and one table per claim: mean ± std [min, max] over seeds."""
+    lines = [_preface(summary), "", "| claim | verdict | numbers |", "|---|---|---|"]
+    for c in summary["claims"]:
+        lines.append(f"| {c['title']} | **{c['verdict']}** | {c['statement'] or 'not yet measured'} |")
+    for c in summary["claims"]:
+        lines += ["", f"### {c['title']}", "", f"Claim: {c['claim']}. Verdict: **{c['verdict']}**.", ""]
+        if c["notes"]:
+            lines += [f"Note: {'; '.join(c['notes'])}.", ""]
+        if not c["rows"]:
+            lines.append("not yet measured")
+            continue
+        keys = [k for k in COLUMNS if any(k in r for r in c["rows"])]
+        lines.append("| arm | seeds | " + " | ".join(COLUMNS[k][0] for k in keys) + " |")
+        lines.append("|---|---:|" + "---:|" * len(keys))
+        for r in c["rows"]:
+            lines.append(f"| {r['arm']} | {r['n']} | " + " | ".join(_cell(r.get(k), COLUMNS[k][1]) for k in keys) + " |")
+    if summary.get("unfinished"):
+        lines += ["", f"{len(summary['unfinished'])} unfinished or failed runs were left out."]
+    return "\n".join(lines) + "\n"
+
+
+def write_html(summary: dict, out: str | Path) -> Path:
+    """Self-contained offline HTML (plotly.js inlined once): verdicts, per-claim tables and figures."""
+    from widgets.report import Report
+
+    rep = Report(f"Ablations: {Path(summary['root']).name}")
+    rep.text(_preface(summary))
+    rep.table([{"claim": c["title"], "verdict": c["verdict"], "numbers": c["statement"] or "not yet measured"}
+               for c in summary["claims"]])
+    figs = figures(summary)
+    for c in summary["claims"]:
+        rep.heading(c["title"])
+        rep.text(f"Claim: {c['claim']}. Verdict: {c['verdict']}." + (f" Note: {'; '.join(c['notes'])}." if c["notes"] else ""))
+        keys = [k for k in COLUMNS if any(k in r for r in c["rows"])]
+        rep.table([{"arm": r["arm"], "seeds": r["n"], **{COLUMNS[k][0]: _cell(r.get(k), COLUMNS[k][1]) for k in keys}}
+                   for r in c["rows"]])
+        for title, fig in figs:
+            if title == c["title"]:
+                rep.figure(fig)
+    out = Path(out)
+    atomic_write_text(out, rep.html())
     return out

@@ -12,7 +12,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from workbench.frontier import FrontierConfig, collect_points, pareto_front
-from workbench.runs import read_json
+from workbench.jsonio import read_json
 
 PUBLISHED = [  # as reported in the abstracts (Cityscapes, Titan Xp)
     {"name": "GAS", "miou": 73.3, "fps": 102.0},

@@ -150,7 +150,7 @@ class FrontierPanel(Panel):
 
     def select(self, index: int) -> None:
         """Show point `index` of the frontier: its settings and its architecture."""
-        from workbench.runs import read_json
+        from workbench.jsonio import read_json
 
         p = self.frontier["points"][index]
         self.details.value = fr._hover(p)

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.errors import DataError
-from workbench.runs import RunDir, read_json_object, read_jsonl
+from workbench.jsonio import read_json_object, read_jsonl
+from workbench.runs import RunDir
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from workbench.config import field, from_dict, to_dict
 from workbench.errors import ConfigError, WorkbenchError
-from workbench.runs import RunDir, RunDirError, atomic_write_json, iter_runs
+from workbench.jsonio import atomic_write_json
+from workbench.runs import RunDir, RunDirError, iter_runs
 
 log = logging.getLogger(__name__)
 

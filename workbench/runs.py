@@ -9,10 +9,8 @@ Layout (see README, "Run directories"):
     latency_lut.json   the latency lookup table used (search runs)
     checkpoints/       torch checkpoints, loadable with weights_only=True
 
-Every whole-file write is atomic (temp file in the same directory + fsync + rename), so a killed
-process leaves either the previous file or the new one, never a truncated one. JSON-lines files
-are appended line by line; readers skip a torn last line. Files get the usual umask permissions
-(group-readable on a shared filesystem), whichever way they were written.
+Records are written with `workbench.jsonio` (atomic whole files, append-only JSON lines), so a
+killed process never leaves a torn record.
 
 A step owns its run directory through `RunDir.claim`: an exclusive lock (an OS file lock, which
 the kernel drops when the holder dies, so a lock left by a killed run is taken over), and a
@@ -30,22 +28,26 @@ import logging
 import os
 import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import DataError, WorkbenchError
+from workbench.errors import ConfigError, WorkbenchError
+from workbench.jsonio import (
+    FILE_MODE,
+    append_jsonl,
+    atomic_write_bytes,
+    atomic_write_json,
+    read_json_object,
+    read_jsonl,
+)
 
 log = logging.getLogger(__name__)
 
 RUN_SCHEMA = "workbench.run"
 RUN_SCHEMA_VERSION = 1
 LOCK_NAME = ".lock"
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-FILE_MODE = 0o666 & ~_UMASK  # what open() would give; mkstemp alone gives 0600
 
 
 class RunDirError(WorkbenchError):
@@ -55,106 +57,6 @@ class RunDirError(WorkbenchError):
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _to_jsonable(obj: Any) -> Any:
-    """Convert numpy/torch scalars, tuples and paths so json.dumps never fails mid-write."""
-    if isinstance(obj, dict):
-        return {str(k): _to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_to_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "tolist"):  # numpy arrays/scalars, torch tensors
-        return _to_jsonable(obj.tolist())
-    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
-        return None
-    return obj
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(_to_jsonable(obj), indent=2, sort_keys=False) + "\n")
-
-
-def read_json(path: str | Path) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-def read_json_object(path: str | Path) -> dict:
-    """A JSON object (a record or a config), or DataError naming the file: a corrupt or
-    list-valued record is one unreadable run, never a crash of whoever lists the runs."""
-    try:
-        data = read_json(path)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(path, f"unreadable ({exc.__class__.__name__}: {str(exc).splitlines()[0][:80]})") from None
-    if not isinstance(data, dict):
-        raise DataError(path, f"expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def append_jsonl(path: str | Path, record: dict) -> None:
-    """Append one record as one line; a torn line from a kill is skipped by `read_jsonl`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(_to_jsonable(record)) + "\n"
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if not path.exists():
-        return []
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # torn last line of a killed writer
-            if isinstance(rec, dict):  # anything else is not a record of ours
-                out.append(rec)
-    return out
-
-
-def truncate_jsonl(path: str | Path, keep: callable) -> None:
-    """Rewrite a JSON-lines file keeping only records for which keep(record) is true.
-
-    Used on resume so that epochs after the last checkpoint are not recorded twice.
-    """
-    path = Path(path)
-    if path.exists():
-        kept = [r for r in read_jsonl(path) if keep(r)]
-        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 class RunDir:
@@ -400,3 +302,56 @@ def iter_runs(root: str | Path) -> Iterator[RunDir]:
     root = Path(root)
     for rec in sorted(root.rglob("run_record.json")):
         yield RunDir(rec.parent)
+
+
+# -- the runs index ---------------------------------------------------------------------------
+RUN_COLUMNS = ("run", "status", "kind", "preset", "latency_weight", "seed", "dataset", "miou", "val_miou",
+               "latency_ms", "expected_ms", "jf", "duration_s", "problem")
+
+
+def _alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
+def list_runs(root: str | Path) -> list[dict]:
+    """One row per run directory under root (a 'running' run whose process is gone is 'stale')."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"{root}: no such folder")
+    rows = []
+    for run in iter_runs(root):
+        name = str(run.path.relative_to(root)) if run.path != root else run.path.name
+        try:
+            rec = run.record()
+        except WorkbenchError as exc:  # one unreadable run; the others are still listed
+            rows.append({"run": name, "status": "unreadable", "problem": str(exc)})
+            continue
+        metrics = rec.get("metrics") if isinstance(rec.get("metrics"), dict) else {}
+        status = rec.get("status", "?")
+        if status == "running" and not _alive(rec.get("pid")):
+            status = "stale"
+        rows.append({"run": name, "status": status, "kind": rec.get("kind"), "preset": rec.get("preset") or rec.get("baseline"),
+                     "latency_weight": rec.get("latency_weight"), "seed": rec.get("seed"),
+                     "dataset": rec.get("dataset"), "miou": metrics.get("miou"), "val_miou": metrics.get("val_miou"),
+                     "latency_ms": metrics.get("latency_ms"), "expected_ms": metrics.get("expected_latency_ms"),
+                     "jf": metrics.get("jf"), "duration_s": rec.get("duration_s"),
+                     "problem": rec.get("error") if status == "failed" else None})
+    return sorted(rows, key=lambda r: tuple(r["run"].split("/")))
+
+
+def format_table(rows: list[dict], columns: tuple[str, ...] = RUN_COLUMNS) -> str:
+    if not rows:
+        return "no runs found"
+
+    def cell(v: Any) -> str:
+        if v is None:
+            return "-"
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    table = [list(columns)] + [[cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in table)

@@ -1,7 +1,8 @@
-"""The steps of the workbench: one function each, taking a config and a run directory.
+"""The steps of the workbench: every user action is one function here.
 
-The CLI, the notebooks and `workbench batch` all call these and nothing else, so no logic lives
-only in a notebook. A config may be the step's dataclass or a plain dict (validated here).
+The CLI (`workbench.cli`), the notebooks and batch sweeps (`workbench.lab`) call these and
+nothing else of the core, so no logic lives only in a front door. A step takes a config (its
+dataclass, or a plain dict validated here) and, where it writes a run, the run directory.
 Imports are lazy so that importing `workbench.steps` stays cheap in a notebook.
 """
 
@@ -11,11 +12,91 @@ from pathlib import Path
 from typing import Any
 
 
+# -- data and metrics ---------------------------------------------------------------------------
 def synth_data(kind: str, out: str | Path, **options: Any) -> Path:
     """Generate a synthetic dataset ('cityscapes', 'camvid' or 'davis') in its real format."""
     from workbench.data.synth import generate
 
     return generate(kind, out, **options)
+
+
+def check_data(kind: str, root: str | Path, split: str | None = None) -> dict:
+    """Read every file of a dataset tree through the training loaders; a summary per split."""
+    from workbench.data.check import check_dataset
+
+    return check_dataset(kind, Path(root), split)
+
+
+def _json_result(result: dict, json_out: str | Path | None) -> dict:
+    if json_out is not None:
+        from workbench.jsonio import atomic_write_json
+
+        atomic_write_json(json_out, result)
+    return result
+
+
+def evaluate_predictions(dataset: str, root: str | Path, split: str, pred_dir: str | Path,
+                         json_out: str | Path | None = None) -> dict:
+    """mIoU, per-class IoU and pixel accuracy of prediction PNGs (the official evaluator's numbers);
+    also written to json_out when given."""
+    from workbench.metrics.segmentation import evaluate_predictions as evaluate
+    from workbench.outputs import check_output
+
+    if json_out is not None:
+        check_output(json_out, inputs=[root, pred_dir])
+    return _json_result(evaluate(dataset, root, split, pred_dir), json_out)
+
+
+def evaluate_vos(root: str | Path, split: str, results_dir: str | Path, sequences: list[str] | None = None,
+                 resolution: str = "480p", json_out: str | Path | None = None) -> dict:
+    """DAVIS 2017 J&F of a results tree (the official toolkit's numbers); also written to json_out."""
+    from workbench.metrics.davis import evaluate_vos as evaluate
+    from workbench.outputs import check_output
+
+    if json_out is not None:
+        check_output(json_out, inputs=[root, results_dir])
+    return _json_result(evaluate(root, split, results_dir, sequences=sequences, resolution=resolution), json_out)
+
+
+def class_names(dataset: str) -> list[str]:
+    """The train-id class names of 'cityscapes' or 'camvid'."""
+    from workbench.metrics.segmentation import class_names as names
+
+    return names(dataset)
+
+
+def copy_first_frame(root: str | Path, split: str, out: str | Path, resolution: str = "480p") -> Path:
+    """The trivial VOS baseline: every frame gets the first-frame mask."""
+    from workbench.metrics.baselines import copy_first_frame as copy
+    from workbench.outputs import check_output
+
+    check_output(out, kind="dir", inputs=[root])
+    return copy(root, split, out, resolution=resolution)
+
+
+def most_frequent_class(dataset: str, root: str | Path, split: str, out: str | Path,
+                        train_split: str = "train") -> int:
+    """The trivial segmentation baseline: the train split's most frequent class everywhere."""
+    from workbench.metrics.baselines import most_frequent_class as most_frequent
+    from workbench.outputs import check_output
+
+    check_output(out, kind="dir", inputs=[root])
+    return most_frequent(dataset, root, split, out, train_split=train_split)
+
+
+# -- architecture search ------------------------------------------------------------------------
+def build_lut(config: dict, out: str | Path | None = None, genotype: str | Path | None = None) -> dict:
+    """Time a search space's pieces (or one genotype's) on this device; write latency_lut.json to out."""
+    from workbench.nas.search import build_table
+
+    return build_table(config, out, genotype)
+
+
+def preset_names() -> list[str]:
+    """The named search presets (gas, lgcnet, autortnet, ...)."""
+    from workbench.nas.presets import PRESETS
+
+    return sorted(PRESETS)
 
 
 def search(config: Any, run_dir: str | Path) -> dict:
@@ -25,6 +106,28 @@ def search(config: Any, run_dir: str | Path) -> dict:
     return run_search(config, run_dir)
 
 
+def derive(run_dir: str | Path):
+    """Re-derive genotype.json from a search run's last checkpoint; returns the genotype."""
+    from workbench.nas.search import rederive
+
+    return rederive(run_dir)
+
+
+def describe_genotype(path: str | Path) -> str:
+    """A genotype file as readable text (cells, ops, strides, expected latency)."""
+    from workbench.nas.genotypes import load_genotype
+
+    return str(load_genotype(path))
+
+
+def predict_latency(genotype: str | Path, lut: str | Path | dict) -> float:
+    """The latency table's prediction (ms) for a genotype."""
+    from workbench.nas.latency import predict_genotype_latency
+
+    return predict_genotype_latency(genotype, lut)
+
+
+# -- retrain, evaluate, deploy ------------------------------------------------------------------
 def retrain(config: Any, run_dir: str | Path) -> dict:
     """Train a derived network (from genotype.json) or a baseline from scratch; evaluate mIoU."""
     from workbench.seg.retrain import run_retrain
@@ -32,20 +135,47 @@ def retrain(config: Any, run_dir: str | Path) -> dict:
     return run_retrain(config, run_dir)
 
 
-def evaluate(config: Any, run_dir: str | Path) -> dict:
+def evaluate(config: Any, run_dir: str | Path | None = None) -> dict:
     """Evaluate a retrained run's checkpoint on a split (mIoU, per-class IoU)."""
     from workbench.seg.evaluate import run_evaluate
 
     return run_evaluate(config, run_dir)
 
 
-def benchmark(config: Any, run_dir: str | Path | None = None) -> dict:
-    """Latency, FPS, FLOPs, params, memory and LUT-predicted latency of a network."""
-    from workbench.seg.benchmark import run_benchmark
+def predict(config: Any) -> dict:
+    """Write a retrained run's predictions as the PNGs the evaluators read."""
+    from workbench.seg.predict import run_predict
 
-    return run_benchmark(config, run_dir)
+    return run_predict(config)
 
 
+def benchmark(config: Any, run_dir: str | Path | None = None, json_out: str | Path | None = None) -> dict:
+    """Latency, FPS, FLOPs, params, memory and LUT-predicted latency of a network; also written to
+    json_out when given."""
+    from workbench.config import from_dict
+    from workbench.outputs import check_output
+    from workbench.seg.benchmark import BenchmarkConfig, benchmark_inputs, run_benchmark
+
+    if json_out is not None:
+        check_output(json_out, inputs=benchmark_inputs(from_dict(BenchmarkConfig, config, source="bench")))
+    return _json_result(run_benchmark(config, run_dir), json_out)
+
+
+def export(config: Any) -> dict:
+    """Export a retrained run to TorchScript or ONNX, verified on reload."""
+    from workbench.seg.export import run_export
+
+    return run_export(config)
+
+
+def list_baselines() -> dict[str, str]:
+    """Hand-designed baselines by name, with their architecture and encoder."""
+    from workbench.seg.baselines import BASELINES
+
+    return {name: f"{arch} + {enc}" for name, (arch, enc, _) in BASELINES.items()}
+
+
+# -- video object segmentation ------------------------------------------------------------------
 def train_vos(config: Any, run_dir: str | Path) -> dict:
     """Train the one-pass VOS network (OVS-Net) on a DAVIS-format split."""
     from workbench.vos.train import run_train
@@ -60,8 +190,30 @@ def segment_video(config: Any, run_dir: str | Path) -> dict:
     return run_segment(config, run_dir)
 
 
+# -- runs, frontier, studies --------------------------------------------------------------------
 def frontier(config: Any, run_dir: str | Path) -> dict:
     """Collect runs into an accuracy-latency frontier record (frontier.json)."""
     from workbench.frontier import run_frontier
 
     return run_frontier(config, run_dir)
+
+
+def list_runs(root: str | Path) -> list[dict]:
+    """One row per run directory under root (unreadable runs included, with the reason)."""
+    from workbench.runs import list_runs as rows
+
+    return rows(root)
+
+
+def runs_table(root: str | Path) -> str:
+    """The runs under root as a text table."""
+    from workbench.runs import format_table, list_runs
+
+    return format_table(list_runs(root))
+
+
+def summarize_study(root: str | Path, json_out: str | Path | None = None, k: float = 2.0) -> dict:
+    """Judge the seed papers' claims from a study's run directories (ablations.json)."""
+    from workbench.study.claims import summarize
+
+    return summarize(root, json_out, k)

@@ -71,21 +71,3 @@ def check_dataset(kind: str, root: str | Path, split: str | None = None) -> dict
     for s in splits:
         result["splits"][s] = _check_davis(root, s) if kind == "davis" else _check_seg(kind, root, s)
     return result
-
-
-def format_summary(summary: dict) -> str:
-    lines = [f"{summary['kind']} at {summary['root']}: OK"]
-    for split, info in summary["splits"].items():
-        sizes = ", ".join(f"{k} ({v})" for k, v in info["sizes"].items())
-        if summary["kind"] == "davis":
-            objs = ", ".join(f"{k}: {v}" for k, v in info["objects"].items())
-            lines.append(f"  {split}: {info['sequences']} sequences, {info['frames']} frames "
-                         f"({info['annotated_frames']} annotated), sizes {sizes}")
-            lines.append(f"    objects per sequence: {objs}")
-        else:
-            lines.append(f"  {split}: {info['images']} images, sizes {sizes}, "
-                         f"{info['classes_present']}/{info['num_classes']} classes present, "
-                         f"ignore {100 * info['ignore_fraction']:.1f}%")
-            top = sorted(info["class_fraction"].items(), key=lambda kv: -kv[1])
-            lines.append("    " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in top))
-    return "\n".join(lines)

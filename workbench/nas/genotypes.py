@@ -252,7 +252,7 @@ def load_genotype(source: str | Path | dict | Genotype) -> Genotype:
 
 
 def save_genotype(genotype: Genotype, path: str | Path) -> Path:
-    from workbench.runs import atomic_write_json
+    from workbench.jsonio import atomic_write_json
 
     atomic_write_json(path, genotype.to_dict())
     return Path(path)

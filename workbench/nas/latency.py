@@ -231,7 +231,7 @@ def cache_file(fingerprint: dict, cache_dir: str | Path | None = None) -> Path:
 
 
 def _read_cache(path: Path) -> dict[str, float]:
-    from workbench.runs import read_json
+    from workbench.jsonio import read_json
 
     try:
         return dict(read_json(path).get("entries", {}))
@@ -245,7 +245,7 @@ def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cp
     """Time every distinct probe (reusing cached entries of this device fingerprint)."""
     from tqdm.auto import tqdm
 
-    from workbench.runs import atomic_write_json
+    from workbench.jsonio import atomic_write_json
 
     dev = resolve_device(device)
     old_threads = torch.get_num_threads()
@@ -287,7 +287,7 @@ def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cp
 
 def load_lut(path: str | Path) -> dict:
     """Read and check a latency_lut.json (DataError on a foreign or malformed file)."""
-    from workbench.runs import read_json
+    from workbench.jsonio import read_json
 
     try:
         lut = read_json(path)
@@ -325,7 +325,7 @@ def calibrate_cached(lut: dict, make_genotypes: Callable[[], list[Genotype]], de
                      threads: int = 0, cache_dir: str | Path | None = None, warmup: int = 5,
                      repeats: int = 10, use_cache: bool = True, rounds: int = 1) -> dict:
     """`calibrate` with the result cached per device fingerprint and search space (its table keys)."""
-    from workbench.runs import atomic_write_json, read_json
+    from workbench.jsonio import atomic_write_json, read_json
 
     space = hashlib.sha1("\n".join(sorted(lut["entries"])).encode()).hexdigest()[:16]
     cfile = cache_file(lut["fingerprint"], cache_dir)

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from workbench.config import from_dict, resume_config, to_dict
 from workbench.device import resolve_device, seed_everything, set_threads
 from workbench.errors import CheckpointError, ConfigError, check_finite
+from workbench.jsonio import atomic_write_json, truncate_jsonl
 from workbench.nas.architect import Architect
 from workbench.nas.cells import CellSpec, chain_specs
 from workbench.nas.fusion import fusion_spec
@@ -32,7 +33,7 @@ from workbench.nas.latency import build_lut, calibrate_cached, load_lut, predict
 from workbench.nas.model_search import Supernet
 from workbench.nas.presets import PRESETS, SearchConfig, get_preset
 from workbench.outputs import check_output
-from workbench.runs import RunDir, atomic_write_json, truncate_jsonl
+from workbench.runs import RunDir
 
 __all__ = ["SearchConfig", "run_search", "rederive", "resolve_config", "supernet_specs", "build_supernet"]
 
@@ -88,6 +89,28 @@ def lut_for(cfg: SearchConfig, num_classes: int, device: str | None = None) -> d
             lut, lambda: model.random_genotypes(cfg.lut_calibrate, 12345, cfg.preset, cfg.input_size),
             device or cfg.device, cfg.threads, cfg.lut_cache_dir or None, cfg.lut_warmup, cfg.lut_repeats,
             rounds=cfg.lut_rounds)
+    return lut
+
+
+def build_table(values: dict, out: str | Path | None = None, genotype: str | Path | None = None) -> dict:
+    """`workbench lut build`: the latency table of a preset's search space (or of one genotype's
+    pieces) at `input_size` on `device`, cached per device fingerprint; written to out if given."""
+    from workbench.nas import latency
+    from workbench.nas.genotypes import load_genotype
+
+    if out is not None:
+        check_output(out, inputs=[genotype])
+    cfg = resolve_config(values)
+    if genotype:
+        g = load_genotype(genotype)
+        lut = latency.build_lut(latency.genotype_probes(g, cfg.input_size), cfg.input_size, cfg.device, cfg.threads,
+                                cfg.lut_warmup, cfg.lut_repeats, cfg.lut_cache_dir or None, meta={"preset": g.preset},
+                                rounds=cfg.lut_rounds)
+        lut["predicted_ms"] = round(predict_genotype_latency(g, lut), 4)
+    else:
+        lut = lut_for(cfg, NUM_CLASSES[cfg.dataset])
+    if out is not None:
+        atomic_write_json(out, lut)
     return lut
 
 

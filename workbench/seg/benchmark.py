@@ -29,8 +29,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from workbench.config import field, from_dict, to_dict
 from workbench.device import device_fingerprint, resolve_device, set_threads, synchronize
 from workbench.errors import ConfigError
+from workbench.jsonio import atomic_write_json, read_json
 from workbench.outputs import check_output
-from workbench.runs import RunDir, atomic_write_json, read_json
+from workbench.runs import RunDir
 from workbench.seg.model import ModelSpec, build_from_spec, check_size, count_params, model_spec
 
 log = logging.getLogger(__name__)

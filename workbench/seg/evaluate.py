@@ -19,8 +19,9 @@ from tqdm.auto import tqdm
 from workbench.config import field, from_dict, to_dict
 from workbench.device import resolve_device, set_threads
 from workbench.errors import CheckpointError, ConfigError
+from workbench.jsonio import atomic_write_json
 from workbench.outputs import check_output
-from workbench.runs import RunDir, atomic_write_json
+from workbench.runs import RunDir
 from workbench.seg.distributed import DistInfo, all_reduce_sum
 
 log = logging.getLogger(__name__)

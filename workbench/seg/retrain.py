@@ -29,8 +29,9 @@ from tqdm.auto import tqdm
 from workbench.config import field, from_dict, resume_config, to_dict
 from workbench.device import resolve_device, seed_everything, set_threads
 from workbench.errors import ConfigError, check_finite
+from workbench.jsonio import atomic_write_json, read_json, truncate_jsonl
 from workbench.outputs import check_output
-from workbench.runs import RunDir, atomic_write_json, read_json, truncate_jsonl
+from workbench.runs import RunDir
 from workbench.seg import distributed as dist_utils
 from workbench.seg.evaluate import evaluate_model
 from workbench.seg.model import build_from_spec, check_fingerprint, check_size, count_params, model_spec

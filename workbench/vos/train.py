@@ -21,8 +21,9 @@ from tqdm.auto import tqdm
 from workbench.config import field, from_dict, resume_config, to_dict
 from workbench.device import resolve_device, seed_everything, set_threads
 from workbench.errors import ConfigError, check_finite
+from workbench.jsonio import truncate_jsonl
 from workbench.outputs import check_output
-from workbench.runs import RunDir, truncate_jsonl
+from workbench.runs import RunDir
 from workbench.vos.data import jitter, load_split, objects_of, perturb_prior, roi_mask, sample_clip
 from workbench.vos.losses import box_loss, centre_targets, focal_heatmap_loss, mask_loss, reid_loss
 from workbench.vos.model import ModelSpec, OVSNet

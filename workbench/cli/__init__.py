@@ -1,7 +1,9 @@
-"""`workbench` command line.
+"""`workbench` command line: one package, the top layer.
 
-Each area registers its own subcommands (`register(subparsers)` in the modules below), so the
-CLI, notebooks and batch runs all end in the same `workbench.steps` functions. User errors
+Each area registers its own subcommands (`register(subparsers)` in the modules below). A command
+parses its flags into a config dict (`args.explicit`) and calls `workbench.steps` (the core's
+only entry point; an import-linter contract checks it), or the lab for notebooks, sweeps and
+studies, or `widgets.report` for reports. User errors
 (`WorkbenchError`) and file-system errors (`OSError`: a read-only folder, a path through a file)
 print one line `error: <file or parameter>: <problem>` and exit with status 2; `-v` or
 `WORKBENCH_DEBUG=1` also prints the traceback.
@@ -10,25 +12,16 @@ print one line `error: <file or parameter>: <problem>` and exit with status 2; `
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 import traceback
 
+from workbench.cli import data, lab, metrics, nas, seg, vos
 from workbench.errors import WorkbenchError
 
-# Modules that add subcommands. A module that is not there yet is skipped.
-COMMAND_MODULES = [
-    "workbench.data.cli",      # data synth / data check
-    "workbench.metrics.cli",   # eval seg / eval vos / baseline
-    "workbench.nas.cli",       # lut build / search / derive
-    "workbench.seg.cli",       # retrain / predict / bench / export
-    "workbench.vos.cli",       # vos train / vos segment
-    "workbench.notebooks",     # notebook run / batch / report / runs
-    "workbench.ablations",     # ablations run / summarize
-    "workbench.demo",          # demo
-]
+AREAS = (data, metrics, nas, seg, vos, lab)  # data synth/check; eval, baseline; lut, search, derive;
+# retrain, evaluate, predict, bench, export; vos train/segment; notebook, batch, report, runs, ablations, demo
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,14 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="debug logging, and tracebacks with errors (also WORKBENCH_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(sub)
+    for area in AREAS:
+        area.register(sub)
     return parser
 
 

@@ -2,8 +2,7 @@
 
 Offline by construction: plotly.js is inlined once in <head>, every figure is a plain plotly
 figure (weight evolution uses plotly's own frames and slider), no CDN, no kernel, no widget
-state, no code cells. The figure builders come from `widgets/`, imported here lazily so that
-importing `workbench` never pulls in Jupyter code.
+state, no code cells. The figures are the same builders the notebook panels show.
 """
 
 from __future__ import annotations
@@ -14,6 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from widgets import cell_graph as cg
+from widgets import evolution as ev
+from widgets import frontier as fr
+from widgets import video as vid
+from widgets.records import load_run
 from workbench.errors import DataError, OutputError, WorkbenchError
 
 STYLE = """
@@ -99,9 +103,6 @@ def _summary(rep: Report, run) -> None:
 
 
 def _search_sections(rep: Report, run) -> None:
-    from widgets import cell_graph as cg
-    from widgets import evolution as ev
-
     if run.metrics:
         rep.heading("Search curves")
         rep.figure(ev.search_curves_figure(run.metrics))
@@ -120,8 +121,6 @@ def _search_sections(rep: Report, run) -> None:
 
 
 def _architecture_sections(rep: Report, genotype: dict | None, title: str = "Derived architecture") -> None:
-    from widgets import cell_graph as cg
-
     if not genotype:
         return
     rep.heading(title)
@@ -132,8 +131,6 @@ def _architecture_sections(rep: Report, genotype: dict | None, title: str = "Der
 
 
 def _frontier_sections(rep: Report, frontier: dict) -> None:
-    from widgets import frontier as fr
-
     rep.heading("Accuracy-latency frontier (measured here)")
     if not frontier["points"]:
         rep.text("no finished run has both a measured latency_ms and an miou yet")
@@ -148,8 +145,6 @@ def _frontier_sections(rep: Report, frontier: dict) -> None:
 
 
 def _video_sections(rep: Report, run, max_sequences: int = 3) -> None:
-    from widgets import video as vid
-
     results = run.record.get("methods_results") or {}
     if results:
         rep.heading("Methods", 3)
@@ -174,10 +169,6 @@ def _video_sections(rep: Report, run, max_sequences: int = 3) -> None:
 
 
 def _run_report(rep: Report, path: Path) -> None:
-    from widgets import evolution as ev
-    from widgets import frontier as fr
-    from widgets.records import load_run
-
     run = load_run(path)
     _summary(rep, run)
     if run.kind == "search":
@@ -196,8 +187,7 @@ def _run_report(rep: Report, path: Path) -> None:
 
 
 def _folder_report(rep: Report, path: Path) -> None:
-    from widgets import frontier as fr
-    from workbench.notebooks import RUN_COLUMNS, list_runs
+    from workbench.runs import RUN_COLUMNS, list_runs
 
     rows = list_runs(path)
     rep.heading("Runs")
@@ -257,7 +247,7 @@ def build_report(target: str | Path, out: str | Path | None = None) -> Path:
     else:
         raise WorkbenchError(f"{run_dir}: no run_record.json here or below; nothing to report")
     out = Path(out)
-    from workbench.runs import atomic_write_text
+    from workbench.jsonio import atomic_write_text
 
     atomic_write_text(out, rep.html())
     return out

@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 
-from workbench.outputs import check_output
-from workbench.runs import atomic_write_json
-
 
 def _fmt(value: float) -> str:
     return "   n/a" if value is None or math.isnan(value) else f"{100 * value:6.2f}"
@@ -45,47 +42,37 @@ def format_vos(result: dict) -> str:
 
 
 def _eval_seg(args: argparse.Namespace) -> int:
-    from workbench.metrics.segmentation import evaluate_predictions
+    from workbench import steps
 
-    if args.json:
-        check_output(args.json, inputs=[args.root, args.pred])
-    result = evaluate_predictions(args.dataset, args.root, args.split, args.pred)
+    result = steps.evaluate_predictions(args.dataset, args.root, args.split, args.pred, json_out=args.json)
     print(format_seg(result))
-    if args.json:
-        atomic_write_json(args.json, result)
     return 0
 
 
 def _eval_vos(args: argparse.Namespace) -> int:
-    from workbench.metrics.davis import evaluate_vos
+    from workbench import steps
 
-    if args.json:
-        check_output(args.json, inputs=[args.root, args.results])
-    result = evaluate_vos(args.root, args.split, args.results, sequences=args.sequences,
-                          resolution=args.resolution)
+    result = steps.evaluate_vos(args.root, args.split, args.results, sequences=args.sequences,
+                                resolution=args.resolution, json_out=args.json)
     print(format_vos(result))
-    if args.json:
-        atomic_write_json(args.json, result)
     return 0
 
 
 def _copy_first_frame(args: argparse.Namespace) -> int:
-    from workbench.metrics.baselines import copy_first_frame
+    from workbench import steps
 
-    check_output(args.out, kind="dir", inputs=[args.root])
-    out = copy_first_frame(args.root, args.split, args.out, resolution=args.resolution)
+    out = steps.copy_first_frame(args.root, args.split, args.out, resolution=args.resolution)
     print(f"first-frame copies written to {out}")
     return 0
 
 
 def _most_frequent(args: argparse.Namespace) -> int:
-    from workbench.metrics.baselines import most_frequent_class
-    from workbench.metrics.segmentation import class_names
+    from workbench import steps
 
-    check_output(args.out, kind="dir", inputs=[args.root])
-    train_id = most_frequent_class(args.dataset, args.root, args.split, args.out,
-                                   train_split=args.train_split)
-    print(f"most frequent class in {args.train_split}: {class_names(args.dataset)[train_id]} "
+    train_id = steps.most_frequent_class(args.dataset, args.root, args.split, args.out,
+                                         train_split=args.train_split)
+    name = steps.class_names(args.dataset)[train_id]
+    print(f"most frequent class in {args.train_split}: {name} "
           f"(train id {train_id}); predictions written to {args.out}")
     return 0
 

@@ -5,41 +5,32 @@ from __future__ import annotations
 import argparse
 import json
 
+from workbench.cli.args import explicit
 from workbench.config import parse_overrides
 
 
 def _train(args: argparse.Namespace) -> int:
-    from workbench.steps import train_vos
+    from workbench import steps
 
-    cfg = {"data_root": args.data_root, "device": args.device, "seed": args.seed,
-           "resume": args.resume}
-    for key in ("epochs", "iters_per_epoch", "batch_size", "threads"):
-        if getattr(args, key) is not None:
-            cfg[key] = getattr(args, key)
+    cfg = explicit(args, ("data_root", "device", "seed", "epochs", "iters_per_epoch", "batch_size", "threads"),
+                   flags=("resume", "overwrite"))
     if args.no_attention:
         cfg["attention"] = False
-    if args.overwrite:
-        cfg["overwrite"] = True
-    cfg.update(parse_overrides(args.set))
-    rec = train_vos(cfg, args.run_dir)
+    rec = steps.train_vos(cfg, args.run_dir)
     print(f"vos train finished: loss {rec['metrics'].get('loss', float('nan')):.4f}; "
           f"checkpoint in {args.run_dir}/checkpoints/last.pt")
     return 0
 
 
 def _segment(args: argparse.Namespace) -> int:
-    from workbench.steps import segment_video
+    from workbench import steps
 
-    cfg = {"model": args.run_dir, "data_root": args.data_root, "split": args.split,
-           "video": args.video, "first_mask": args.first_mask, "method": args.method,
-           "device": args.device}
-    if args.threads is not None:
-        cfg["threads"] = args.threads
-    if args.overwrite:
-        cfg["overwrite"] = True
+    cfg = explicit(args, {"run_dir": "model", "data_root": "data_root", "split": "split", "video": "video",
+                          "first_mask": "first_mask", "method": "method", "device": "device", "threads": "threads"},
+                   flags=("overwrite",), overrides=None)
     if args.tracker_set:
         cfg["tracker"] = parse_overrides(args.tracker_set)
-    rec = segment_video(cfg, args.out)
+    rec = steps.segment_video(cfg, args.out)
     for method, res in rec.get("methods_results", {}).items():
         jf = f"J&F {res['jf']:.3f}  J {res['j_mean']:.3f}  F {res['f_mean']:.3f}  " \
             if "jf" in res else ""
@@ -60,9 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--epochs", type=int)
     t.add_argument("--iters-per-epoch", type=int)
     t.add_argument("--batch-size", type=int)
-    t.add_argument("--device", default="auto")
+    t.add_argument("--device")
     t.add_argument("--threads", type=int)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int)
     t.add_argument("--resume", action="store_true",
                    help="continue from the last checkpoint (with the stored configuration)")
     t.add_argument("--overwrite", action="store_true", help="replace an earlier run in --run-dir")

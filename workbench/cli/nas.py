@@ -3,67 +3,39 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
-from workbench.config import parse_overrides, parse_size
-
-log = logging.getLogger(__name__)
+from workbench.cli.args import explicit
 
 
-def _values(args: argparse.Namespace, **explicit) -> dict:
-    """The preset name, --set overrides and the flags given: what the user asked for."""
-    items = [x for group in args.set for x in (group if isinstance(group, list) else [group])]
-    values = parse_overrides(items)
-    values.update({k: v for k, v in explicit.items() if v is not None})
-    return {"preset": args.preset, **values}
-
-
-def _config(args: argparse.Namespace, **explicit):
-    from workbench.nas.search import resolve_config
-
-    return resolve_config(_values(args, **explicit))
+def _values(args: argparse.Namespace, flags: tuple[str, ...] = (), **names: str) -> dict:
+    """The preset name, the flags given and the --set overrides: what the user asked for."""
+    return {"preset": args.preset, **explicit(args, names, flags=flags)}
 
 
 def _lut_build(args: argparse.Namespace) -> int:
-    from workbench.nas import latency
-    from workbench.nas.genotypes import load_genotype
-    from workbench.nas.search import NUM_CLASSES, lut_for
-    from workbench.outputs import check_output
-    from workbench.runs import atomic_write_json
+    from workbench import steps
 
-    check_output(args.out, inputs=[args.genotype])
-    size = parse_size(args.size, "--size")
-    cfg = _config(args, input_size=size, device=args.device, threads=args.threads, dataset=args.dataset,
-                  lut_repeats=args.repeats, lut_warmup=args.warmup, lut_rounds=args.rounds,
-                  lut_cache_dir=args.cache_dir)
-    if args.genotype:
-        g = load_genotype(args.genotype)
-        lut = latency.build_lut(latency.genotype_probes(g, size), size, cfg.device, cfg.threads, cfg.lut_warmup,
-                                cfg.lut_repeats, cfg.lut_cache_dir or None, meta={"preset": g.preset},
-                                rounds=cfg.lut_rounds)
-    else:
-        lut = lut_for(cfg, NUM_CLASSES[cfg.dataset])
-    atomic_write_json(args.out, lut)
+    values = _values(args, size="input_size", device="device", threads="threads", dataset="dataset",
+                     repeats="lut_repeats", warmup="lut_warmup", rounds="lut_rounds", cache_dir="lut_cache_dir")
+    lut = steps.build_lut(values, args.out, args.genotype)
+    size = lut["input_size"]
     print(f"latency table: {len(lut['entries'])} entries ({lut['measured']} measured, {lut['cached']} cached) "
           f"for {lut['fingerprint']['name']} at {size[0]}x{size[1]} -> {args.out}")
     if args.genotype:
-        print(f"predicted latency of {args.genotype}: {latency.predict_genotype_latency(g, lut):.2f} ms")
+        print(f"predicted latency of {args.genotype}: {lut['predicted_ms']:.2f} ms")
     return 0
 
 
 def _search(args: argparse.Namespace) -> int:
-    from workbench.nas.search import run_search
+    from workbench import steps
 
-    values = _values(args, dataset=args.dataset, data_root=args.data_root, epochs=args.epochs,
-                     latency_weight=args.latency_weight, target_latency_ms=args.target_latency_ms,
-                     device=args.device, seed=args.seed, resume=args.resume or None, threads=args.threads,
-                     overwrite=args.overwrite or None)
-    record = run_search(values, args.run_dir)
+    values = _values(args, dataset="dataset", data_root="data_root", epochs="epochs",
+                     latency_weight="latency_weight", target_latency_ms="target_latency_ms", device="device",
+                     seed="seed", threads="threads", flags=("resume", "overwrite"))
+    record = steps.search(values, args.run_dir)
     run_dir = Path(args.run_dir)
-    from workbench.nas.genotypes import load_genotype
-
-    print(load_genotype(run_dir / "genotype.json"))
+    print(steps.describe_genotype(run_dir / "genotype.json"))
     m = record.get("metrics", {})
     print(f"search finished: expected latency {m.get('expected_latency_ms')} ms, supernet val mIoU "
           f"{m.get('miou')}; run directory {run_dir.resolve()}")
@@ -71,22 +43,23 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _derive(args: argparse.Namespace) -> int:
-    from workbench.nas.search import rederive
+    from workbench import steps
 
-    genotype = rederive(args.run_dir)
-    print(genotype)
+    print(steps.derive(args.run_dir))
     print(f"wrote {Path(args.run_dir) / 'genotype.json'}")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from workbench.nas.presets import PRESETS
+    from workbench import steps
+
+    presets = steps.preset_names()
 
     lut_parser = sub.add_parser("lut", help="latency lookup tables")
     lut_parser.set_defaults(func=lambda args: lut_parser.print_help() or 1)
     lut = lut_parser.add_subparsers(dest="lut_command", metavar="ACTION")
     p = lut.add_parser("build", help="time every op of a preset's supernet on this device")
-    p.add_argument("--preset", default="gas", choices=sorted(PRESETS))
+    p.add_argument("--preset", default="gas", choices=presets)
     p.add_argument("--size", required=True, help="target input size HxW, e.g. 512x1024")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--threads", type=int, default=None, help="fixed intra-op thread count (CPU)")
@@ -103,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_lut_build)
 
     p = sub.add_parser("search", help="architecture search (GAS / LGCNet / AutoRTNet presets)")
-    p.add_argument("--preset", default="gas", choices=sorted(PRESETS))
+    p.add_argument("--preset", default="gas", choices=presets)
     p.add_argument("--dataset", default=None, choices=["cityscapes", "camvid", "random"])
     p.add_argument("--data-root", default=None)
     p.add_argument("--run-dir", required=True)

@@ -5,37 +5,48 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from workbench.cli.args import size
 from workbench.errors import ConfigError
 
 KINDS = ("cityscapes", "camvid", "davis")
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW such as 256x512, got {text!r}") from None
-    return h, w
+DEFAULT_COUNT = {"cityscapes": 200, "camvid": 100, "davis": 10}
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from workbench.data.synth import generate
+    from workbench import steps
 
     out = Path(args.out or f"datasets/synth-{args.kind}")
     if args.count is not None and args.count < 1:
         raise ConfigError(f"--count: must be at least 1, got {args.count}")
-    count = args.count or {"cityscapes": 200, "camvid": 100, "davis": 10}[args.kind]
-    root = generate(args.kind, out, count=count, size=args.size, frames=args.frames, seed=args.seed,
-                    val_count=args.val_count, workers=args.workers)
+    count = args.count or DEFAULT_COUNT[args.kind]
+    root = steps.synth_data(args.kind, out, count=count, size=args.size, frames=args.frames, seed=args.seed,
+                            val_count=args.val_count, workers=args.workers)
     print(f"wrote synth-{args.kind} to {root}")
     return 0
 
 
-def _check(args: argparse.Namespace) -> int:
-    from workbench.data.check import check_dataset, format_summary
+def format_summary(summary: dict) -> str:
+    lines = [f"{summary['kind']} at {summary['root']}: OK"]
+    for split, info in summary["splits"].items():
+        sizes = ", ".join(f"{k} ({v})" for k, v in info["sizes"].items())
+        if summary["kind"] == "davis":
+            objs = ", ".join(f"{k}: {v}" for k, v in info["objects"].items())
+            lines.append(f"  {split}: {info['sequences']} sequences, {info['frames']} frames "
+                         f"({info['annotated_frames']} annotated), sizes {sizes}")
+            lines.append(f"    objects per sequence: {objs}")
+        else:
+            lines.append(f"  {split}: {info['images']} images, sizes {sizes}, "
+                         f"{info['classes_present']}/{info['num_classes']} classes present, "
+                         f"ignore {100 * info['ignore_fraction']:.1f}%")
+            top = sorted(info["class_fraction"].items(), key=lambda kv: -kv[1])
+            lines.append("    " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in top))
+    return "\n".join(lines)
 
-    summary = check_dataset(args.kind, Path(args.root), args.split)
-    print(format_summary(summary))
+
+def _check(args: argparse.Namespace) -> int:
+    from workbench import steps
+
+    print(format_summary(steps.check_data(args.kind, args.root, args.split)))
     return 0
 
 
@@ -49,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--count", type=int, default=None,
                    help="training images / sequences (default 200 / 100 / 10)")
     p.add_argument("--val-count", type=int, default=None, help="validation images / sequences (default count/4)")
-    p.add_argument("--size", type=_size, default=None,
+    p.add_argument("--size", type=size, default=None,
                    help="HxW (default 256x512 cityscapes, 360x480 camvid, 480x854 davis)")
     p.add_argument("--frames", type=int, default=None, help="frames per video (davis, default 25)")
     p.add_argument("--seed", type=int, default=0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from workbench.config import parse_overrides
+from workbench.cli.args import explicit
 
 
 def _source(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -17,25 +17,12 @@ def _source(p: argparse.ArgumentParser, required: bool = True) -> None:
     group.add_argument("--baseline", help="hand-designed baseline (see `workbench bench --list-baselines`)")
 
 
-def _config(args: argparse.Namespace, names: dict[str, str]) -> dict:
-    """argparse values that were given -> config dict, plus --set overrides."""
-    cfg = {field: getattr(args, attr) for attr, field in names.items() if getattr(args, attr, None) is not None}
-    cfg.update(parse_overrides(getattr(args, "set", None)))
-    return cfg
-
-
 def _retrain(args: argparse.Namespace) -> int:
-    from workbench.steps import retrain
+    from workbench import steps
 
-    cfg = _config(args, {"genotype": "genotype", "baseline": "baseline", "dataset": "dataset",
-                         "data_root": "data_root", "epochs": "epochs", "crop": "crop",
-                         "batch_size": "batch_size", "lr": "lr", "device": "device", "seed": "seed",
-                         "workers": "workers", "eval_size": "eval_size", "threads": "threads"})
-    if args.resume:
-        cfg["resume"] = True
-    if args.overwrite:
-        cfg["overwrite"] = True
-    record = retrain(cfg, args.run_dir)
+    cfg = explicit(args, ("genotype", "baseline", "dataset", "data_root", "epochs", "crop", "batch_size", "lr",
+                          "device", "seed", "workers", "eval_size", "threads"), flags=("resume", "overwrite"))
+    record = steps.retrain(cfg, args.run_dir)
     if record:
         m = record.get("metrics", {})
         print(f"{record.get('name')}: mIoU {m.get('miou', float('nan')):.4f}, pixel acc "
@@ -44,50 +31,38 @@ def _retrain(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from workbench.steps import evaluate
+    from workbench import steps
 
-    cfg = _config(args, {"run_dir": "run", "split": "split", "data_root": "data_root", "dataset": "dataset",
-                         "checkpoint": "checkpoint", "eval_size": "eval_size", "device": "device"})
-    result = evaluate(cfg, args.out_dir)
+    cfg = explicit(args, {"run_dir": "run", "split": "split", "data_root": "data_root", "dataset": "dataset",
+                          "checkpoint": "checkpoint", "eval_size": "eval_size", "device": "device"}, overrides=None)
+    result = steps.evaluate(cfg, args.out_dir)
     print(f"{result['dataset']} {result['split']}: mIoU {result['miou']:.4f}, "
           f"pixel acc {result['pixel_acc']:.4f} ({result['images']} images)")
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from workbench.seg.predict import run_predict
+    from workbench import steps
 
-    cfg = _config(args, {"run_dir": "run", "out": "out", "split": "split", "data_root": "data_root",
-                         "dataset": "dataset", "checkpoint": "checkpoint", "eval_size": "eval_size",
-                         "device": "device"})
-    result = run_predict(cfg)
+    cfg = explicit(args, {"run_dir": "run", "out": "out", "split": "split", "data_root": "data_root",
+                          "dataset": "dataset", "checkpoint": "checkpoint", "eval_size": "eval_size",
+                          "device": "device"}, overrides=None)
+    result = steps.predict(cfg)
     print(f"wrote {result['count']} predictions to {result['out']}")
     return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
+    from workbench import steps
+
     if args.list_baselines:
-        from workbench.seg.baselines import BASELINES
-
-        print("\n".join(f"{name}  ({arch} + {enc})" for name, (arch, enc, _) in BASELINES.items()))
+        print("\n".join(f"{name}  ({what})" for name, what in steps.list_baselines().items()))
         return 0
-    from workbench.outputs import check_output
-    from workbench.runs import atomic_write_json
-    from workbench.seg.benchmark import BenchmarkConfig, benchmark_inputs
-    from workbench.steps import benchmark
-
-    cfg = _config(args, {"genotype": "genotype", "baseline": "baseline", "run": "run", "size": "size",
-                         "device": "device", "threads": "threads", "repeats": "repeats", "warmup": "warmup",
-                         "lut": "lut", "dtype": "dtype", "num_classes": "num_classes"})
+    cfg = explicit(args, ("genotype", "baseline", "run", "size", "device", "threads", "repeats", "warmup", "lut",
+                          "dtype", "num_classes"), flags=("overwrite",), overrides=None)
     if args.no_memory:
         cfg["memory"] = False
-    if args.overwrite:
-        cfg["overwrite"] = True
-    if args.json:
-        from workbench.config import from_dict
-
-        check_output(args.json, inputs=benchmark_inputs(from_dict(BenchmarkConfig, cfg, source="bench")))
-    result = benchmark(cfg, args.run_dir)
+    result = steps.benchmark(cfg, args.run_dir, json_out=args.json)
     lat, dev = result["latency_ms"], result["device"]
     print(f"{result['network']['name']} @ {result['size'][0]}x{result['size'][1]}, batch 1, {result['dtype']}, "
           f"{dev['name']} ({dev['device_type']}, {result['threads']} threads, torch {result['torch']})")
@@ -101,17 +76,15 @@ def _bench(args: argparse.Namespace) -> int:
     lut = result["lut"]
     print(f"  LUT      {lut['predicted_ms']:.2f} ms predicted ({result['lut_error_pct']:+.1f}% vs measured)"
           if lut["predicted_ms"] is not None else f"  LUT      n/a ({lut['note']})")
-    if args.json:
-        atomic_write_json(args.json, result)
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
-    from workbench.seg.export import run_export
+    from workbench import steps
 
-    cfg = _config(args, {"run_dir": "run", "format": "format", "out": "out", "size": "size",
-                         "checkpoint": "checkpoint", "opset": "opset"})
-    result = run_export(cfg)
+    cfg = explicit(args, {"run_dir": "run", "format": "format", "out": "out", "size": "size",
+                          "checkpoint": "checkpoint", "opset": "opset"}, overrides=None)
+    result = steps.export(cfg)
     print(json.dumps(result))
     return 0
 

@@ -1,0 +1,91 @@
+"""Running a study file (benchmarks/ablations.yaml): its data, every sweep, a frontier, the summary.
+
+A study is a set of `workbench batch` sweeps, each with an `id`, that write ordinary run
+directories under `output_root/<id>`; finished runs are skipped on a re-run and a failed run does
+not stop the others. The summary (`workbench.study.claims.summarize`) only reads the run
+directories, so the same code judges the full study, the smoke version and any hand-made set.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from workbench.config import load_yaml
+from workbench.errors import ConfigError
+from workbench.lab.sweep import run_batch
+
+log = logging.getLogger(__name__)
+
+
+STUDY_KEYS = {"output_root", "budget", "data", "sweeps", "estimate"}
+
+
+def load_study(path: str | Path) -> dict:
+    """Read and check a study file: output_root, data (generated when missing), sweeps (batch sweeps, each with an `id`)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        study = load_yaml(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read study ({exc.__class__.__name__})") from None
+    unknown = sorted(set(study) - STUDY_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {', '.join(unknown)} (known: {', '.join(sorted(STUDY_KEYS))})")
+    sweeps = study.get("sweeps") or []
+    if not sweeps or not all(isinstance(s, dict) and s.get("id") for s in sweeps):
+        raise ConfigError(f"{path}: sweeps must be a list of batch sweeps, each with an `id`")
+    ids = [s["id"] for s in sweeps]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"{path}: sweep ids must be unique, got {ids}")
+    return study
+
+
+def run_study(path: str | Path, only: list[str] | None = None, dry_run: bool = False, k: float = 2.0) -> dict:
+    """Generate the study's data when missing, run every sweep through `workbench batch` (finished runs
+    are skipped, failures do not stop the rest), then one frontier and the summary over output_root."""
+    from workbench import steps
+
+    study = load_study(path)
+    root = Path(study.get("output_root", "runs/ablations")).resolve()
+    if only:
+        bad = sorted(set(only) - {s["id"] for s in study["sweeps"]})
+        if bad:
+            raise ConfigError(f"--only: unknown sweep {', '.join(bad)} (known: {', '.join(s['id'] for s in study['sweeps'])})")
+    for data in study.get("data") or []:
+        spec = dict(data)
+        kind, out = spec.pop("kind"), spec.pop("out")
+        if not Path(out, "synth.json").exists() and not dry_run:
+            log.info("generating %s data in %s", kind, out)
+            steps.synth_data(kind, out, **{k2: tuple(v) if k2 == "size" else v for k2, v in spec.items()})
+    results = {}
+    for sweep in study["sweeps"]:
+        if only and sweep["id"] not in only:
+            continue
+        body = {key: v for key, v in sweep.items() if key != "id"}
+        body["output_root"] = str(root / sweep["id"])
+        body["frontier"] = False
+        print(f"== sweep {sweep['id']} -> {body['output_root']}")
+        results[sweep["id"]] = run_batch(body, dry_run=dry_run)
+    if dry_run:
+        return {"sweeps": results}
+    steps.frontier({"roots": [str(root)]}, root / "frontier")
+    summary = summarize_study(root, k=k, html_out=root / "ablations.html")
+    print(f"ablations: {root / 'ablations.md'}, {root / 'ablations.html'}")
+    return {"sweeps": results, "summary": summary}
+
+
+def summarize_study(root: str | Path, json_out: str | Path | None = None, markdown_out: str | Path | None = None,
+                    k: float = 2.0, html_out: str | Path | None = None) -> dict:
+    """Judge the claims from the runs under root (ablations.json), and write the markdown tables
+    (default ROOT/ablations.md) and, when html_out is given, the offline HTML report."""
+    from widgets.ablations import to_markdown, write_html
+    from workbench import steps
+    from workbench.jsonio import atomic_write_text
+
+    summary = steps.summarize_study(root, json_out, k)
+    atomic_write_text(Path(markdown_out) if markdown_out else Path(root) / "ablations.md", to_markdown(summary))
+    if html_out:
+        write_html(summary, html_out)
+    return summary
