@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 def random_genotypes(preset: str, count: int, size: tuple[int, int], seed: int) -> list:
     import torch
 
-    from workbench.nas.search import build_supernet, resolve_config
+    from workbench.nas.search import build_supernet, make_genotype, resolve_config
 
     cfg = resolve_config({"preset": preset, "input_size": size})
     model = build_supernet(cfg, 19)
@@ -40,7 +40,7 @@ def random_genotypes(preset: str, count: int, size: tuple[int, int], seed: int) 
         with torch.no_grad():
             for p in model.arch.alphas.values():
                 p.copy_(torch.randn(p.shape, generator=gen) * 2.0)
-        out.append(model.derive(preset, size))
+        out.append(make_genotype(cfg, model.derive(), 19))
     return out, cfg, model
 
 
@@ -64,8 +64,9 @@ def main() -> None:
 
     from workbench.config import parse_size
     from workbench.device import device_fingerprint
-    from workbench.nas import latency
     from workbench.nas.genotypes import load_genotype
+    from workbench.nas.latency import table as latency
+    from workbench.nas.latency.timing import NOISY_SPREAD, measure_networks, spread
     from workbench.nas.network import build_network
 
     size = parse_size(args.size)
@@ -96,9 +97,9 @@ def main() -> None:
         lut["noisy_entries"] += first["noisy_entries"]
     print(f"latency table: {len(lut['entries'])} entries, slowest / fastest rounds {lut['table_spread']:.2f}x "
           f"summed, up to {lut['max_spread']:.2f}x for one entry ({lut['noisy_entries']} above "
-          f"{latency.NOISY_SPREAD}x)")
+          f"{NOISY_SPREAD}x)")
     scale = latency.calibration_scale(lut)
-    timed = latency.measure_networks({name: build_network(g) for name, g in items}, size, args.device,
+    timed = measure_networks({name: build_network(g) for name, g in items}, size, args.device,
                                      args.warmup, args.repeats, args.rounds)
     rows = []
     for name, g in items:
@@ -110,7 +111,7 @@ def main() -> None:
                      "piece_sum_ms": piece_sum, "rel_error": abs(predicted - measured) / measured,
                      "uncalibrated_rel_error": abs(piece_sum - measured) / measured,
                      "op_sum_rel_error": abs(op_sum - measured) / measured,
-                     "round_medians_ms": [round(t, 3) for t in timed[name]], "spread": latency.spread(timed[name])})
+                     "round_medians_ms": [round(t, 3) for t in timed[name]], "spread": spread(timed[name])})
         print(f"{name:20s} predicted {predicted:8.2f} ms  measured {measured:8.2f} ms  "
               f"error {100 * rows[-1]['rel_error']:5.1f}%  (op-sum only {100 * rows[-1]['op_sum_rel_error']:5.1f}%, "
               f"round spread {rows[-1]['spread']:.2f}x)", flush=True)

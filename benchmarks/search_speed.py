@@ -73,7 +73,7 @@ def step_pair(search, batch) -> float:
     t0 = time.perf_counter()
     search.architect.step(xa, ya)
     search.w_opt.zero_grad(set_to_none=True)
-    loss = torch.nn.functional.cross_entropy(search.model(xw, search.model.cell_weights(sample=True)), yw,
+    loss = torch.nn.functional.cross_entropy(search.model(xw, search.model.arch_weights(sample=True)), yw,
                                              ignore_index=255)
     loss.backward()
     search.w_opt.step()
@@ -83,13 +83,13 @@ def step_pair(search, batch) -> float:
 def arch_extras(search, reps: int = 30) -> float:
     """Median seconds of what GCN and the latency term add: relaxed (GCN-guided) weights + latency
     term, forward and backward, without the network itself."""
-    from workbench.nas.latency import latency_term
+    from workbench.nas.latency.expected import latency_term
 
     model, arch = search.model, search.architect
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
-        weights = model.cell_weights(sample=True)
+        weights = model.arch_weights(sample=True)
         loss = sum(w.sum() for w in weights) * 0.0
         if arch.latency is not None and arch.latency_weight > 0:
             loss = loss + latency_term(model.expected_latency(arch.latency), arch.reference_ms, None)

@@ -16,7 +16,7 @@ from workbench.data.io import write_indexed_png, write_rgb
 from workbench.jsonio import atomic_write_json
 from workbench.runs import RunDir
 
-OPS = ["none", "skip_connect", "sep_conv_3x3", "dil_conv_3x3", "max_pool_3x3"]
+OPS = ["none", "skip_connect", "sep_conv_3x3", "dil_sep_conv_3x3_d2", "max_pool_3x3"]
 
 
 def darts_edges(nodes: int = 4, n_inputs: int = 2) -> list[list[int]]:
@@ -85,14 +85,12 @@ def genotype_from_alphas(rec: dict, preset: str, num_classes: int = 19) -> dict:
                      "nodes": len(nodes), "edges": edges, "concat": nodes}
             fusion, aggregation = (block, aggregation) if cell["kind"] == "fusion" else (fusion, block)
     hyper = None
-    if rec.get("hyper"):
-        path, stride = [], 4
-        for layer, w in enumerate(rec["hyper"]["weights"]):
-            choice = rec["hyper"]["choices"][int(np.argmax(w))]
-            if choice == "down" and stride < 32:
-                stride *= 2
-            path.append({"layer": layer, "choice": choice, "stride": stride})
+    if rec.get("hyper"):  # the path the chain cells imply: a pruned layer first, then one layer per cell
+        path = [{"layer": 0, "choice": "prune", "stride": 4}]
+        path += [{"layer": i + 1, "choice": "down" if c["kind"] == "reduction" else "keep", "stride": c["stride"]}
+                 for i, c in enumerate(cells)]
         hyper = {"scales": rec["hyper"]["scales"], "path": path}
+        fusion = None  # AutoRTNet fuses with its aggregation cell only
     return {"schema": "workbench.genotype", "version": 1, "preset": preset, "num_classes": num_classes,
             "input_size": [64, 128], "stem_channels": 32, "head_channels": 64, "ops": OPS,
             "cells": cells, "fusion": fusion, "hyper": hyper, "aggregation": aggregation,

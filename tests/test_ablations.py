@@ -30,6 +30,39 @@ RETRAIN_BUDGET = {"dataset": "cityscapes", "data_root": "d", "epochs": 4, "crop"
                   "lr": 0.01, "eval_size": [128, 256]}
 
 
+def chain_genotype(expected_ms: float, hyper: tuple[int, list[int]] | None = None) -> dict:
+    """A valid genotype.json: six cells, reductions at 0, 2, 4 (space cells); or, given (depth,
+    downsampling layers), an AutoRTNet path over six layers and the cells it keeps (space hyper)."""
+    if hyper is None:
+        kinds, path = ["reduction" if i in (0, 2, 4) else "normal" for i in range(6)], None
+    else:
+        depth, downs = hyper
+        keep = depth - len(downs)
+        path, kinds = [], []
+        for layer in range(6):
+            choice = "down" if layer in downs else "keep" if keep > 0 else "prune"
+            keep -= choice == "keep"
+            path.append({"layer": layer, "choice": choice})
+            if choice != "prune":
+                kinds.append("reduction" if choice == "down" else "normal")
+    cells, stride = [], 4
+    for i, kind in enumerate(kinds):
+        stride *= 2 if kind == "reduction" else 1
+        cells.append({"index": i, "kind": kind, "stride": stride, "channels": 8, "nodes": 1,
+                      "edges": [{"from": 0, "to": 2, "op": "skip_connect"}, {"from": 1, "to": 2, "op": "skip_connect"}],
+                      "concat": [2]})
+    body = {"ops": ["none", "skip_connect"], "cells": cells}
+    if path is not None:
+        stride = 4
+        for step in path:
+            stride *= 2 if step["choice"] == "down" else 1
+            step["stride"] = stride
+        body["trellis"] = {"scales": [4, 8, 16, 32], "path": path}
+    return {"schema": "workbench.genotype", "version": 2, "space": "hyper" if path else "cells", "space_version": 1,
+            "preset": "gas", "num_classes": 19, "input_size": [64, 128], "stem": {"channels": 8},
+            "head": {"channels": 8}, "body": body, "expected_latency_ms": expected_ms}
+
+
 def nas_arm(root: Path, name: str, seeds_miou: list[float], seeds_latency: list[float], *, space="cells",
             cell_sharing=False, gcn=True, gamma=0.5, fusion=False, latency_weight=0.1, expected=None, depths=None,
             downs=None, search_budget=None) -> None:
@@ -41,15 +74,8 @@ def nas_arm(root: Path, name: str, seeds_miou: list[float], seeds_latency: list[
                "fusion": fusion, "latency_weight": latency_weight, "target_latency_ms": None,
                "relaxation": "softmax", "seed": seed, **(search_budget or SEARCH_BUDGET)}
         search.write_config(cfg)
-        genotype = {"schema": "workbench.genotype", "version": 1, "preset": "gas",
-                    "expected_latency_ms": expected[seed] if expected else lat,
-                    "cells": [{"index": i, "kind": "reduction" if i in (0, 2, 4) else "normal"} for i in range(6)],
-                    "hyper": None}
-        if depths is not None:
-            path = [{"layer": i, "choice": "down" if i in downs[seed] else
-                     ("prune" if i >= depths[seed] + sum(d >= depths[seed] for d in downs[seed]) else "keep")}
-                    for i in range(6)]
-            genotype["hyper"] = {"scales": [4, 8, 16, 32], "path": path, "depth": depths[seed]}
+        genotype = chain_genotype(expected[seed] if expected else lat,
+                                  None if depths is None else (depths[seed], downs[seed]))
         atomic_write_json(search.genotype_path, genotype)
         search.start("search", preset="gas", seed=seed, latency_weight=latency_weight)
         search.update(metrics={"miou": miou / 2, "expected_latency_ms": genotype["expected_latency_ms"]})

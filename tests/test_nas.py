@@ -9,13 +9,17 @@ import pytest
 import torch
 
 from workbench.errors import ConfigError, GenotypeError
-from workbench.nas import latency as lat
-from workbench.nas.derive import derive_cell
+from workbench.nas.cells import feature_size
+from workbench.nas.darts import derive_cell
 from workbench.nas.genotypes import GENOTYPE_VERSION, load_genotype, save_genotype
+from workbench.nas.latency import table as lat
+from workbench.nas.latency import timing
+from workbench.nas.latency.expected import latency_term
 from workbench.nas.network import build_network
 from workbench.nas.operations import OPS, build_op
 from workbench.nas.presets import get_preset
-from workbench.nas.search import build_supernet, supernet_specs, temperature
+from workbench.nas.search import build_supernet, make_genotype, temperature
+from workbench.nas.spaces.cells.supernet import supernet_specs
 
 TINY = dict(input_size=(32, 64), crop_size=(32, 64), channels=8, stem_channels=8, head_channels=8, nodes=2,
             num_cells=3, reductions=[0, 2], fusion_channels=8, threads=1)
@@ -110,7 +114,7 @@ def test_expected_latency_is_the_hand_computed_sum_and_differentiable():
     model = build_supernet(cfg, 5)
     lut = toy_lut(model, cfg.input_size)
     e = lut["entries"]
-    weights = model.cell_weights()
+    weights = model.arch_weights()
     expected = model.latency_model(lut)(weights)
     # by hand, from the table's keys: stem + head + per cell (preprocess + one add per node + output conv)
     # + sum over edges of keep * sum_ops p * LUT, keep = 2 / in-degree
@@ -118,32 +122,32 @@ def test_expected_latency_is_the_hand_computed_sum_and_differentiable():
     head = e["head/c8-8-k5/4x8-32x64"]  # fusion output at 1/8 -> head
     total = stem + head
     for spec, wk in zip(model.specs, [w.detach() for w in weights]):
-        size = lat.feature_size((h, w), spec.stride)
+        size = feature_size((h, w), spec.stride)
         for cin, sin in zip(spec.input_channels, spec.input_strides):
-            fs, ts = lat.feature_size((h, w), sin), lat.feature_size((h, w), spec.in_stride)
+            fs, ts = feature_size((h, w), sin), feature_size((h, w), spec.in_stride)
             total += e[f"pre/c{cin}-{spec.channels}/s{sin}-{spec.in_stride}/{fs[0]}x{fs[1]}-{ts[0]}x{ts[1]}"]
         total += spec.nodes * e[f"add/c{spec.channels}/{size[0]}x{size[1]}"]
         total += e[f"cat/n{spec.nodes}/c{spec.channels}/{size[0]}x{size[1]}"]
         for k, (src, dst) in enumerate(spec.edges()):
             indeg = dst  # node `dst` has an edge from every earlier node
             stride = spec.edge_stride if src < spec.n_inputs else 1
-            fs = lat.feature_size((h, w), spec.in_stride if src < spec.n_inputs else spec.stride)
-            for o, op in enumerate(cfg.ops):
+            fs = feature_size((h, w), spec.in_stride if src < spec.n_inputs else spec.stride)
+            for o, op in enumerate(cfg.space.ops):
                 if op != "none":
                     total += 2 / indeg * float(wk[k, o]) * e[f"op/{op}/c{spec.channels}/s{stride}/{fs[0]}x{fs[1]}"]
     assert float(expected.detach()) == pytest.approx(total, rel=1e-5)
     expected.backward()
     assert all(p.grad is not None for p in model.arch.parameters())
-    assert model.arch.per_cell()[0].grad[:, cfg.ops.index("none")].abs().sum() > 0
+    assert model.arch.per_cell()[0].grad[:, cfg.space.ops.index("none")].abs().sum() > 0
 
 
 def test_predicted_genotype_latency_counts_every_piece():
     cfg = tiny("lgcnet")
     model = build_supernet(cfg, 5)
-    g = model.derive("lgcnet", cfg.input_size)
+    g = make_genotype(cfg, model.derive(), 5)
     lut = toy_lut(model, cfg.input_size, value=1.0)
     # stem + head + per cell: inputs' preprocessing + (in-degree - 1) adds per node + output conv + kept edges
-    pieces = 2 + sum(c.n_inputs + c.nodes * (2 - 1) + 1 + len(c.edges) for c in g.cells + [g.fusion])
+    pieces = 2 + sum(c.n_inputs + c.nodes * (2 - 1) + 1 + len(c.edges) for c in g.body.cells + [g.body.fusion])
     assert lat.predict_genotype_latency(g, lut) == pytest.approx(pieces)
     lut["calibration"] = {"scale": 1.5}
     assert lat.predict_genotype_latency(g, lut) == pytest.approx(1.5 * pieces)
@@ -159,7 +163,7 @@ def test_calibration_scale_is_measured_over_piece_sum(tmp_path):
     model = build_supernet(cfg, 5)
     lut = lat.build_lut(model.lut_probes(cfg.input_size), cfg.input_size, "cpu", threads=1, warmup=0,
                         repeats=1, cache_dir=tmp_path)
-    refs = model.random_genotypes(2, 0, "gas", cfg.input_size)
+    refs = [make_genotype(cfg, b, 5) for b in model.random_bodies(2, 0)]
     assert refs[0].to_dict() != refs[1].to_dict()
     lat.calibrate_cached(lut, lambda: refs, "cpu", 1, tmp_path, warmup=0, repeats=1)
     scale = lut["calibration"]["scale"]
@@ -171,7 +175,8 @@ def test_calibration_scale_is_measured_over_piece_sum(tmp_path):
 
 
 def test_derivation_keeps_top2_edges_with_strongest_nonzero_op():
-    spec = supernet_specs(tiny("gas"))[1]  # normal cell, 2 inputs + 2 nodes: edges (0,2) (1,2) (0,3) (1,3) (2,3)
+    cfg = tiny("gas")
+    spec = supernet_specs(cfg.space, cfg.stem_channels)[1]  # normal cell, 2 inputs + 2 nodes: edges (0,2) (1,2) (0,3) (1,3) (2,3)
     ops = ["none", "skip_connect", "conv_3x3"]
     w = torch.tensor([[0.9, 0.05, 0.05],   # none dominates: its strongest real op is weak
                       [0.1, 0.2, 0.7],
@@ -187,7 +192,7 @@ def test_derivation_keeps_top2_edges_with_strongest_nonzero_op():
 def test_derived_genotype_rebuilds_and_round_trips(tmp_path):
     cfg = tiny("lgcnet")
     model = build_supernet(cfg, 5)
-    g = model.derive("lgcnet", cfg.input_size)
+    g = make_genotype(cfg, model.derive(), 5)
     path = save_genotype(g, tmp_path / "genotype.json")
     again = load_genotype(path)
     assert again.to_dict() == g.to_dict() == json.loads(path.read_text())
@@ -199,24 +204,29 @@ def test_derived_genotype_rebuilds_and_round_trips(tmp_path):
     assert net(x).shape == (2, 5, 40, 72)
     assert build_network(again, num_classes=3)(x).shape == (2, 3, 40, 72)
     no_fusion = tiny("gas")
-    g2 = build_supernet(no_fusion, 4).derive("gas", no_fusion.input_size)
-    assert build_network(g2).output_stride == 16 and g2.fusion is None
+    g2 = make_genotype(no_fusion, build_supernet(no_fusion, 4).derive(), 4)
+    assert build_network(g2).output_stride == 16 and g2.body.fusion is None
 
 
 def _genotype_dict():
     cfg = tiny("lgcnet")
-    return build_supernet(cfg, 5).derive("lgcnet", cfg.input_size).to_dict()
+    return make_genotype(cfg, build_supernet(cfg, 5).derive(), 5).to_dict()
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda d: d.update(version=GENOTYPE_VERSION + 1), "unknown genotype version 2"),
-    (lambda d: d.pop("cells"), "missing field 'cells'"),
-    (lambda d: d["cells"][0]["edges"][0].update(op="conv_9x9"), "unknown op 'conv_9x9'"),
-    (lambda d: d["cells"][1]["edges"][0].update(to=9), "non-existent node"),
-    (lambda d: d["cells"][1]["edges"][0].pop("from"), "missing field 'from'"),
-    (lambda d: d["cells"][1].update(stride=16), "expected 8"),
-    (lambda d: d["fusion"].update(inputs=[0, 7]), "inputs"),
+    (lambda d: d.update(version=GENOTYPE_VERSION + 1), "unknown genotype version 3"),
+    (lambda d: d["body"].pop("cells"), "missing field 'cells'"),
+    (lambda d: d["body"]["cells"][0]["edges"][0].update(op="conv_9x9"), "unknown op 'conv_9x9'"),
+    (lambda d: d["body"]["cells"][1]["edges"][0].update(to=9), "non-existent node"),
+    (lambda d: d["body"]["cells"][1]["edges"][0].pop("from"), "missing field 'from'"),
+    (lambda d: d["body"]["cells"][1].update(stride=16), "expected 8"),
+    (lambda d: d["body"]["fusion"].update(inputs=[0, 7]), "inputs"),
     (lambda d: d.update(schema="something.else"), "not a genotype file"),
+    (lambda d: d.update(space="nowhere"), "unknown search space 'nowhere'"),
+    (lambda d: d.update(space_version=9), "space cells version 9 is newer"),
+    (lambda d: d["body"].update(aggregation=dict(d["body"]["fusion"], kind="aggregation")),
+     "give one multi-input cell, not fusion and aggregation"),
+    (lambda d: d.pop("stem"), "missing field 'stem'"),
 ])
 def test_bad_genotype_files_raise_genotype_error_naming_the_file(tmp_path, mutate, message):
     d = _genotype_dict()
@@ -275,10 +285,10 @@ def test_time_rounds_visits_entries_round_robin_with_fresh_calls():
             return lambda: None
         return make
 
-    out = lat.time_rounds({"a": factory("a"), "b": factory("b")}, torch.device("cpu"), warmup=0, repeats=2, rounds=3)
+    out = timing.time_rounds({"a": factory("a"), "b": factory("b")}, torch.device("cpu"), warmup=0, repeats=2, rounds=3)
     assert made == ["a", "b"] * 3  # a burst of load hits one round of every entry, not all repeats of one
     assert set(out) == {"a", "b"} and all(len(v) == 3 for v in out.values())
-    assert lat.spread([2.0, 3.0, 4.0]) == 2.0
+    assert timing.spread([2.0, 3.0, 4.0]) == 2.0
 
 
 def test_lut_entry_is_the_fastest_round_and_a_loaded_round_is_reported(tmp_path, caplog):
@@ -288,8 +298,8 @@ def test_lut_entry_is_the_fastest_round_and_a_loaded_round_is_reported(tmp_path,
     with caplog.at_level("WARNING", logger="workbench.nas.latency"):
         lut = lat.build_lut([probe], (1, 1), "cpu", threads=1, warmup=0, repeats=2, cache_dir=tmp_path, rounds=3)
     assert 1.0 <= lut["entries"][probe.key] < 15.0
-    assert lut["rounds"] == 3 and lut["noisy_entries"] == 1 and lut["max_spread"] > lat.NOISY_SPREAD
-    assert lut["table_spread"] > lat.NOISY_SPREAD
+    assert lut["rounds"] == 3 and lut["noisy_entries"] == 1 and lut["max_spread"] > timing.NOISY_SPREAD
+    assert lut["table_spread"] > timing.NOISY_SPREAD
     assert "was another process using the CPU" in caplog.text and probe.key in caplog.text
 
 
@@ -304,13 +314,13 @@ def test_network_latency_keeps_the_fastest_round():
             time.sleep(0.03 if Flaky.calls <= 2 else 0.001)
             return x
 
-    ms = lat.measure_network_latency(Flaky(), (4, 4), "cpu", warmup=0, repeats=2, rounds=3)
+    ms = timing.measure_network_latency(Flaky(), (4, 4), "cpu", warmup=0, repeats=2, rounds=3)
     assert 1.0 <= ms < 15.0
 
 
 def test_latency_term_modes():
     L = torch.tensor(15.0)
-    assert float(lat.latency_term(L, 10.0, None)) == pytest.approx(1.5)
-    assert float(lat.latency_term(L, 10.0, 20.0, "above")) == 0.0
-    assert float(lat.latency_term(L, 10.0, 10.0, "above")) == pytest.approx(0.5)
-    assert float(lat.latency_term(L, 10.0, 20.0, "abs")) == pytest.approx(0.25)
+    assert float(latency_term(L, 10.0, None)) == pytest.approx(1.5)
+    assert float(latency_term(L, 10.0, 20.0, "above")) == 0.0
+    assert float(latency_term(L, 10.0, 10.0, "above")) == pytest.approx(0.5)
+    assert float(latency_term(L, 10.0, 20.0, "abs")) == pytest.approx(0.25)

@@ -44,8 +44,9 @@ def test_report_is_self_contained(reports):
         assert not re.search(r"""(src|href)=["']https?://""", text), name
         assert "application/vnd.jupyter.widget" not in text and "In [" not in text, name
     search = reports["search"].read_text()
-    # 5 cells (3 + fusion + aggregation) x (animated heatmap + edge menu) + curves + trellis + 6 architecture parts
-    assert search.count('class="figure"') == 5 * 2 + 1 + 1 + 6
+    # 5 alpha groups (3 cells + fusion + aggregation) x (animated heatmap + edge menu) + curves + trellis
+    # + 5 architecture parts (3 cells, the aggregation cell, the trellis path)
+    assert search.count('class="figure"') == 5 * 2 + 1 + 1 + 5
     assert search.count('"frames"') >= 5 or search.count("Plotly.addFrames") >= 5
     assert "Published results" in reports["frontier"].read_text() and "Titan Xp" in reports["frontier"].read_text()
     assert "b/retrain" in reports["folder"].read_text()

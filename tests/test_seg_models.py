@@ -80,9 +80,9 @@ def test_bad_genotype_is_one_genotype_error(tmp_path, mutate, match):
 
 
 def test_genotype_that_does_not_build_names_the_file(tmp_path):
-    # schema-valid (stem_channels is an int) but the network cannot run: one GenotypeError
+    # a stem without channels cannot run: one GenotypeError naming the file
     path = write_genotype(tmp_path / "g.json", tiny_genotype(stem_channels=0))
-    with pytest.raises(GenotypeError, match=r"g\.json: genotype does not build a network \(RuntimeError"):
+    with pytest.raises(GenotypeError, match=r"g\.json: stem and head channels must be positive"):
         build_model(genotype=path)
     path = write_genotype(tmp_path / "neg.json", tiny_genotype(head_channels=-3))
     with pytest.raises(GenotypeError, match=r"neg\.json"):
@@ -167,7 +167,7 @@ def test_benchmark_record_for_a_genotype(tmp_path):
 
 def test_benchmark_puts_the_lut_prediction_beside_the_measurement(tmp_path):
     from workbench.nas.genotypes import load_genotype
-    from workbench.nas.latency import build_lut, genotype_probes, predict_genotype_latency
+    from workbench.nas.latency.table import build_lut, genotype_probes, predict_genotype_latency
 
     path = write_genotype(tmp_path / "search" / "genotype.json")
     lut = build_lut(genotype_probes(load_genotype(path), (64, 128)), (64, 128), device="cpu", threads=1,

@@ -155,12 +155,12 @@ def test_genotype_derived_by_the_nas_engine_retrains(tiny_cityscapes, tmp_path):
     goes through retrain and evaluate unchanged."""
     from workbench.nas.genotypes import save_genotype
     from workbench.nas.presets import get_preset
-    from workbench.nas.search import build_supernet
+    from workbench.nas.search import build_supernet, make_genotype
 
     cfg = get_preset("lgcnet", num_cells=3, reductions=[0, 2], channels=8, nodes=2, stem_channels=8,
                      head_channels=8, fusion_channels=8, input_size=(64, 128))
     torch.manual_seed(0)
-    genotype = build_supernet(cfg, 19).derive("lgcnet", (64, 128))
+    genotype = make_genotype(cfg, build_supernet(cfg, 19).derive(), 19)
     path = save_genotype(genotype, tmp_path / "search" / "genotype.json")
     record = run_retrain(retrain_config(path, tiny_cityscapes, epochs=1, batch_size=4), tmp_path / "run")
     assert record["kind"] == "retrain" and record["preset"] == "lgcnet" and record["steps"] == 2
@@ -169,7 +169,7 @@ def test_genotype_derived_by_the_nas_engine_retrains(tiny_cityscapes, tmp_path):
 
 def test_bench_of_a_retrain_run_finds_its_search_runs_lut(trained, tmp_path):
     from workbench.nas.genotypes import load_genotype
-    from workbench.nas.latency import build_lut, genotype_probes, predict_genotype_latency
+    from workbench.nas.latency.table import build_lut, genotype_probes, predict_genotype_latency
     from workbench.seg.benchmark import run_benchmark
 
     run_dir, _, genotype = trained

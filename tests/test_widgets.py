@@ -15,7 +15,9 @@ from widgets import evolution as ev
 from widgets import frontier as fr
 from widgets import video as vid
 from widgets.records import load_run
+from widgets.spaces import architecture_figures
 from workbench.frontier import pareto_front, run_frontier
+from workbench.nas.genotypes import load_genotype
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +66,13 @@ def test_cell_graph_edges_ops_and_layout(search_run):
     assert len(labels.text) == 14 and "none" not in labels.text
 
 
-def test_genotype_parts_fusion_aggregation_and_trellis(search_run):
-    genotype = load_run(search_run.path).genotype
-    titles = [t for t, _ in cg.architecture_figures(genotype)]
+def test_genotype_parts_fusion_aggregation_and_trellis(search_run, tmp_path):
+    genotype = load_run(search_run.path).genotype  # AutoRTNet (space hyper), written as a version-1 file
+    titles = [t for t, _ in architecture_figures(genotype)]
     assert titles[:3] == ["cell 0 (normal, stride 4)", "cell 1 (reduction, stride 8)", "cell 2 (normal, stride 8)"]
-    assert {"fusion cell", "aggregation cell", "trellis path"} <= set(titles)
-    fusion = cg.cell_graph(genotype["fusion"])
-    assert [n for n in fusion if fusion.nodes[n]["role"] == "input"] == [0, 1, 2]  # three fused inputs
-    assert all(fusion.in_degree(n) == 2 for n in fusion if fusion.nodes[n]["role"] == "node")
+    assert {"aggregation cell", "trellis path"} <= set(titles) and "fusion cell" not in titles
+    assert architecture_figures(load_genotype(genotype).to_dict()) and titles == [  # version 2: the same parts
+        t for t, _ in architecture_figures(load_genotype(genotype).to_dict())]
     # the decoded path climbs one scale per 'down'
     path = genotype["hyper"]["path"]
     fig = cg.trellis_figure(path, genotype["hyper"]["scales"])
@@ -79,9 +80,16 @@ def test_genotype_parts_fusion_aggregation_and_trellis(search_run):
     assert len(steps) == len(path)
     for step, trace in zip(path, steps):
         assert trace.y[1] == -math.log2(step["stride"])
-    # a GAS genotype has no fusion/hyper/aggregation records: only cells are drawn
-    gas = dict(genotype, fusion=None, hyper=None, aggregation=None)
-    assert all(t.startswith("cell") for t, _ in cg.architecture_figures(gas))
+    # LGCNet (space cells): its fusion cell reads three cells, every node keeps two edges
+    lgcnet = load_run(make_search_run(tmp_path / "lgc", preset="lgcnet", epochs=2).path).genotype
+    assert "fusion cell" in [t for t, _ in architecture_figures(lgcnet)]
+    fusion = cg.cell_graph(lgcnet["fusion"])
+    assert [n for n in fusion if fusion.nodes[n]["role"] == "input"] == [0, 1, 2]  # three fused inputs
+    assert all(fusion.in_degree(n) == 2 for n in fusion if fusion.nodes[n]["role"] == "node")
+    # a GAS genotype has only cells
+    gas = load_run(make_search_run(tmp_path / "gas", preset="gas", epochs=2).path).genotype
+    assert all(t.startswith("cell") for t, _ in architecture_figures(gas))
+    assert architecture_figures({"schema": "something else"}) == []  # not a genotype: nothing drawn
 
 
 def test_weight_evolution_figures(search_run):
@@ -182,7 +190,7 @@ def test_evolution_panel_controls(search_run):
     assert list(panel.lines.data[0].y) != y0 and "2->3" in panel.lines.layout.title.text
     panel.cell.value = 3  # the fusion cell: fewer edges
     assert len(panel.edge.options) == 3 + 4 and panel.edge.value == 0  # 3 inputs, 2 nodes
-    assert panel.trellis is not None and "epoch -1" in panel.trellis.layout.title.text
+    assert panel.state is not None and "epoch -1" in panel.state.layout.title.text  # the AutoRTNet trellis
 
 
 def test_frontier_panel_click_shows_architecture(sweep):

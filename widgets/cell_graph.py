@@ -127,8 +127,9 @@ def cell_graph_figure(cell: dict, title: str | None = None, height: int = 360) -
 
 def trellis_figure(path: list[dict] | None, scales: list[int], weights: list[list[float]] | None = None,
                    choices: list[str] | None = None, title: str = "AutoRTNet path over layers x scales") -> go.Figure:
-    """The layers x scales trellis with the decoded path (genotype 'hyper') and, if given, the
-    per-layer keep/down/prune probabilities (alphas 'hyper') as alternative edges from the path."""
+    """The layers x scales trellis with the decoded path (an AutoRTNet genotype's "trellis") and, if
+    given, the per-layer keep/down/prune probabilities (its alphas' space state) as alternative
+    edges from the path."""
     layers = len(path) if path else len(weights or [])
     ys = {s: -math.log2(s) for s in scales}
     fig = go.Figure()
@@ -168,19 +169,3 @@ def trellis_figure(path: list[dict] | None, scales: list[int], weights: list[lis
                       yaxis={"title": "scale", "tickvals": [ys[s] for s in scales],
                              "ticktext": [f"1/{s}" for s in scales]})
     return fig
-
-
-def architecture_figures(genotype: dict) -> list[tuple[str, go.Figure]]:
-    """Every part of a genotype: its cells, the fusion cell, the trellis path, the aggregation cell."""
-    figs = []
-    for cell in genotype.get("cells", []):
-        title = f"cell {cell['index']} ({cell['kind']}, stride {cell.get('stride')})"
-        figs.append((title, cell_graph_figure(cell, title)))
-    for key in ("fusion", "aggregation"):
-        block = genotype.get(key)
-        if block:
-            figs.append((f"{key} cell", cell_graph_figure(block, f"{key} cell (stride {block.get('stride')})")))
-    hyper = genotype.get("hyper")
-    if hyper and hyper.get("path"):
-        figs.append(("trellis path", trellis_figure(hyper["path"], hyper["scales"])))
-    return figs

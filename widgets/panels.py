@@ -17,6 +17,7 @@ from widgets import evolution as ev
 from widgets import frontier as fr
 from widgets import video as vid
 from widgets.records import alphas_at, cell_label, epochs, load_run
+from widgets.spaces import architecture_parts, state_figures
 
 
 class Panel(W.VBox):
@@ -34,30 +35,12 @@ def replace_figure(widget: go.FigureWidget, fig: go.Figure) -> None:
         widget.layout = fig.layout
 
 
-def _architecture_parts(genotype: dict | None) -> dict[str, dict]:
-    parts = {}
-    for cell in (genotype or {}).get("cells", []):
-        parts[cell_label(cell)] = cell
-    for key in ("fusion", "aggregation"):
-        if (genotype or {}).get(key):
-            parts[f"{key} cell"] = genotype[key]
-    if (genotype or {}).get("hyper"):
-        parts["trellis path"] = genotype["hyper"]
-    return parts
-
-
-def part_figure(part: dict, title: str) -> go.Figure:
-    if "path" in part and "scales" in part:
-        return cg.trellis_figure(part["path"], part["scales"])
-    return cg.cell_graph_figure(part, title)
-
-
 class CellGraphPanel(Panel):
     """The derived architecture of a run (genotype.json): a selector over its cells, fusion cell,
     trellis path and aggregation cell."""
 
     def __init__(self, genotype: dict | None, title: str = "architecture"):
-        self.parts = _architecture_parts(genotype)
+        self.parts = architecture_parts(genotype)
         options = list(self.parts) or ["(no architecture recorded)"]
         self.selector = W.Dropdown(options=options, description="part")
         self.figure = go.FigureWidget()
@@ -66,14 +49,14 @@ class CellGraphPanel(Panel):
         self.refresh()
 
     def set_genotype(self, genotype: dict | None, title: str = "architecture") -> None:
-        self.parts = _architecture_parts(genotype)
+        self.parts = architecture_parts(genotype)
         self.children[0].value = f"<b>{title}</b>"
         self.selector.options = list(self.parts) or ["(no architecture recorded)"]
         self.refresh()
 
     def refresh(self) -> None:
-        part = self.parts.get(self.selector.value)
-        fig = part_figure(part, self.selector.value) if part else go.Figure(layout={"title": "no architecture"})
+        make = self.parts.get(self.selector.value)
+        fig = make() if make else go.Figure(layout={"title": "no architecture"})
         replace_figure(self.figure, fig)
 
 
@@ -91,7 +74,7 @@ class EvolutionPanel(Panel):
         xs = epochs(alphas)
         self.epoch = W.SelectionSlider(options=xs, value=xs[-1], description="epoch", continuous_update=False)
         self.lines, self.heatmap, self.graph = go.FigureWidget(), go.FigureWidget(), go.FigureWidget()
-        self.trellis = go.FigureWidget() if last.get("hyper") else None
+        self.state = go.FigureWidget() if state_figures(last) else None
         self._set_edges()
         self.cell.observe(lambda _: (self._set_edges(), self.refresh()), names="value")
         self.edge.observe(lambda _: self._refresh_lines(), names="value")
@@ -99,8 +82,8 @@ class EvolutionPanel(Panel):
         wrap = W.Layout(flex_flow="row wrap")
         body = [W.HBox([self.cell, self.edge, self.epoch], layout=wrap), W.HBox([self.lines, self.heatmap], layout=wrap),
                 self.graph]
-        if self.trellis is not None:
-            body.append(self.trellis)
+        if self.state is not None:
+            body.append(self.state)
         super().__init__(body)
         self.refresh()
 
@@ -120,10 +103,9 @@ class EvolutionPanel(Panel):
         heat = ev.weight_heatmap_figure(self.alphas, self.cell.value, self.epoch.value)
         replace_figure(self.heatmap, heat.update_layout(width=460))
         replace_figure(self.graph, cg.cell_graph_figure(cell, f"{cell_label(cell)}, epoch {self.epoch.value}"))
-        if self.trellis is not None and rec.get("hyper"):
-            h = rec["hyper"]
-            replace_figure(self.trellis, cg.trellis_figure(h.get("path"), h["scales"], h["weights"], h["choices"],
-                                                           f"layers x scales, epoch {self.epoch.value}"))
+        figs = state_figures(rec, f"epoch {self.epoch.value}") if self.state is not None else []
+        if figs:
+            replace_figure(self.state, figs[0][1])
 
     def refresh(self) -> None:
         self._refresh_lines()

@@ -13,11 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from widgets import cell_graph as cg
 from widgets import evolution as ev
 from widgets import frontier as fr
 from widgets import video as vid
 from widgets.records import load_run
+from widgets.spaces import architecture_figures, state_figures
 from workbench.errors import DataError, OutputError, WorkbenchError
 
 STYLE = """
@@ -114,10 +114,9 @@ def _search_sections(rep: Report, run) -> None:
             rep.heading(f"cell {cell['index']} ({cell['kind']})", 3)
             rep.figure(ev.weight_heatmap_animation(run.alphas, cell["index"]))
             rep.figure(ev.op_weight_edges_figure(run.alphas, cell["index"]))
-        hyper = run.alphas[-1].get("hyper")
-        if hyper:
-            rep.heading("Layers x scales (last epoch)", 3)
-            rep.figure(cg.trellis_figure(hyper.get("path"), hyper["scales"], hyper["weights"], hyper["choices"]))
+        for title, fig in state_figures(run.alphas[-1], "last epoch"):
+            rep.heading(f"{title} (last epoch)", 3)
+            rep.figure(fig)
 
 
 def _architecture_sections(rep: Report, genotype: dict | None, title: str = "Derived architecture") -> None:
@@ -125,8 +124,9 @@ def _architecture_sections(rep: Report, genotype: dict | None, title: str = "Der
         return
     rep.heading(title)
     if genotype.get("expected_latency_ms") is not None:
-        rep.text(f"LUT-expected latency {genotype['expected_latency_ms']:.3g} ms; preset {genotype.get('preset')}")
-    for _, fig in cg.architecture_figures(genotype):
+        rep.text(f"LUT-expected latency {genotype['expected_latency_ms']:.3g} ms; preset {genotype.get('preset')}; "
+                 f"space {genotype.get('space', 'cells')}")
+    for _, fig in architecture_figures(genotype):
         rep.figure(fig)
 
 

@@ -98,6 +98,9 @@ def coerce(name: str, value: Any, annotation: Any) -> Any:
     args = typing.get_args(annotation)
     if annotation is Any:
         return value
+    hook = getattr(annotation, "__coerce__", None)
+    if callable(hook):  # a type that knows how to build itself (e.g. a search space's config)
+        return hook(name, value)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
@@ -277,8 +280,14 @@ def resume_config(cls: type[T], stored: dict[str, Any], given: dict[str, Any] | 
     for key, value in dict(given).items():
         if key not in names:
             continue
-        new = coerce(key, value, hints[key])
         old = getattr(kept, key)
+        if isinstance(value, dict) and dataclasses.is_dataclass(old):  # nested: only the keys given
+            stored_sub = to_dict_value(old)
+            new_sub = to_dict_value(coerce(key, {**stored_sub, **value}, hints[key]))
+            changed += [f"{key}.{k} (stored {stored_sub.get(k)!r}, given {new_sub.get(k)!r})"
+                        for k in value if new_sub.get(k) != stored_sub.get(k)]
+            continue
+        new = coerce(key, value, hints[key])
         if to_dict_value(new) == to_dict_value(old):
             continue
         if key in RUNTIME_FIELDS:

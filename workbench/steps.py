@@ -122,7 +122,7 @@ def describe_genotype(path: str | Path) -> str:
 
 def predict_latency(genotype: str | Path, lut: str | Path | dict) -> float:
     """The latency table's prediction (ms) for a genotype."""
-    from workbench.nas.latency import predict_genotype_latency
+    from workbench.nas.latency.table import predict_genotype_latency
 
     return predict_genotype_latency(genotype, lut)
 

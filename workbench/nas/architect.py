@@ -11,12 +11,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from workbench.nas.latency import LatencyModel, latency_term
-from workbench.nas.model_search import Supernet
+from workbench.nas.latency.expected import latency_term
+from workbench.nas.supernet import Supernet
 
 
 class Architect:
-    def __init__(self, model: Supernet, latency: LatencyModel | None, *, lr: float, weight_decay: float,
+    def __init__(self, model: Supernet, latency: torch.nn.Module | None, *, lr: float, weight_decay: float,
                  latency_weight: float, target_latency_ms: float | None, target_mode: str = "above",
                  ignore_index: int = 255):
         self.model, self.latency = model, latency
@@ -38,7 +38,7 @@ class Architect:
 
     def step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
         self.optimizer.zero_grad(set_to_none=True)
-        logits = self.model(images, self.model.cell_weights(sample=True))
+        logits = self.model(images, self.model.arch_weights(sample=True))
         loss = F.cross_entropy(logits, labels, ignore_index=self.ignore_index)
         if self.latency is not None and self.latency_weight > 0:
             term = latency_term(self.expected_latency(), self.reference_ms, self.target, self.mode)

@@ -102,14 +102,15 @@ class CellBase(nn.Module):
     """Preprocess inputs, sum each node's incoming edges, concat `concat` nodes, 1x1 conv.
 
     Subclasses provide `self.edge_list` ([(from, to)]), `self.edge_ops` (one module per edge)
-    and `run_edge(k, x, weights)`.
+    and `run_edge(k, x, weights)`; `preprocess` replaces the default per-input Preprocess modules
+    (the AutoRTNet trellis passes its mixed-input ones).
     """
 
-    def __init__(self, spec: CellSpec, concat: list[int], affine: bool):
+    def __init__(self, spec: CellSpec, concat: list[int], affine: bool, preprocess: nn.ModuleList | None = None):
         super().__init__()
         self.spec = spec
         self.concat = list(concat)
-        self.preprocess = nn.ModuleList(
+        self.preprocess = preprocess if preprocess is not None else nn.ModuleList(
             Preprocess(c, spec.channels, s, spec.in_stride, affine)
             for c, s in zip(spec.input_channels, spec.input_strides))
         self.project = ReLUConvBN(len(self.concat) * spec.channels, spec.channels, 1, affine=affine)

@@ -1,20 +1,32 @@
-"""Search configuration and the named presets (GAS, LGCNet, ...): data in one place.
+"""Search configuration and the named presets (GAS, LGCNet, AutoRTNet, ...): data in one place.
 
-A preset is a dict of `SearchConfig` field values; `get_preset(name, **overrides)` returns the
-validated config, and `--set key=value` overrides any field. The defaults are demo-sized (a full
-`lgcnet` search runs in minutes on a 2-core CPU); paper-scale searches raise cells, channels,
-crop and input size, e.g. `--set num_cells=12 reductions=[2,5,8] channels=32 input_size=512x1024`.
+`SearchConfig` holds what every search shares (data, budget, optimizers, relaxation, latency
+term and table, run) and nests the search space's own settings under `space` (a `SpaceConfig` of
+the space named there: `workbench/nas/spaces/<name>/config.py`). A preset is a dict of values;
+`get_preset(name, **overrides)` returns the validated config. Overrides may name a space setting
+as `space.<field>` or flat (`num_cells=8`, `gcn=false`), which reaches the preset's space; the
+flat spellings of workbench 0.1 (`hyper_output_stride`, ...) are accepted for one version.
+
+The defaults are demo-sized (a full `lgcnet` search runs in minutes on a 2-core CPU); paper-scale
+searches raise cells, channels, crop and input size.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from workbench.config import field, from_dict
 from workbench.errors import ConfigError
-from workbench.nas.operations import DEFAULT_OPS, NONE, OPS, canonical_op
+from workbench.nas.space import SpaceConfig, get_space
+
+# Flat space settings of workbench 0.1 that another space had; a stored 0.1 config still lists them.
+_LEGACY_SPACE_KEYS = {"ops", "num_cells", "reductions", "channels", "nodes", "cell_sharing", "gcn", "gamma",
+                      "gcn_hidden", "fusion", "fusion_inputs", "fusion_stride", "fusion_channels", "fusion_nodes",
+                      "hyper_output_stride", "hyper_prune_threshold", "aggregation", "aggregation_strides",
+                      "aggregation_channels", "aggregation_nodes"}
 
 
 @dataclass
@@ -37,40 +49,16 @@ class SearchConfig:
     momentum: float = field(0.9, min=0.0, max=1.0)
     weight_decay: float = field(3e-4, min=0.0)
     grad_clip: float = field(5.0, min=0.0)
-    arch_lr: float = field(3e-3, min=0.0, help="Adam learning rate of alphas and the GCN module")
+    arch_lr: float = field(3e-3, min=0.0, help="Adam learning rate of the architecture parameters")
     arch_weight_decay: float = field(1e-3, min=0.0)
-    # search space
-    space: str = field("cells", help="supernet builder (workbench.nas.search.SPACES)")
-    ops: list[str] = field(default_factory=lambda: list(DEFAULT_OPS), help="candidate op names")
-    num_cells: int = field(6, min=1, max=64, help="cells (space=hyper: trellis layers); papers use 8-16")
-    reductions: list[int] = field(default_factory=lambda: [0, 2, 4],
-                                  help="indices of reduction cells (stride 1/8, 1/16, 1/32)")
-    channels: int = field(16, min=1, help="channels of cell 0; doubled at every later reduction cell")
-    nodes: int = field(3, min=1, max=16, help="intermediate nodes per cell")
+    # the network around the searched body, and the body's search space
     stem_channels: int = field(16, min=1)
     head_channels: int = field(32, min=1)
-    # GAS / LGCNet components
-    cell_sharing: bool = field(False, help="tie alphas DARTS-style (one normal, one reduction)")
-    gcn: bool = field(True, help="GCN-guided module between consecutive cells' alphas")
-    gamma: float = field(0.5, min=0.0, help="alpha'_k = alpha_k + gamma * GCN(alpha'_{k-1})")
-    gcn_hidden: int = field(16, min=1)
+    space: SpaceConfig = field(default_factory=lambda: SpaceConfig.__coerce__("space", "cells"),
+                               help="the search space and its settings ({name: cells|hyper|mbconv, ...})")
     relaxation: Literal["softmax", "gumbel"] = field("softmax")
     tau_start: float = field(1.0, min=1e-3, help="Gumbel temperature at the first epoch")
     tau_end: float = field(0.2, min=1e-3, help="Gumbel temperature at the last epoch (exponential)")
-    fusion: bool = field(False, help="LGCNet dense-connected fusion cell before the head")
-    fusion_inputs: list[int] = field(default_factory=list, help="cells fused (empty = all)")
-    fusion_stride: int = field(8, min=4)
-    fusion_channels: int = field(32, min=1)
-    fusion_nodes: int = field(2, min=1)
-    # AutoRTNet (space="hyper", hypercells.py): num_cells = trellis layers; reductions unused
-    hyper_output_stride: int = field(32, min=8, help="space=hyper: output stride every searched path reaches")
-    hyper_prune_threshold: float = field(0.5, min=0.0, max=1.0,
-                                         help="space=hyper: prune a layer that stays when p(prune)/(p(keep)+p(prune)) exceeds this")
-    aggregation: bool = field(True, help="space=hyper: searched aggregation cell over the path's multi-scale outputs")
-    aggregation_strides: list[int] = field(default_factory=lambda: [8, 16],
-                                           help="space=hyper: candidate strides of the aggregation cell")
-    aggregation_channels: int = field(32, min=1)
-    aggregation_nodes: int = field(2, min=1)
     # latency constraint
     latency_weight: float = field(0.1, min=0.0, help="lambda: loss = task + lambda * latency term")
     target_latency_ms: float | None = field(None, min=0.0, help="optional target T (ms)")
@@ -91,20 +79,6 @@ class SearchConfig:
     overwrite: bool = field(False, help="replace an earlier run in the run directory")
 
     def validate(self) -> None:
-        bad = [o for o in self.ops if canonical_op(o) not in OPS]
-        if bad:
-            raise ConfigError(f"ops: unknown op {bad[0]!r} (known: {', '.join(OPS)})")
-        self.ops = [canonical_op(o) for o in self.ops]
-        if not [o for o in self.ops if o != NONE] or len(set(self.ops)) != len(self.ops):
-            raise ConfigError("ops: need distinct ops and at least one besides 'none'")
-        if any(not 0 <= r < self.num_cells for r in self.reductions) or len(set(self.reductions)) != len(self.reductions):
-            raise ConfigError(f"reductions: {self.reductions} must be distinct cell indices < num_cells={self.num_cells}")
-        if self.fusion_stride & (self.fusion_stride - 1):
-            raise ConfigError(f"fusion_stride: must be a power of two, got {self.fusion_stride}")
-        if self.space == "hyper":
-            from workbench.nas.hypercells import hyper_space
-
-            hyper_space(self)  # raises ConfigError naming the bad field
         divisor = self.size_divisor()
         for name in ("input_size", "crop_size"):
             h, w = getattr(self, name)
@@ -115,45 +89,90 @@ class SearchConfig:
 
     def size_divisor(self) -> int:
         """The deepest stride of the space: every input and crop size must be a multiple of it."""
-        if self.space == "hyper":
-            return max([self.hyper_output_stride] + list(self.aggregation_strides))
-        return max([4 * 2 ** len(self.reductions)] + ([self.fusion_stride] if self.fusion else []))
-
-    def layout(self) -> list[tuple[str, int, int]]:
-        """(kind, channels, nodes) per cell: channels double at every reduction cell after cell 0."""
-        out, c = [], self.channels
-        for k in range(self.num_cells):
-            kind = "reduction" if k in self.reductions else "normal"
-            if kind == "reduction" and k > 0:
-                c *= 2
-            out.append((kind, c, self.nodes))
-        return out
+        return int(self.space.size_divisor())
 
 
-_GAS = dict(cell_sharing=False, gcn=True, latency_weight=0.1, fusion=False)
+def _space(value: Any) -> dict:
+    if isinstance(value, SpaceConfig):
+        return dataclasses.asdict(value)
+    if isinstance(value, str):
+        return {"name": value}
+    if isinstance(value, dict):
+        return dict(value)
+    raise ConfigError(f"space: expected a space name or a mapping of its settings, got {value!r}")
+
+
+def merge_values(base: dict, overrides: dict, source: str = "config") -> dict:
+    """Lay overrides over base values: top-level fields replace, `space` settings merge (a
+    different space name starts from that space's defaults), and `space.x` or a flat key the
+    space accepts goes to the space. Anything else is an unknown parameter."""
+    fields = {f.name for f in dataclasses.fields(SearchConfig)}
+    out = copy.deepcopy(base)
+    space = _space(out.pop("space", "cells"))
+    if "space" in overrides:
+        new = _space(overrides["space"])
+        space = new if new.get("name", "cells") != space.get("name", "cells") else {**space, **new}
+    impl = get_space(space.get("name", "cells"))
+    unknown = []
+    for key, value in overrides.items():
+        if key == "space":
+            continue
+        if key.startswith("space."):
+            space[key[len("space."):]] = value
+        elif key in fields:
+            out[key] = value
+        elif impl.accepts(key):
+            space[key] = value
+        else:
+            unknown.append(key)
+    if unknown:
+        known = sorted(fields - {"space"}) + [f"space.{f.name}" for f in dataclasses.fields(impl.config)]
+        raise ConfigError(f"{source}: unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(sorted(unknown))} "
+                          f"for space {impl.name} (known: {', '.join(known)})")
+    out["space"] = space
+    return out
+
+
+def upgrade_stored(values: dict) -> dict:
+    """A stored config.json of workbench 0.1 (flat, `space` a name) in today's nested form; the
+    flat settings of other spaces, which that version carried along, are dropped."""
+    if isinstance(values.get("space"), dict):
+        return dict(values)
+    fields = {f.name for f in dataclasses.fields(SearchConfig)}
+    impl = get_space(values.get("space") or "cells")
+    space = {"name": impl.name}
+    out = {}
+    for key, value in values.items():
+        if key == "space":
+            continue
+        if key in fields:
+            out[key] = value
+        elif impl.accepts(key):
+            space[key] = value
+        elif key not in _LEGACY_SPACE_KEYS:
+            out[key] = value  # unknown: from_dict will name it
+    out["space"] = impl.rename(space)
+    return out
+
+
+_GAS = {"space": {"name": "cells", "cell_sharing": False, "gcn": True, "fusion": False}, "latency_weight": 0.1}
 
 PRESETS: dict[str, dict] = {
     # DARTS-style reference: shared cells, no GCN, no latency term (the papers' ablation baseline)
-    "darts": dict(cell_sharing=True, gcn=False, latency_weight=0.0, fusion=False),
+    "darts": {"space": {"name": "cells", "cell_sharing": True, "gcn": False, "fusion": False}, "latency_weight": 0.0},
     # GAS: cell-independent alphas + GCN-guided module + latency-oriented constraint
-    "gas": dict(_GAS),
+    "gas": copy.deepcopy(_GAS),
     # LGCNet: GAS + dense-connected fusion cell over all cells' outputs, fused at 1/8
-    "lgcnet": dict(_GAS, fusion=True, fusion_stride=8, fusion_nodes=2),
+    "lgcnet": merge_values(_GAS, {"space": {"fusion": True, "fusion_stride": 8, "fusion_nodes": 2}}),
     # AutoRTNet: hyper-cells search depth and downsampling, an aggregation cell fuses the scales
-    "autortnet": dict(space="hyper", cell_sharing=False, gcn=False, fusion=False, reductions=[], nodes=2,
-                      latency_weight=0.1, aggregation=True),
+    "autortnet": {"space": {"name": "hyper", "cell_sharing": False, "nodes": 2, "aggregation": True},
+                  "latency_weight": 0.1},
 }
 
 
-def get_preset(name: str, **overrides) -> SearchConfig:
-    """Validated SearchConfig of a preset with field overrides (unknown names -> ConfigError)."""
+def get_preset(name: str, **overrides: Any) -> SearchConfig:
+    """Validated SearchConfig of a preset with overrides (unknown names -> ConfigError)."""
     if name not in PRESETS:
         raise ConfigError(f"preset: unknown preset {name!r} (known: {', '.join(PRESETS)})")
-    values = {**PRESETS[name], "preset": name, **overrides}
+    values = merge_values({**PRESETS[name], "preset": name}, overrides, source=f"preset {name}")
     return from_dict(SearchConfig, values, source=f"preset {name}")
-
-
-def preset_help() -> str:
-    defaults = {f.name: f.default for f in dataclasses.fields(SearchConfig)}
-    return "; ".join(f"{n}: " + ", ".join(f"{k}={v}" for k, v in p.items() if defaults.get(k) != v)
-                     for n, p in PRESETS.items())

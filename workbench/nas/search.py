@@ -13,36 +13,32 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset
 
 from workbench.config import from_dict, resume_config, to_dict
 from workbench.device import resolve_device, seed_everything, set_threads
 from workbench.errors import CheckpointError, ConfigError, check_finite
 from workbench.jsonio import atomic_write_json, truncate_jsonl
 from workbench.nas.architect import Architect
-from workbench.nas.cells import CellSpec, chain_specs
-from workbench.nas.fusion import fusion_spec
 from workbench.nas.genotypes import Genotype, save_genotype
-from workbench.nas.hypercells import build_hyper_supernet
-from workbench.nas.latency import build_lut, calibrate_cached, load_lut, predict_genotype_latency
-from workbench.nas.model_search import Supernet
-from workbench.nas.presets import PRESETS, SearchConfig, get_preset
+from workbench.nas.latency.table import build_lut, calibrate_cached, load_lut, predict_genotype_latency
+from workbench.nas.presets import PRESETS, SearchConfig, get_preset, upgrade_stored
+from workbench.nas.search_data import NUM_CLASSES, build_datasets, evaluate_miou, loader, split_halves
+from workbench.nas.space import get_space
+from workbench.nas.supernet import Supernet
 from workbench.outputs import check_output
 from workbench.runs import RunDir
 
-__all__ = ["SearchConfig", "run_search", "rederive", "resolve_config", "supernet_specs", "build_supernet"]
-
 log = logging.getLogger(__name__)
-NUM_CLASSES = {"cityscapes": 19, "camvid": 11, "random": 19}
 
 
 def resolve_config(config: SearchConfig | dict | None) -> SearchConfig:
-    """A SearchConfig as is; a dict is laid over its 'preset' (default gas) and validated."""
+    """A SearchConfig as is; a dict is laid over its 'preset' (default gas) and validated. A stored
+    config.json of workbench 0.1 (flat space settings) is read too."""
     if isinstance(config, SearchConfig):
         return from_dict(SearchConfig, config)
     values = dict(config or {})
@@ -52,30 +48,17 @@ def resolve_config(config: SearchConfig | dict | None) -> SearchConfig:
     return get_preset(name, **values)
 
 
-def supernet_specs(cfg: SearchConfig) -> list[CellSpec]:
-    specs = chain_specs(cfg.layout(), cfg.stem_channels)
-    if cfg.fusion:
-        specs.append(fusion_spec(specs, cfg.stem_channels, cfg.fusion_inputs, cfg.fusion_stride,
-                                 cfg.fusion_channels, cfg.fusion_nodes))
-    return specs
-
-
 def build_supernet(cfg: SearchConfig, num_classes: int) -> Supernet:
-    """The supernet of cfg.space (SPACES registry; 'cells' = the GAS/LGCNet chain of cells)."""
-    if cfg.space not in SPACES:
-        raise ConfigError(f"space: unknown search space {cfg.space!r} (known: {', '.join(SPACES)})")
-    return SPACES[cfg.space](cfg, num_classes)
+    """The supernet of cfg.space (the search-space registry, `workbench.nas.space`)."""
+    return get_space(cfg.space.name).build_supernet(cfg, num_classes)
 
 
-def build_cell_supernet(cfg: SearchConfig, num_classes: int) -> Supernet:
-    return Supernet(supernet_specs(cfg), cfg.ops, cfg.stem_channels, cfg.head_channels, num_classes,
-                    cell_sharing=cfg.cell_sharing, gcn=cfg.gcn, gamma=cfg.gamma,
-                    gcn_hidden=cfg.gcn_hidden, relaxation=cfg.relaxation)
-
-
-# search space name -> builder(cfg, num_classes); a builder returns a Supernet (or a subclass)
-SPACES: dict[str, Callable[[SearchConfig, int], Supernet]] = {"cells": build_cell_supernet,
-                                                              "hyper": build_hyper_supernet}
+def make_genotype(cfg: SearchConfig, body, num_classes: int, expected_latency_ms: float | None = None) -> Genotype:
+    """A derived body inside the genotype container: stem, head, classes, input size, preset."""
+    space = get_space(cfg.space.name)
+    return Genotype(space=space.name, body=body, stem_channels=cfg.stem_channels, head_channels=cfg.head_channels,
+                    num_classes=num_classes, input_size=tuple(cfg.input_size), preset=cfg.preset,
+                    space_version=space.version, expected_latency_ms=expected_latency_ms)
 
 
 def lut_for(cfg: SearchConfig, num_classes: int, device: str | None = None) -> dict:
@@ -86,7 +69,7 @@ def lut_for(cfg: SearchConfig, num_classes: int, device: str | None = None) -> d
                     meta={"preset": cfg.preset, "num_classes": num_classes}, rounds=cfg.lut_rounds)
     if cfg.lut_calibrate:
         lut = calibrate_cached(
-            lut, lambda: model.random_genotypes(cfg.lut_calibrate, 12345, cfg.preset, cfg.input_size),
+            lut, lambda: [make_genotype(cfg, b, num_classes) for b in model.random_bodies(cfg.lut_calibrate, 12345)],
             device or cfg.device, cfg.threads, cfg.lut_cache_dir or None, cfg.lut_warmup, cfg.lut_repeats,
             rounds=cfg.lut_rounds)
     return lut
@@ -95,89 +78,23 @@ def lut_for(cfg: SearchConfig, num_classes: int, device: str | None = None) -> d
 def build_table(values: dict, out: str | Path | None = None, genotype: str | Path | None = None) -> dict:
     """`workbench lut build`: the latency table of a preset's search space (or of one genotype's
     pieces) at `input_size` on `device`, cached per device fingerprint; written to out if given."""
-    from workbench.nas import latency
     from workbench.nas.genotypes import load_genotype
+    from workbench.nas.latency.table import genotype_probes
 
     if out is not None:
         check_output(out, inputs=[genotype])
     cfg = resolve_config(values)
     if genotype:
         g = load_genotype(genotype)
-        lut = latency.build_lut(latency.genotype_probes(g, cfg.input_size), cfg.input_size, cfg.device, cfg.threads,
-                                cfg.lut_warmup, cfg.lut_repeats, cfg.lut_cache_dir or None, meta={"preset": g.preset},
-                                rounds=cfg.lut_rounds)
+        lut = build_lut(genotype_probes(g, cfg.input_size), cfg.input_size, cfg.device, cfg.threads,
+                        cfg.lut_warmup, cfg.lut_repeats, cfg.lut_cache_dir or None, meta={"preset": g.preset},
+                        rounds=cfg.lut_rounds)
         lut["predicted_ms"] = round(predict_genotype_latency(g, lut), 4)
     else:
         lut = lut_for(cfg, NUM_CLASSES[cfg.dataset])
     if out is not None:
         atomic_write_json(out, lut)
     return lut
-
-
-# -- data ------------------------------------------------------------------------------------
-class RandomSegDataset(Dataset):
-    """Deterministic random scenes (blocky label maps, label-coloured noisy images): smoke runs only."""
-
-    def __init__(self, count: int, size: tuple[int, int], num_classes: int = 19, seed: int = 0):
-        self.count, self.size, self.num_classes, self.seed = count, tuple(size), num_classes, seed
-        self.ignore_index = 255
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        g = torch.Generator().manual_seed(self.seed * 100003 + i)
-        h, w = self.size
-        coarse = torch.randint(0, self.num_classes, (1, 1, max(h // 16, 1), max(w // 16, 1)), generator=g)
-        label = F.interpolate(coarse.float(), size=(h, w), mode="nearest")[0, 0].long()
-        palette = torch.randn(self.num_classes, 3, generator=torch.Generator().manual_seed(self.seed))
-        image = palette[label].permute(2, 0, 1) + 0.5 * torch.randn(3, h, w, generator=g)
-        return image.float(), label
-
-
-def build_datasets(cfg: SearchConfig) -> tuple[Dataset, Dataset | None, int]:
-    if cfg.dataset == "random":
-        val = RandomSegDataset(cfg.max_val_images, cfg.crop_size, seed=cfg.seed + 1) if cfg.max_val_images else None
-        return RandomSegDataset(max(4 * cfg.batch_size, 8), cfg.crop_size, seed=cfg.seed), val, NUM_CLASSES["random"]
-    from workbench.data.segmentation import build_seg_dataset
-
-    root = cfg.data_root or f"datasets/synth-{cfg.dataset}"
-    train = build_seg_dataset(cfg.dataset, root, cfg.train_split, train=True, crop_size=cfg.crop_size)
-    val = None
-    if cfg.max_val_images:
-        full = build_seg_dataset(cfg.dataset, root, cfg.val_split, train=False)
-        val = Subset(full, range(min(cfg.max_val_images, len(full))))
-    return train, val, int(train.num_classes)
-
-
-def split_halves(dataset: Dataset, seed: int) -> tuple[Subset, Subset]:
-    """Fixed random halves of the training split: weights learn on one, alphas on the other."""
-    n = len(dataset)
-    if n < 2:
-        raise ConfigError(f"train_split: needs at least 2 images to halve, found {n}")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-    return Subset(dataset, perm[: n // 2]), Subset(dataset, perm[n // 2:])
-
-
-def loader(dataset: Dataset, cfg: SearchConfig, epoch: int, salt: int) -> DataLoader:
-    g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 31 + salt)
-    return DataLoader(dataset, batch_size=min(cfg.batch_size, len(dataset)), shuffle=True, drop_last=True,
-                      generator=g, num_workers=cfg.num_workers)
-
-
-@torch.no_grad()
-def evaluate_miou(model: Supernet, dataset: Dataset | None, num_classes: int, device: torch.device) -> float | None:
-    from workbench.metrics.segmentation import ConfusionMatrix
-
-    if dataset is None or len(dataset) == 0:
-        return None
-    model.eval()
-    cm = ConfusionMatrix(num_classes)
-    for image, label in DataLoader(dataset, batch_size=1):
-        cm.update(model(image.to(device)).argmax(1).cpu(), label)
-    model.train()
-    miou = cm.compute()["miou"]
-    return None if miou is None or miou != miou else float(miou)
 
 
 # -- schedule ----------------------------------------------------------------------------------
@@ -226,8 +143,8 @@ class Search:
     def alpha_record(self, epoch: int, tau: float | None) -> dict:
         if tau is not None:
             self.model.tau = tau
-        return {"epoch": epoch, "temperature": tau, "gamma": self.cfg.gamma if self.cfg.gcn else None,
-                "cells": self.model.alpha_state(), "hyper": self.model.hyper_state()}
+        return {"epoch": epoch, "temperature": tau, "space": self.cfg.space.name,
+                "cells": self.model.alpha_state(), "space_state": self.model.space_state()}
 
     def expected_latency_ms(self) -> float:
         with torch.no_grad():
@@ -257,7 +174,7 @@ class Search:
                 a_loss = self.architect.step(xa.to(self.device), ya.to(self.device))
                 a_losses.append(check_finite(a_loss, f"architecture loss at epoch {epoch}, step {step}"))
             self.w_opt.zero_grad(set_to_none=True)
-            logits = model(xw.to(self.device), model.cell_weights(sample=True))
+            logits = model(xw.to(self.device), model.arch_weights(sample=True))
             loss = F.cross_entropy(logits, yw.to(self.device), ignore_index=255)
             w_losses.append(check_finite(float(loss.detach()), f"train loss at epoch {epoch}, step {step}"))
             loss.backward()
@@ -270,7 +187,7 @@ class Search:
         tau = temperature(self.cfg, max(self.epoch, 0))
         if tau is not None:  # the temperature of the last epoch, also after a resume or in `rederive`
             self.model.tau = tau
-        g = self.model.derive(self.cfg.preset, self.cfg.input_size)
+        g = make_genotype(self.cfg, self.model.derive(), self.num_classes)
         g.expected_latency_ms = round(predict_genotype_latency(g, self.lut), 4)
         return g
 
@@ -285,8 +202,33 @@ def run_search(config: SearchConfig | dict, run_dir: str | Path, resume: bool | 
     with run.claim(resume=resume, overwrite=cfg.overwrite):
         if resume and run.config_path.exists():
             given = {**config, "resume": True} if isinstance(config, dict) else config
-            cfg, _ = resume_config(SearchConfig, run.read_config(), given, source=f"resume {run.path}")
+            if isinstance(given, dict):  # flat space settings given as today's nested ones
+                given = {k: v for k, v in given.items() if k not in ("preset",)} | {"preset": cfg.preset}
+                given = _nested(given, cfg)
+            cfg, _ = resume_config(SearchConfig, upgrade_stored(run.read_config()), given,
+                                   source=f"resume {run.path}")
         return _search(cfg, run, resume)
+
+
+def _nested(given: dict, cfg: SearchConfig) -> dict:
+    """The keys a caller gave, with flat or dotted space settings under `space` (only those given)."""
+    from dataclasses import fields
+
+    top = {f.name for f in fields(SearchConfig)}
+    out, space = {}, {}
+    impl = get_space(cfg.space.name)
+    for key, value in given.items():
+        if key == "space":
+            space.update({"name": value} if isinstance(value, str) else dict(value))
+        elif key.startswith("space."):
+            space[key[len("space."):]] = value
+        elif key in top:
+            out[key] = value
+        elif impl.accepts(key):
+            space[key] = value
+    if space:
+        out["space"] = impl.rename(space)
+    return out
 
 
 def _search(cfg: SearchConfig, run: RunDir, resume: bool) -> dict:
@@ -353,7 +295,7 @@ def rederive(run_dir: str | Path) -> Genotype:
     if not run.config_path.exists() or kind not in (None, "search"):
         raise ConfigError(f"{run.path}: not a search run directory ({f'a {kind} run' if kind else 'no config.json'}); "
                           "derive needs the run directory of `workbench search`")
-    cfg = resolve_config(run.read_config())
+    cfg = resolve_config(upgrade_stored(run.read_config()))
     state = run.load_checkpoint()
     if state is None:
         raise CheckpointError(f"{run.checkpoint_dir / 'last.pt'}: no checkpoint to derive from")

@@ -192,7 +192,7 @@ def _lut_prediction(cfg: BenchmarkConfig, spec: ModelSpec, device_fp: dict) -> d
             raise ConfigError(f"lut: {cfg.lut} not found")
         return {"predicted_ms": None, "path": None, "note": "no latency_lut.json beside the genotype or its search run"}
     from workbench.nas.genotypes import load_genotype
-    from workbench.nas.latency import load_lut, predict_genotype_latency
+    from workbench.nas.latency.table import load_lut, predict_genotype_latency
 
     lut = {**load_lut(path), "path": str(path)}
     lut_fp, lut_size = _lut_meta(lut, path)

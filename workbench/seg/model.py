@@ -80,19 +80,13 @@ def build_from_spec(spec: ModelSpec) -> nn.Module:
     genotype = load_genotype(spec.name)  # GenotypeError naming the file on a bad schema/version
     try:
         model = build_network(genotype, num_classes=spec.num_classes)
-        _smoke_forward(model, genotype.output_stride)
+        _smoke_forward(model, model.size_divisor)
     except GenotypeError as exc:
         raise GenotypeError(str(exc) if spec.name in str(exc) else f"{spec.name}: {exc}") from None
     except Exception as exc:  # a genotype that passes the schema but does not make a working network
         raise GenotypeError(f"{spec.name}: genotype does not build a network "
                             f"({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
-    if not hasattr(model, "output_stride"):
-        model.output_stride = 32
-    # Inputs must be divisible by the deepest stride any cell reaches, not only the head's.
-    strides = [c.get("stride", 0) for c in spec.genotype.get("cells") or []]
-    strides += [(spec.genotype.get(k) or {}).get("stride", 0) for k in ("fusion", "aggregation")]
-    model.size_divisor = max([int(model.output_stride)] + [int(s) for s in strides if isinstance(s, int)])
-    return model
+    return model  # a SegNetwork: output_stride, and size_divisor = the deepest stride its body reaches
 
 
 def _smoke_forward(model: nn.Module, stride: int) -> None:

@@ -11,16 +11,20 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, GenotypeError
 from workbench.jsonio import read_json
+from workbench.nas.genotypes import genotype_from_dict
+from workbench.nas.space import get_space
 from workbench.runs import RunDir, iter_runs
 from workbench.study.stats import describe
 
-# search-config fields that define a NAS arm (the swept switches); everything else is budget or fixed
-ARM_KEYS = ("space", "cell_sharing", "gcn", "gamma", "fusion", "aggregation", "latency_weight",
-            "target_latency_ms", "relaxation")
+# search-config fields that define a NAS arm besides the space's own (`SearchSpace.arm_keys`);
+# everything else is budget or fixed
+LOOP_ARM_KEYS = ("latency_weight", "target_latency_ms", "relaxation")
 SEARCH_BUDGET = ("dataset", "data_root", "epochs", "warmup_epochs", "steps_per_epoch", "batch_size",
-                 "crop_size", "input_size", "num_cells", "channels", "nodes")
+                 "crop_size", "input_size")
+# the supernet's size, whatever its space calls it (a chain's num_cells is a trellis' layers)
+SPACE_BUDGET = {"cells": ("num_cells", "layers"), "channels": ("channels",), "nodes": ("nodes",)}
 RETRAIN_BUDGET = ("dataset", "data_root", "epochs", "crop", "batch_size", "lr", "eval_size")
 VOS_BUDGET = ("data_root", "split", "epochs", "iters_per_epoch", "batch_size", "crop")
 BENCH_KEYS = ("latency_ms", "fps", "gflops", "params_m")
@@ -55,36 +59,42 @@ def _budget(cfg: dict, keys: tuple[str, ...]) -> dict:
     return {k: cfg.get(k) for k in keys}
 
 
-def _architecture(genotype: dict | None, search_cfg: dict) -> dict:
-    """Derived depth and downsampling positions (hyper path when searched, else reduction cells)."""
+def _search_budget(cfg: dict) -> dict:
+    space = cfg.get("space") if isinstance(cfg.get("space"), dict) else {}
+    out = _budget(cfg, SEARCH_BUDGET)
+    for key, names in SPACE_BUDGET.items():
+        out[key] = next((space[n] for n in names if n in space), None)
+    return out
+
+
+def _architecture(genotype: dict | None) -> dict:
+    """Derived depth and downsampling positions, as the genotype's space summarizes its body."""
     if not genotype:
         return {}
-    hyper = genotype.get("hyper") or None
-    if hyper and hyper.get("path"):
-        path = hyper["path"]
-        downs = [int(p["layer"]) for p in path if p.get("choice") == "down"]
-        depth = hyper.get("depth")
-        if depth is None:
-            depth = sum(1 for p in path if p.get("choice") != "prune")
-    else:
-        cells = genotype.get("cells") or []
-        downs = [int(c.get("index", i)) for i, c in enumerate(cells) if c.get("kind") == "reduction"]
-        depth = len(cells)
-    return {"depth": depth, "downsampling": downs,
+    try:
+        g = genotype_from_dict(genotype)
+    except GenotypeError:
+        return {}
+    summary = get_space(g.space).summary(g.body)
+    downs = list(summary["downsampling"])
+    return {"depth": summary["depth"], "downsampling": downs,
             "mean_down_layer": sum(downs) / len(downs) if downs else None}
 
 
+def search_config(cfg: dict) -> dict:
+    """A stored search config in today's nested form (configs of workbench 0.1 are flat)."""
+    from workbench.nas.presets import upgrade_stored
+
+    try:
+        return upgrade_stored(cfg)
+    except ConfigError:
+        return dict(cfg)
+
+
 def _nas_arm(cfg: dict) -> dict:
-    arm = {k: cfg.get(k) for k in ARM_KEYS}
-    arm["space"] = arm["space"] or "cells"
-    if not arm["gcn"]:
-        arm["gamma"] = None
-    if arm["space"] != "hyper":
-        arm["aggregation"] = None
-    else:
-        arm["fusion"] = None
-        arm["aggregation"] = True if arm["aggregation"] is None else arm["aggregation"]
-    return arm
+    space = cfg.get("space") if isinstance(cfg.get("space"), dict) else {"name": "cells"}
+    impl = get_space(space.get("name", "cells"))
+    return {"space": impl.name, **impl.arm(space), **{k: cfg.get(k) for k in LOOP_ARM_KEYS}}
 
 
 def arm_name(family: str, arm: dict) -> str:
@@ -165,7 +175,7 @@ def collect_runs(root: str | Path) -> tuple[list[dict], list[dict]]:
 
 
 def _nas_rows(search: RunDir, rec: dict, retrains: list[RunDir], records: dict, benches: dict) -> list[dict]:
-    cfg = search.read_config()
+    cfg = search_config(search.read_config())
     genotype = None
     if search.genotype_path.is_file():
         try:
@@ -173,11 +183,11 @@ def _nas_rows(search: RunDir, rec: dict, retrains: list[RunDir], records: dict, 
         except (OSError, ValueError):
             genotype = None
     base = {"search_miou": (rec.get("metrics") or {}).get("miou"),
-            "expected_latency_ms": (genotype or {}).get("expected_latency_ms"), **_architecture(genotype, cfg)}
+            "expected_latency_ms": (genotype or {}).get("expected_latency_ms"), **_architecture(genotype)}
     row = {"family": "nas", "arm": _nas_arm(cfg), "seed": cfg.get("seed", rec.get("seed")), "finished": rec.get("finished"),
            "preset": cfg.get("preset", rec.get("preset")), "run_dir": str(search.path), "device": None}
     if not retrains:
-        return [dict(row, metrics=dict(base), budget={"search": _budget(cfg, SEARCH_BUDGET), "retrain": None})]
+        return [dict(row, metrics=dict(base), budget={"search": _search_budget(cfg), "retrain": None})]
     out = []
     for rt in sorted(retrains, key=lambda r: str(r.path)):
         rrec = records[rt.path.resolve()]
@@ -185,7 +195,7 @@ def _nas_rows(search: RunDir, rec: dict, retrains: list[RunDir], records: dict, 
         bench = benches.get(rt.path.resolve()) or {}
         metrics.update({k: bench.get(k) for k in BENCH_KEYS if bench.get(k) is not None})
         out.append(dict(row, metrics=metrics, retrain_dir=str(rt.path), device=bench.get("device"),
-                        budget={"search": _budget(cfg, SEARCH_BUDGET), "retrain": _budget(_config(rt.path), RETRAIN_BUDGET)}))
+                        budget={"search": _search_budget(cfg), "retrain": _budget(_config(rt.path), RETRAIN_BUDGET)}))
     return out
 
 

@@ -23,6 +23,7 @@ def figures(args) -> dict:
     from widgets import frontier as fr
     from widgets import video as vid
     from widgets.records import load_run
+    from widgets.spaces import architecture_parts
 
     out = {}
     if args.search:
@@ -33,12 +34,13 @@ def figures(args) -> dict:
         out["weight_heatmap"] = ev.weight_heatmap_figure(run.alphas, cell["index"], last["epoch"])
         out["op_weights"] = ev.op_weight_figure(run.alphas, cell["index"], 0)
         out["search_curves"] = ev.search_curves_figure(run.metrics)
-        if run.genotype and run.genotype.get("fusion"):
-            out["fusion_cell"] = cg.cell_graph_figure(run.genotype["fusion"], "derived fusion cell")
+        parts = architecture_parts(run.genotype)
+        if "fusion cell" in parts:
+            out["fusion_cell"] = parts["fusion cell"]()
     if args.trellis:
-        g = load_run(args.trellis).genotype
-        if g and g.get("hyper"):
-            out["trellis"] = cg.trellis_figure(g["hyper"]["path"], g["hyper"]["scales"])
+        parts = architecture_parts(load_run(args.trellis).genotype)
+        if "trellis path" in parts:
+            out["trellis"] = parts["trellis path"]()
     if args.frontier:
         out["frontier"] = fr.frontier_figure(fr.load_frontier(args.frontier))
         out["published"] = fr.published_figure()

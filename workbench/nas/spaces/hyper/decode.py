@@ -5,14 +5,14 @@ The rule (deterministic):
 1. Downsampling positions: dynamic programming (Viterbi, as Auto-DeepLab decodes its trellis) over
    the valid paths. At layer l and scale i the transition probabilities are the layer's hyper
    weights masked to the valid choices and renormalized (exactly what the relaxed network uses,
-   `hypercells.local_probs`); "stay" at a scale has probability p(keep) + p(prune), "down"
+   `trellis.local_probs`); "stay" at a scale has probability p(keep) + p(prune), "down"
    p(down). The decoded path maximizes the product of its transition probabilities among paths
    that end at 1/output_stride. Exact ties go to staying (later downsampling, more resolution).
 2. Depth (cell-level pruning): a layer that stays is pruned iff its pruning share
    p(prune) / (p(keep) + p(prune)) exceeds `prune_threshold` (0.5 = the stronger of the two;
    larger = prune less). A downsampling layer is never pruned. Depth = kept + downsampling layers.
 3. Cells: every non-pruned layer becomes a chain cell (normal or reduction) at its scale, its
-   edges derived from that trellis cell's op weights by the DARTS rule (`derive.derive_cell`).
+   edges derived from that trellis cell's op weights by the DARTS rule (`workbench.nas.darts.derive_cell`).
 4. Aggregation: the strongest candidate stride; its cell derived by the DARTS rule, its inputs
    the chain's last cell at each scale (-1 = stem), unused inputs dropped.
 """
@@ -25,10 +25,10 @@ import math
 import torch
 
 from workbench.errors import ConfigError
-from workbench.nas.aggregation import prune_unused_inputs
-from workbench.nas.derive import derive_cell
-from workbench.nas.genotypes import Genotype
-from workbench.nas.hypercells import CHOICES, DOWN, KEEP, PRUNE, HyperSpace, HyperSupernet, HyperWeights
+from workbench.nas.chain import ChainBody
+from workbench.nas.darts import derive_cell
+from workbench.nas.spaces.hyper.aggregation import prune_unused_inputs
+from workbench.nas.spaces.hyper.trellis import CHOICES, DOWN, KEEP, PRUNE, HyperSpace
 
 
 def _probs(space: HyperSpace, weights) -> list[list[float]]:
@@ -83,10 +83,9 @@ def decode_path(space: HyperSpace, weights, prune_threshold: float = 0.5) -> lis
     return path
 
 
-def decode_genotype(model: HyperSupernet, weights: HyperWeights, *, preset: str, num_classes: int,
-                    input_size: tuple[int, int], prune_threshold: float = 0.5,
-                    expected_latency_ms: float | None = None) -> Genotype:
-    """The discrete network a hyper supernet's relaxed weights decode to (see the module docstring)."""
+def decode_body(model, weights, prune_threshold: float = 0.5) -> ChainBody:
+    """The discrete body a hyper supernet's relaxed weights decode to (see the module docstring):
+    the chain of kept cells, the aggregation cell, and the decoded path under "trellis"."""
     space, ops = model.space, list(model.ops)
     path = decode_path(space, weights.path, prune_threshold)
     cells, last_at, scale = [], {0: -1}, 0
@@ -105,8 +104,6 @@ def decode_genotype(model: HyperSupernet, weights: HyperWeights, *, preset: str,
         k = model.n_trellis + j
         cell = derive_cell(model.specs[k], weights[k], ops)
         aggregation = prune_unused_inputs(cell, [last_at[i] for i in range(space.downs + 1)])
-    hyper = {"scales": space.scales, "path": path, "output_stride": space.output_stride,
-             "depth": len(cells), "prune_threshold": prune_threshold}
-    return Genotype(preset=preset, num_classes=num_classes, input_size=tuple(input_size),
-                    stem_channels=space.stem_channels, head_channels=space.head_channels, ops=ops,
-                    cells=cells, hyper=hyper, aggregation=aggregation, expected_latency_ms=expected_latency_ms)
+    trellis = {"scales": space.scales, "path": path, "output_stride": space.output_stride,
+               "depth": len(cells), "prune_threshold": prune_threshold}
+    return ChainBody(ops, cells, aggregation=aggregation, extra={"trellis": trellis})

@@ -1,23 +1,22 @@
-"""The supernet: MixedOp -> SearchCell -> Supernet (DARTS structure, GAS/LGCNet additions).
+"""DARTS machinery shared by the cell-based spaces (GAS/LGCNet cells, AutoRTNet hyper-cells).
 
-Architecture parameters live in `ArchParams`: one alpha (edges x ops) per cell (cell-independent,
-GAS), or one per cell kind when `cell_sharing` ties them (DARTS). `Supernet.cell_weights()` turns
-them into the relaxed op weights every cell uses: optional GCN guidance (gcn.py), then softmax or
-Gumbel-softmax at temperature `tau`.
+`MixedOp` -> `SearchCell` -> `CellSupernet` (every edge of every cell a weighted sum of candidate
+ops; one alpha per cell, cell-independent as GAS, or tied per cell kind DARTS-style when
+`cell_sharing`), the optional GCN-guided module between consecutive cells' alphas, and the DARTS
+derivation rule (`derive_cell`). A space supplies the cell specs; a subclass may supply its own
+cells (`make_cell`), as the AutoRTNet trellis does for its mixed inputs.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from workbench.nas.cells import CellBase, CellSpec, SegHead, Stem, feature_size
-from workbench.nas.derive import derive_genotype
+from workbench.nas.chain import CellGenotype, Edge
 from workbench.nas.gcn import GCNGuide
-from workbench.nas.genotypes import Genotype
-from workbench.nas.latency import LatencyModel, supernet_probes
 from workbench.nas.operations import NONE, build_op
+from workbench.nas.supernet import Supernet
 
 
 class MixedOp(nn.Module):
@@ -35,8 +34,8 @@ class MixedOp(nn.Module):
 class SearchCell(CellBase):
     """Every (from, to) edge of the cell DAG is a MixedOp; all nodes are concatenated."""
 
-    def __init__(self, spec: CellSpec, ops: list[str]):
-        super().__init__(spec, spec.node_ids(), affine=False)
+    def __init__(self, spec: CellSpec, ops: list[str], preprocess: nn.ModuleList | None = None):
+        super().__init__(spec, spec.node_ids(), affine=False, preprocess=preprocess)
         self.edge_list = spec.edges()
         self.edge_ops = nn.ModuleList(
             MixedOp(ops, spec.channels, spec.edge_stride if src < spec.n_inputs else 1)
@@ -62,41 +61,30 @@ class ArchParams(nn.Module):
         return [self.alphas[key] for key in self.keys]
 
 
-class Supernet(nn.Module):
-    """Stem (1/4) -> cells (+ optional fusion cell) -> light head; logits at the input size.
-
-    `specs` are the chain cells followed by any multi-input cells (fusion/aggregation); the head
-    reads the last spec. Weight parameters: `weight_parameters()`; architecture parameters
-    (alphas and the GCN module): `arch_parameters()`.
-    """
+class CellSupernet(Supernet):
+    """Stem (1/4) -> cells (chain cells, then any multi-input cell) -> light head; logits at the
+    input size. The head reads the last spec. GCN guidance is optional (GAS, LGCNet)."""
 
     def __init__(self, specs: list[CellSpec], ops: list[str], stem_channels: int, head_channels: int,
-                 num_classes: int, cell_sharing: bool = False, gcn: bool = True, gamma: float = 0.5,
+                 num_classes: int, cell_sharing: bool = False, gcn: bool = False, gamma: float = 0.5,
                  gcn_hidden: int = 16, relaxation: str = "softmax"):
-        super().__init__()
+        super().__init__(relaxation)
         self.specs, self.ops = list(specs), list(ops)
         self.stem_channels, self.head_channels, self.num_classes = stem_channels, head_channels, num_classes
-        self.relaxation, self.gamma, self.tau = relaxation, gamma, 1.0
+        self.gamma = gamma
         self.stem = Stem(stem_channels, affine=False)
-        self.cells = nn.ModuleList(SearchCell(spec, self.ops) for spec in self.specs)
+        self.cells = nn.ModuleList(self.make_cell(k, spec) for k, spec in enumerate(self.specs))
         self.head = SegHead(self.specs[-1].channels, head_channels, num_classes)
         self.arch = ArchParams(self.specs, len(self.ops), cell_sharing)
         self.gcn = nn.ModuleList(
             GCNGuide(len(prev.edges()), len(spec.edges()), len(self.ops), gcn_hidden)
             for prev, spec in zip(self.specs, self.specs[1:])) if gcn else None
 
-    # -- architecture ----------------------------------------------------------------------------
+    def make_cell(self, k: int, spec: CellSpec) -> SearchCell:
+        return SearchCell(spec, self.ops)
+
     def arch_parameters(self) -> list[nn.Parameter]:
         return list(self.arch.parameters()) + (list(self.gcn.parameters()) if self.gcn else [])
-
-    def weight_parameters(self) -> list[nn.Parameter]:
-        arch = {id(p) for p in self.arch_parameters()}
-        return [p for p in self.parameters() if id(p) not in arch]
-
-    def relax(self, alpha: torch.Tensor, sample: bool = False) -> torch.Tensor:
-        if self.relaxation == "gumbel":
-            return F.gumbel_softmax(alpha, tau=self.tau, dim=-1) if sample else torch.softmax(alpha / self.tau, -1)
-        return torch.softmax(alpha, dim=-1)
 
     def guided_alphas(self) -> list[torch.Tensor]:
         """alpha'_k = alpha_k + gamma * GCN(relax(alpha'_{k-1})); plain alphas without GCN."""
@@ -108,55 +96,18 @@ class Supernet(nn.Module):
             out.append(raw[k] + self.gamma * self.gcn[k - 1](self.relax(out[-1])))
         return out
 
-    def cell_weights(self, sample: bool = False) -> list[torch.Tensor]:
+    def arch_weights(self, sample: bool = False) -> list[torch.Tensor]:
         """Relaxed op weights per cell; `sample` draws Gumbel noise (training steps only)."""
         return [self.relax(a, sample) for a in self.guided_alphas()]
 
-    # -- forward ---------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, weights: list[torch.Tensor] | None = None) -> torch.Tensor:
         if weights is None:
-            weights = self.cell_weights(sample=self.training)
+            weights = self.arch_weights(sample=self.training)
         size = tuple(x.shape[-2:])
         outs = {-1: self.stem(x)}
         for k, (cell, w) in enumerate(zip(self.cells, weights)):
             outs[k] = cell([outs[i] for i in cell.spec.inputs], feature_size(size, cell.spec.in_stride), w)
         return self.head(outs[len(self.cells) - 1], size)
-
-    # -- hooks the search loop uses (a subclass, e.g. a hyper-cell trellis, overrides them) ----------
-    def lut_probes(self, image: tuple[int, int]) -> list:
-        """Every piece the latency table must time for this supernet and its derived networks."""
-        return supernet_probes(self.specs, self.ops, self.stem_channels, self.head_channels,
-                               self.num_classes, image)
-
-    def latency_model(self, lut: dict) -> LatencyModel:
-        """Differentiable E[latency] over `cell_weights()`."""
-        return LatencyModel(lut, self.specs, self.ops, self.stem_channels, self.head_channels, self.num_classes)
-
-    def expected_latency(self, latency: LatencyModel, sample: bool = False) -> torch.Tensor:
-        return latency(self.cell_weights(sample=sample))
-
-    def derive(self, preset: str, input_size: tuple[int, int]) -> Genotype:
-        """The DARTS rule on the noise-free relaxed weights (derive.py)."""
-        return derive_genotype(self.specs, self.cell_weights(sample=False), self.ops, preset=preset,
-                               num_classes=self.num_classes, input_size=input_size,
-                               stem_channels=self.stem_channels, head_channels=self.head_channels)
-
-    @torch.no_grad()
-    def random_genotypes(self, count: int, seed: int, preset: str, input_size: tuple[int, int]) -> list[Genotype]:
-        """Genotypes derived from random architecture parameters (latency calibration, benchmarks)."""
-        saved = {k: v.detach().clone() for k, v in self.arch.state_dict().items()}
-        gen = torch.Generator().manual_seed(seed)
-        out = []
-        for _ in range(count):
-            for p in self.arch.parameters():
-                p.copy_(2.0 * torch.randn(p.shape, generator=gen))
-            out.append(self.derive(preset, input_size))
-        self.arch.load_state_dict(saved)
-        return out
-
-    def hyper_state(self) -> dict | None:
-        """The alphas.jsonl "hyper" entry: null for a fixed chain of cells."""
-        return None
 
     @torch.no_grad()
     def alpha_state(self) -> list[dict]:
@@ -168,3 +119,21 @@ class Supernet(nn.Module):
                  "alpha_gcn": guided[k].tolist() if self.gcn is not None else None,
                  "weights": weights[k].tolist()}
                 for k, s in enumerate(self.specs)]
+
+
+def derive_cell(spec: CellSpec, weights: torch.Tensor, ops: list[str], keep: int = 2) -> CellGenotype:
+    """The DARTS rule on one cell's (edges x ops) relaxed weights: per intermediate node keep the
+    `keep` incoming edges whose strongest non-zero op weighs most, with that op on each. Ties go
+    to the lower edge / op index, so the result is deterministic."""
+    w = weights.detach().float().cpu().clone()
+    if NONE in ops:
+        w[:, ops.index(NONE)] = float("-inf")
+    best_w, best_op = w.max(dim=1)
+    edges = []
+    for node in spec.node_ids():
+        incoming = [k for k, (_, dst) in enumerate(spec.edges()) if dst == node]
+        ranked = sorted(incoming, key=lambda k: (-best_w[k].item(), k))[:keep]
+        for k in sorted(ranked):
+            edges.append(Edge(spec.edges()[k][0], node, ops[int(best_op[k])]))
+    return CellGenotype(spec.kind, spec.stride, spec.channels, spec.nodes, edges, spec.node_ids(),
+                        index=spec.index, inputs=list(spec.inputs) if spec.index is None else None)

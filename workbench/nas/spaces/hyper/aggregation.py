@@ -2,7 +2,7 @@
 
 Inputs: the last feature the path carries at every trellis scale (1/4 ... 1/output_stride; at 1/4
 the stem when the path downsamples at once), i.e. what the network has when it leaves that scale.
-The cell is a dense searched cell like LGCNet's fusion cell (`fusion.py`): every node has a
+The cell is a dense searched cell like LGCNet's fusion cell (`spaces/cells/fusion.py`): every node has a
 mixed-op edge from every input and every earlier node, inputs are resized to the cell's stride.
 Three things are searched, all relaxed:
 
@@ -19,7 +19,7 @@ import dataclasses
 
 from workbench.errors import GenotypeError
 from workbench.nas.cells import CellSpec
-from workbench.nas.genotypes import CellGenotype, Edge
+from workbench.nas.chain import CellGenotype, Edge
 
 
 def aggregation_specs(space) -> list[CellSpec]:

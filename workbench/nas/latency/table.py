@@ -1,0 +1,178 @@
+"""The latency table: every piece timed once per device fingerprint, calibrated, and what it predicts.
+
+The spread between round medians is kept (`table_spread` = slowest rounds summed / fastest rounds
+summed), so a table measured on a busy machine says so.
+
+Calibration: pieces timed in isolation run faster than inside a network (hot caches, reused
+buffers, no allocation churn), so a sum of pieces underestimates. `calibrate` measures a few
+reference networks of the space end to end and stores scale = median(measured / piece-sum) in the
+table; every prediction (genotype or expected) is multiplied by it. A table without calibration
+has scale 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import statistics
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+
+from workbench.device import device_fingerprint, fingerprint_key, resolve_device, set_threads
+from workbench.errors import DataError
+from workbench.nas.genotypes import Genotype, load_genotype
+from workbench.nas.latency.probes import Probe
+from workbench.nas.latency.timing import (
+    NOISY_SPREAD,
+    cache_file,
+    measure_networks,
+    probe_call,
+    read_cache,
+    spread,
+    time_rounds,
+)
+
+log = logging.getLogger(__name__)
+
+LUT_SCHEMA = "workbench.latency_lut"
+LUT_VERSION = 1
+
+
+def genotype_probes(genotype: Genotype, image: tuple[int, int]) -> list[Probe]:
+    """The pieces of a derived network, one probe per occurrence (their sum is its latency)."""
+    from workbench.nas.space import get_space
+
+    return get_space(genotype.space).genotype_probes(genotype, image)
+
+
+def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cpu", threads: int = 0,
+              warmup: int = 2, repeats: int = 5, cache_dir: str | Path | None = None,
+              use_cache: bool = True, meta: dict | None = None, rounds: int = 1) -> dict:
+    """Time every distinct probe (reusing cached entries of this device fingerprint)."""
+    from tqdm.auto import tqdm
+
+    from workbench.jsonio import atomic_write_json
+
+    dev = resolve_device(device)
+    old_threads = torch.get_num_threads()
+    threads = set_threads(threads or None) if dev.type == "cpu" else None
+    try:
+        fp = device_fingerprint(dev, threads)
+        fp["input_size"] = list(image)
+        unique = list({p.key: p for p in probes}.values())
+        cfile = cache_file(fp, cache_dir)
+        cached = read_cache(cfile) if use_cache else {}
+        todo = [p for p in unique if p.key not in cached]
+        log.info("latency table: %d entries, %d cached, measuring %d on %s (%d rounds)", len(unique),
+                 len(unique) - len(todo), len(todo), fp["name"], rounds)
+        with tqdm(total=len(todo) * rounds, desc="lut", disable=None) as bar:
+            timed = time_rounds({p.key: (lambda p=p: probe_call(p, dev)) for p in todo}, dev, warmup, repeats,
+                                rounds, bar.update)
+        spreads = {key: spread(ms) for key, ms in timed.items()}
+        noisy = sorted((k for k, v in spreads.items() if v > NOISY_SPREAD), key=spreads.get, reverse=True)
+        # sub-millisecond pieces jitter by several x even on an idle machine; what matters is the total
+        table_spread = (sum(max(ms) for ms in timed.values()) / sum(min(ms) for ms in timed.values())
+                        if timed else 1.0)
+        if table_spread > NOISY_SPREAD:
+            log.warning("latency table: the slowest rounds sum to %.1fx the fastest (%d of %d entries varied more "
+                        "than %.1fx, worst %s: %.1fx); was another process using the %s?", table_spread,
+                        len(noisy), len(timed), NOISY_SPREAD, noisy[0], spreads[noisy[0]], dev.type.upper())
+        cached.update({key: round(min(ms), 5) for key, ms in timed.items()})
+        if todo and use_cache:
+            merged = {**read_cache(cfile), **cached}  # another process may have added entries
+            atomic_write_json(cfile, {"fingerprint": fp, "entries": merged})
+    finally:
+        torch.set_num_threads(old_threads)
+    return {"schema": LUT_SCHEMA, "version": LUT_VERSION, "fingerprint": fp,
+            "fingerprint_key": fingerprint_key(fp), "input_size": list(image), "warmup": warmup,
+            "repeats": repeats, "rounds": rounds, "measured": len(todo), "cached": len(unique) - len(todo),
+            "table_spread": round(table_spread, 4), "max_spread": round(max(spreads.values(), default=1.0), 4),
+            "noisy_entries": len(noisy),
+            **(meta or {}), "entries": {p.key: cached[p.key] for p in unique}}
+
+
+def load_lut(path: str | Path) -> dict:
+    """Read and check a latency_lut.json (DataError on a foreign or malformed file)."""
+    from workbench.jsonio import read_json
+
+    try:
+        lut = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise DataError(path, f"cannot read latency table ({exc})") from None
+    if not isinstance(lut, dict) or lut.get("schema") != LUT_SCHEMA:
+        raise DataError(path, f"not a latency table (schema {LUT_SCHEMA!r} expected)")
+    if lut.get("version") != LUT_VERSION:
+        raise DataError(path, f"unknown latency table version {lut.get('version')!r}")
+    if not isinstance(lut.get("entries"), dict) or len(lut.get("input_size", [])) != 2:
+        raise DataError(path, "latency table lacks 'entries' or 'input_size'")
+    return lut
+
+
+def calibration_scale(lut: dict) -> float:
+    return float((lut.get("calibration") or {}).get("scale", 1.0))
+
+
+def calibrate(lut: dict, genotypes: list[Genotype], device: str = "cpu", warmup: int = 5,
+              repeats: int = 10, rounds: int = 1) -> dict:
+    """Measure reference networks end to end; store the median measured / piece-sum ratio in lut."""
+    from workbench.nas.network import build_network
+
+    image = tuple(lut["input_size"])
+    timed = measure_networks({str(i): build_network(g) for i, g in enumerate(genotypes)}, image, device, warmup,
+                             repeats, rounds)
+    ratios = [min(timed[str(i)]) / sum(lookup(lut, p) for p in genotype_probes(g, image))
+              for i, g in enumerate(genotypes)]
+    lut["calibration"] = {"scale": float(statistics.median(ratios)), "networks": len(ratios),
+                          "ratios": [round(r, 4) for r in ratios]}
+    return lut
+
+
+def calibrate_cached(lut: dict, make_genotypes: Callable[[], list[Genotype]], device: str = "cpu",
+                     threads: int = 0, cache_dir: str | Path | None = None, warmup: int = 5,
+                     repeats: int = 10, use_cache: bool = True, rounds: int = 1) -> dict:
+    """`calibrate` with the result cached per device fingerprint and search space (its table keys)."""
+    from workbench.jsonio import atomic_write_json, read_json
+
+    space = hashlib.sha1("\n".join(sorted(lut["entries"])).encode()).hexdigest()[:16]
+    cfile = cache_file(lut["fingerprint"], cache_dir)
+    stored = {}
+    if use_cache and cfile.exists():
+        try:
+            stored = read_json(cfile)
+        except (OSError, ValueError):
+            stored = {}
+    known = (stored.get("calibration") or {}).get(space)
+    if known:
+        lut["calibration"] = known
+        return lut
+    dev = resolve_device(device)
+    old_threads = torch.get_num_threads()
+    set_threads(threads or None) if dev.type == "cpu" else None
+    try:
+        calibrate(lut, make_genotypes(), str(dev), warmup, repeats, rounds)
+    finally:
+        torch.set_num_threads(old_threads)
+    if use_cache:
+        stored = read_json(cfile) if cfile.exists() else {"fingerprint": lut["fingerprint"], "entries": {}}
+        stored.setdefault("calibration", {})[space] = lut["calibration"]
+        atomic_write_json(cfile, stored)
+    return lut
+
+
+def lookup(lut: dict, probe: Probe) -> float:
+    try:
+        return float(lut["entries"][probe.key])
+    except KeyError:
+        raise DataError(lut.get("path"), f"latency table has no entry {probe.key!r} (built for another "
+                        "search space or size; rebuild with `workbench lut build`)") from None
+
+
+def predict_genotype_latency(genotype: Genotype | str | Path | dict, lut: dict | str | Path) -> float:
+    """LUT-predicted end-to-end latency (ms) of the derived network at the table's input size."""
+    g = load_genotype(genotype)
+    if not isinstance(lut, dict):
+        lut = {**load_lut(lut), "path": str(lut)}
+    image = tuple(lut["input_size"])
+    return calibration_scale(lut) * float(sum(lookup(lut, p) for p in genotype_probes(g, image)))

@@ -1,0 +1,103 @@
+"""Timing pieces and networks, and the per-device cache of measured pieces.
+
+Batch 1, eval mode, inference_mode, a fixed thread count on CPU, `torch.cuda.synchronize` around
+each call on GPU. Every entry is timed in `rounds` rounds that visit all entries in turn (`warmup`
+untimed calls, then the median of `repeats`); the entry is the fastest round median. A shared
+machine's load comes in bursts of seconds: a burst spoils the rounds it overlaps, not the entry,
+and what is left estimates the unloaded latency, the quantity a table can predict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from workbench.device import fingerprint_key, resolve_device, synchronize
+from workbench.nas.latency.probes import Probe
+
+
+@torch.inference_mode()
+def time_call(fn: Callable[[], object], device: torch.device, warmup: int, repeats: int) -> float:
+    """Median milliseconds of fn() after warm-up, synchronized on CUDA."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        t0 = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return float(statistics.median(times))
+
+
+def time_rounds(factories: dict[str, Callable[[], Callable[[], object]]], device: torch.device, warmup: int,
+                repeats: int, rounds: int = 1, progress: Callable[[int], None] | None = None
+                ) -> dict[str, list[float]]:
+    """Round medians (ms) of every call, round-robin: a factory makes the call (module and inputs)
+    anew in each round, so only one entry's tensors live at a time; the caller takes the min."""
+    out: dict[str, list[float]] = {key: [] for key in factories}
+    for _ in range(rounds):
+        for key, make in factories.items():
+            fn = make()
+            out[key].append(time_call(fn, device, warmup, repeats))
+            del fn
+            if progress:
+                progress(1)
+    return out
+
+
+def probe_call(probe: Probe, device: torch.device) -> Callable[[], object]:
+    module = probe.make().to(device).eval()
+    inputs = [torch.randn(s, device=device) for s in probe.shapes]
+    return lambda: module(*inputs, *probe.extra)
+
+
+def measure_networks(models: dict[str, nn.Module], size: tuple[int, int], device: str | torch.device = "cpu",
+                     warmup: int = 3, repeats: int = 10, rounds: int = 1) -> dict[str, list[float]]:
+    """Round medians (ms) of each model's end-to-end forward on one image (batch 1, eval), interleaved."""
+    dev = resolve_device(str(device))
+    x = torch.randn(1, 3, *size, device=dev)
+    for model in models.values():
+        model.to(dev).eval()
+    return time_rounds({k: (lambda m=m: lambda: m(x)) for k, m in models.items()}, dev, warmup, repeats, rounds)
+
+
+def measure_network_latency(model: nn.Module, size: tuple[int, int], device: str | torch.device = "cpu",
+                            warmup: int = 3, repeats: int = 10, rounds: int = 1) -> float:
+    """End-to-end latency (ms) of model on one image of `size`: the fastest of `rounds` round medians."""
+    return min(measure_networks({"model": model}, size, device, warmup, repeats, rounds)["model"])
+
+
+def spread(round_medians: list[float]) -> float:
+    """Slowest / fastest round median: 1.0 on a quiet device; well above it means load during timing."""
+    return max(round_medians) / min(round_medians)
+
+
+NOISY_SPREAD = 1.5  # slowest / fastest rounds beyond this: timed under load (for the whole table)
+
+
+# -- cache and table --------------------------------------------------------------------------
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("WORKBENCH_LUT_CACHE", Path.home() / ".cache" / "workbench" / "lut"))
+
+
+def cache_file(fingerprint: dict, cache_dir: str | Path | None = None) -> Path:
+    digest = hashlib.sha1(fingerprint_key(fingerprint).encode()).hexdigest()[:16]
+    return Path(cache_dir or default_cache_dir()) / f"{digest}.json"
+
+
+def read_cache(path: Path) -> dict[str, float]:
+    from workbench.jsonio import read_json
+
+    try:
+        return dict(read_json(path).get("entries", {}))
+    except (OSError, ValueError, AttributeError):
+        return {}
