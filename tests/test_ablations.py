@@ -279,6 +279,12 @@ def test_study_files_plan_against_the_notebooks(name, monkeypatch, capsys):
         body = {k: v for k, v in entry.items() if k != "id"}
         for item in sweep.plan_sweep(body, REPO):
             params = dict(item["parameters"])
+            if item["stage"] == "search":  # the config the search notebook builds must validate too
+                from workbench.nas.search import resolve_config
+
+                keys = ("preset", "dataset", "data_root", "epochs", "latency_weight", "input_size", "crop_size",
+                        "batch_size", "steps_per_epoch", "seed", "device")
+                resolve_config({**{k: params[k] for k in keys if k in params}, **params.get("overrides", {})})
             seed = params.pop("seed", None)
             params.pop("output_dir", None)
             budget = {k: v for k, v in params.items() if k in ("epochs", "steps_per_epoch", "iters_per_epoch", "crop",
