@@ -291,7 +291,8 @@ def test_study_files_plan_against_the_notebooks(name, monkeypatch, capsys):
                                                                 "crop_size", "input_size", "batch_size", "lr",
                                                                 "data_root", "eval_size", "bench_size")}
             budget.update({k: v for k, v in params.get("overrides", {}).items()  # search budget, not switches
-                           if k not in ("gcn", "gamma", "cell_sharing", "fusion")})
+                           if k not in ("gcn", "gamma", "cell_sharing", "fusion",  # and the chain's own layout:
+                                        "reductions", "fusion_channels")})
             budgets.add((item["stage"], repr(budget)))
             key = repr({k: v for k, v in sorted(params.items()) if k not in ("genotype",)})
             arms.setdefault(f"{item['stage']}:{key}", set()).add(seed)
