@@ -1,7 +1,10 @@
 """Retrain a derived network (genotype.json) or a baseline from scratch and evaluate its mIoU.
 
-SGD with a poly learning rate (per iteration), random scale/crop/flip from the dataset, cross
-entropy with the ignore label. A checkpoint is written after every epoch and carries the
+How it trains is a named recipe (`workbench.seg.recipes`): `plain-v1` (the default) is SGD with
+a poly learning rate per iteration, random scale/crop/flip, cross entropy, fp32; other recipes
+add a warm-up and cosine schedule, AdamW, OHEM, distillation from a cached teacher
+(`workbench.seg.teacher`), a timed choice of memory format and precision
+(`workbench.seg.throughput`) and decoded-once images. A checkpoint is written after every epoch and carries the
 architecture fingerprint. Resume guarantee: every epoch re-seeds all RNGs from (seed, epoch,
 rank), so a run killed at any point and resumed from its last checkpoint ends with exactly the same
 weights and metrics as an uninterrupted run on the same machine, thread count and process count
@@ -14,6 +17,8 @@ learning-rate schedule do not depend on the process count. Only rank 0 writes fi
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import os
 import time
@@ -33,7 +38,9 @@ from workbench.jsonio import atomic_write_json, read_json, truncate_jsonl
 from workbench.outputs import check_output
 from workbench.runs import RunDir
 from workbench.seg import distributed as dist_utils
+from workbench.seg import recipes, throughput
 from workbench.seg.evaluate import evaluate_model
+from workbench.seg.losses import Objective
 from workbench.seg.model import build_from_spec, check_fingerprint, check_size, count_params, model_spec
 
 log = logging.getLogger(__name__)
@@ -50,12 +57,27 @@ class RetrainConfig:
     epochs: int = field(100, min=1, help="training epochs")
     crop: tuple[int, int] = field((512, 1024), help="training crop HxW (divisible by the output stride)")
     batch_size: int = field(8, min=1, help="global batch size (split over torchrun processes)")
-    lr: float = field(0.01, min=0.0, help="initial learning rate (poly decay per iteration)")
-    poly_power: float = field(0.9, min=0.0, help="poly learning-rate exponent")
-    momentum: float = field(0.9, min=0.0, max=1.0, help="SGD momentum")
-    weight_decay: float = field(5e-4, min=0.0, help="SGD weight decay")
-    scale_range: tuple[float, float] = field((0.5, 2.0), help="random scale range")
-    flip: bool = field(True, help="random horizontal flip")
+    recipe: str = field("plain-v1", help="retrain recipe (workbench.seg.recipes); fields left unset take its values")
+    optimizer: str | None = field(None, help="sgd or adamw (default: the recipe's)")
+    lr: float | None = field(None, min=0.0, help="peak learning rate (default: the recipe's)")
+    schedule: str | None = field(None, help="poly or cosine, per iteration after the warm-up")
+    poly_power: float | None = field(None, min=0.0, help="poly learning-rate exponent")
+    warmup: float | None = field(None, min=0.0, help="linear warm-up over this fraction of the steps")
+    momentum: float | None = field(None, min=0.0, max=1.0, help="SGD momentum (AdamW beta1)")
+    weight_decay: float | None = field(None, min=0.0, help="weight decay")
+    scale_range: tuple[float, float] | None = field(None, help="random scale range")
+    flip: bool | None = field(None, help="random horizontal flip")
+    loss: str | None = field(None, help="ce or ohem (online hard example mining)")
+    ohem_thresh: float | None = field(None, help="OHEM: hard when p(true class) is below this")
+    ohem_min_kept: float | None = field(None, help="OHEM: fraction of valid pixels always kept")
+    teacher: str | None = field(None, help="distillation teacher: a baseline name (trained once, cached)")
+    teacher_epochs: int | None = field(None, min=1, help="teacher's epochs (default: the student's)")
+    teacher_seed: int | None = field(None, min=0, help="teacher's seed (shared by students of every seed)")
+    distill_weight: float | None = field(None, min=0.0, help="weight of the distillation KL (0: off)")
+    distill_temperature: float | None = field(None, help="distillation temperature T")
+    memory_format: str | None = field(None, help="contiguous, channels_last or auto (timed at run start)")
+    precision: str | None = field(None, help="fp32, bf16 (autocast forward) or auto (timed at run start)")
+    preload: bool | None = field(None, help="decode every image once into memory")
     eval_size: tuple[int, int] | None = field(None, help="evaluation input HxW (default: full resolution)")
     eval_every: int = field(0, min=0, help="also evaluate every N epochs (0: only after the last)")
     device: str = field("auto", help="cpu, cuda, cuda:N or auto")
@@ -63,7 +85,7 @@ class RetrainConfig:
     workers: int = field(0, min=0, help="data-loader worker processes")
     seed: int = field(0, min=0, help="seed of weights, sampling and augmentation")
     sync_bn: bool = field(True, help="SyncBatchNorm under multi-GPU torchrun")
-    amp: bool = field(False, help="bfloat16 autocast for the training forward (CUDA only)")
+    amp: bool = field(False, help="bfloat16 autocast for the training forward on CUDA (= precision bf16)")
     resume: bool = field(False, help="continue from RUN_DIR/checkpoints/last.pt")
     overwrite: bool = field(False, help="replace an earlier run in the run directory")
     name: str | None = field(None, help="run name (default: the directory name)")
@@ -71,9 +93,7 @@ class RetrainConfig:
     def validate(self) -> None:
         if (self.genotype is None) == (self.baseline is None):
             raise ConfigError("genotype/baseline: give exactly one of a genotype file or a baseline name")
-        lo, hi = self.scale_range
-        if not 0 < lo <= hi:
-            raise ConfigError(f"scale_range: expected 0 < min <= max, got {lo}, {hi}")
+        recipes.resolve(self)  # unknown recipe, bad choices and ranges: one ConfigError naming the field
 
 
 def poly_lr(base_lr: float, step: int, max_steps: int, power: float) -> float:
@@ -98,18 +118,33 @@ def _search_fields(genotype_path: str, genotype: dict) -> dict:
 
 
 def _train_step(model, optimizer, images, labels, ignore_index: int, amp: bool = False,
-                where: str = "train loss") -> float:
+                where: str = "train loss", objective: Objective | None = None) -> float:
+    """One optimizer step. The forward (student and teacher) runs under bf16 autocast when `amp`;
+    the loss is always computed in fp32."""
     with torch.autocast(device_type=images.device.type, dtype=torch.bfloat16, enabled=amp):
         logits = model(images)
+        teacher_logits = objective.teacher_logits(images) if objective is not None else None
     logits = logits.float()
     if logits.shape[-2:] != labels.shape[-2:]:
         logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
-    loss = F.cross_entropy(logits, labels, ignore_index=ignore_index)
+    if objective is None:
+        loss = F.cross_entropy(logits, labels, ignore_index=ignore_index)
+    else:
+        loss = objective(logits, labels, teacher_logits)
     value = check_finite(float(loss.detach()), where)  # before the step: the weights stay finite
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     return value
+
+
+def build_optimizer(params, values: dict) -> torch.optim.Optimizer:
+    """SGD (momentum, weight decay) or AdamW (beta1 = momentum, decoupled weight decay)."""
+    if values["optimizer"] == "adamw":
+        return torch.optim.AdamW(params, lr=values["lr"], betas=(values["momentum"], 0.999),
+                                 weight_decay=values["weight_decay"])
+    return torch.optim.SGD(params, lr=values["lr"], momentum=values["momentum"],
+                           weight_decay=values["weight_decay"])
 
 
 def run_retrain(config: RetrainConfig | dict, run_dir: str | Path) -> dict:
@@ -143,9 +178,11 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
 
     if cfg.batch_size % info.world_size:
         raise ConfigError(f"batch_size: {cfg.batch_size} is not divisible by the {info.world_size} processes")
-    train_set = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.train_split, train=True,
-                                  crop_size=cfg.crop, scale_range=cfg.scale_range, flip=cfg.flip)
-    val_set = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.val_split, train=False)
+    values, recipe_record = recipes.resolve(cfg)
+    cfg = dataclasses.replace(cfg, **values)  # every recipe value explicit: config.json shows what ran
+    train_set = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.train_split, train=True, crop_size=cfg.crop,
+                                  scale_range=cfg.scale_range, flip=cfg.flip, preload=cfg.preload)
+    val_set = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.val_split, train=False, preload=cfg.preload)
     spec = model_spec(genotype=cfg.genotype, baseline=cfg.baseline, num_classes=train_set.num_classes)
     torch.manual_seed(cfg.seed)  # same initial weights in every process
     model = build_from_spec(spec)
@@ -159,9 +196,10 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
                           f"of {cfg.data_root} ({cfg.train_split})")
     max_steps = cfg.epochs * steps_per_epoch
     params_m = count_params(model) / 1e6
+    teacher_info, teacher = _teacher(cfg, values, info, spec.num_classes, device)
+    objective = Objective.from_values(values, train_set.ignore_index, teacher)
 
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                weight_decay=cfg.weight_decay)
+    optimizer = build_optimizer(model.parameters(), values)
     start_epoch, step = 0, 0
     state = run.load_checkpoint() if cfg.resume else None
     if state is not None:
@@ -175,6 +213,12 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
         for k, v in group.items():
             if torch.is_tensor(v):
                 group[k] = v.to(device)
+    speed = _throughput_choice(cfg, run, state, model, objective, values, per_process, spec.num_classes,
+                               device, info)
+    throughput.prepare(model, speed["memory_format"])
+    if teacher is not None:
+        throughput.prepare(teacher, speed["memory_format"])
+    amp = speed["precision"] == "bf16"
 
     if info.is_main:
         if state is None:
@@ -182,10 +226,11 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
         else:
             truncate_jsonl(run.metrics_path, lambda r: r.get("epoch", -1) < start_epoch)
         config_dict = to_dict(cfg)
-        config_dict["num_classes"] = spec.num_classes
+        config_dict.update(num_classes=spec.num_classes, recipe_version=recipe_record["version"])
         run.write_config(config_dict)
         fields = {"dataset": cfg.dataset, "seed": cfg.seed, "world_size": info.world_size,
-                  "preset": None, "latency_weight": None, "architecture": spec.fingerprint}
+                  "preset": None, "latency_weight": None, "architecture": spec.fingerprint,
+                  "recipe": recipe_record, "throughput": speed, "teacher": teacher_info}
         artifacts = {"checkpoint": "checkpoints/last.pt"}
         if spec.kind == "genotype":
             fields.update(_search_fields(cfg.genotype, spec.genotype), genotype_source=str(cfg.genotype))
@@ -214,16 +259,16 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
         loader = _loader(train_set, cfg, info, epoch, per_process, device)
         net.train()
         t0, total, count = time.time(), 0.0, 0
-        lr = poly_lr(cfg.lr, step, max_steps, cfg.poly_power)
+        lr = recipes.learning_rate(values, step, max_steps)
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not info.is_main, leave=False)
         for images, labels in bar:
-            lr = poly_lr(cfg.lr, step, max_steps, cfg.poly_power)
+            lr = recipes.learning_rate(values, step, max_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss = _train_step(net, optimizer, images.to(device, non_blocking=True),
-                               labels.to(device, non_blocking=True), train_set.ignore_index,
-                               amp=cfg.amp and device.type == "cuda",
-                               where=f"train loss at epoch {epoch + 1}, step {step + 1}")
+            images = throughput.to_format(images.to(device, non_blocking=True), speed["memory_format"])
+            loss = _train_step(net, optimizer, images, labels.to(device, non_blocking=True),
+                               train_set.ignore_index, amp=amp,
+                               where=f"train loss at epoch {epoch + 1}, step {step + 1}", objective=objective)
             total, count, step = total + loss, count + 1, step + 1
             bar.set_postfix(loss=f"{loss:.3f}")
         sums = dist_utils.all_reduce_sum(torch.tensor([total, count], dtype=torch.float64), info)
@@ -246,7 +291,8 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
             run.save_checkpoint({"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
                                  "epoch": epoch, "step": step, "fingerprint": spec.fingerprint,
                                  "architecture": {"kind": spec.kind, "name": spec.name},
-                                 "num_classes": spec.num_classes, "world_size": info.world_size})
+                                 "num_classes": spec.num_classes, "world_size": info.world_size,
+                                 "throughput": {k: speed[k] for k in ("memory_format", "precision")}})
         dist_utils.barrier(info)
 
     if last_val is None:  # resumed after the last epoch had finished
@@ -263,6 +309,60 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
         record = run.finish()
     dist_utils.barrier(info)
     return record
+
+
+def _teacher(cfg: RetrainConfig, values: dict, info: dist_utils.DistInfo, num_classes: int,
+             device: torch.device) -> tuple[dict | None, torch.nn.Module | None]:
+    """(record, network) of the distillation teacher, trained first unless cached; (None, None)
+    without distillation."""
+    if values["distill_weight"] <= 0:
+        return None, None
+    from workbench.seg import teacher as teachers
+
+    tcfg = teachers.teacher_config(cfg, values)
+    if info.enabled:  # one process cannot train it alone inside a process group
+        key, _ = teachers.teacher_key(tcfg)
+        if not teachers.is_cached(key):
+            raise ConfigError(f"teacher: {values['teacher']} is not cached yet ({teachers.teacher_cache_dir() / key}); "
+                              "run the same retrain once in a single process to train it, then use torchrun")
+        tinfo = {"key": key, "run_dir": str(teachers.teacher_cache_dir() / key), "cache": "hit",
+                 "baseline": tcfg["baseline"], "epochs": tcfg["epochs"]}
+    else:
+        tinfo = teachers.ensure_teacher(tcfg)
+    return tinfo, teachers.load_teacher(tinfo, num_classes, device)
+
+
+def _throughput_choice(cfg: RetrainConfig, run: RunDir, state: dict | None, model, objective: Objective,
+                       values: dict, batch: int, num_classes: int, device: torch.device,
+                       info: dist_utils.DistInfo) -> dict:
+    """Memory format and precision: a resumed run's recorded choice, else timed (rank 0's)."""
+    recorded = (state or {}).get("throughput") or (run.record().get("throughput") if cfg.resume else None)
+    if recorded:
+        return {**recorded, "reused": True}
+    precision = "bf16" if cfg.amp and device.type == "cuda" else values["precision"]
+    options = throughput.candidates(values["memory_format"], precision, device)
+    choice = {"memory_format": options[0][0], "precision": options[0][1], "measured": False}
+    if len(options) > 1 and info.is_main:
+        gen = torch.Generator().manual_seed(0)
+        images = torch.randn(batch, 3, *cfg.crop, generator=gen).to(device)
+        labels = torch.randint(0, num_classes, (batch, *cfg.crop), generator=gen).to(device)
+        teachers = {}
+
+        def make_step(twin, fmt: str, prec: str):
+            opt = build_optimizer(twin.parameters(), {**values, "lr": 1e-6})
+            obj = objective
+            if objective.teacher is not None:
+                if fmt not in teachers:
+                    teachers[fmt] = throughput.prepare(copy.deepcopy(objective.teacher), fmt)
+                obj = dataclasses.replace(objective, teacher=teachers[fmt])
+            x = throughput.to_format(images, fmt)
+            return lambda: _train_step(twin, opt, x, labels, objective.ignore_index, amp=prec == "bf16",
+                                       where="throughput probe", objective=obj)
+
+        choice = throughput.choose(model, make_step, options, device)
+    if info.enabled:
+        choice = dist_utils.broadcast_object(choice, info)
+    return choice
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:

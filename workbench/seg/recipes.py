@@ -1,0 +1,141 @@
+"""Retrain recipes: named, versioned presets shared by searched networks and baselines.
+
+A recipe is data: every value of it is also a `RetrainConfig` field that defaults to None
+("take the recipe's"), so `--set lr=0.02` still overrides one value of a recipe. A published
+recipe never changes its values; a change is a new name (`fast-v2`). The resolved recipe (name,
+version, every value, and which values the config overrode) goes into the run record and
+config.json, so two runs are comparable exactly when their resolved recipes are equal.
+
+`plain-v1` is the behaviour retrain always had (SGD, poly, random scale 0.5-2, cross entropy,
+fp32, contiguous tensors). The other recipes' values were chosen by the measurements in
+`benchmarks/results/proxy_benchmark.md` (the evidence for each ingredient is there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One preset. Fields after `summary` are the values a RetrainConfig field of the same name
+    takes when left unset."""
+
+    name: str
+    version: int
+    summary: str
+    optimizer: str = "sgd"  # sgd | adamw
+    lr: float = 0.01
+    momentum: float = 0.9  # SGD momentum (AdamW: beta1)
+    weight_decay: float = 5e-4
+    schedule: str = "poly"  # poly | cosine (per iteration, after the warm-up)
+    poly_power: float = 0.9
+    warmup: float = 0.0  # linear warm-up to lr over this fraction of the optimizer steps
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    flip: bool = True
+    loss: str = "ce"  # ce | ohem
+    ohem_thresh: float = 0.7  # OHEM: a pixel is hard when p(true class) < ohem_thresh ...
+    ohem_min_kept: float = 1 / 16  # ... and at least this fraction of the valid pixels is kept
+    teacher: str | None = None  # distillation teacher: a baseline name (trained once, cached)
+    teacher_epochs: int | None = None  # teacher's epochs (None: the student's)
+    teacher_seed: int = 0  # one teacher serves the students of every seed
+    distill_weight: float = 0.0  # loss = task + distill_weight * KL(teacher_T || student_T) * T^2
+    distill_temperature: float = 1.0
+    memory_format: str = "contiguous"  # contiguous | channels_last | auto (timed at run start)
+    precision: str = "fp32"  # fp32 | bf16 (autocast forward, fp32 loss) | auto (timed at run start)
+    preload: bool = False  # decode every training image once into memory
+
+
+# Values of a recipe that a RetrainConfig field of the same name overrides.
+RECIPE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Recipe)[3:])
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "optimizer": ("sgd", "adamw"), "schedule": ("poly", "cosine"), "loss": ("ce", "ohem"),
+    "memory_format": ("contiguous", "channels_last", "auto"), "precision": ("fp32", "bf16", "auto"),
+}
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (
+    Recipe("plain-v1", 1, "retrain as it always was: SGD 0.01 momentum 0.9, poly 0.9 per step, "
+                          "random scale 0.5-2 / crop / flip, cross entropy, fp32, contiguous"),
+    Recipe("fast-v1", 1, "small networks from scratch on a short CPU budget: AdamW 4e-3 with 3 % "
+                         "linear warm-up then cosine, scale 0.75-1.5, cross entropy; memory format "
+                         "and precision timed at run start; images decoded once",
+           optimizer="adamw", lr=4e-3, momentum=0.9, weight_decay=1e-2, schedule="cosine",
+           warmup=0.03, scale_range=(0.75, 1.5), memory_format="auto", precision="auto",
+           preload=True),
+)}
+
+DEFAULT_RECIPE = "plain-v1"
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ConfigError(f"recipe: unknown recipe {name!r} (known: {', '.join(sorted(RECIPES))})")
+    return RECIPES[name]
+
+
+def check_values(values: dict[str, Any]) -> None:
+    """One-line ConfigError naming the field for a value outside its choices or range."""
+    for key, options in CHOICES.items():
+        if values.get(key) is not None and values[key] not in options:
+            raise ConfigError(f"{key}: must be one of {', '.join(options)}, got {values[key]!r}")
+    lo, hi = values.get("scale_range") or (1.0, 1.0)
+    if not 0 < lo <= hi:
+        raise ConfigError(f"scale_range: expected 0 < min <= max, got {lo}, {hi}")
+    if values.get("warmup") is not None and not 0 <= values["warmup"] < 1:
+        raise ConfigError(f"warmup: expected a fraction of the steps in [0, 1), got {values['warmup']}")
+    if values.get("ohem_thresh") is not None and not 0 < values["ohem_thresh"] <= 1:
+        raise ConfigError(f"ohem_thresh: expected a probability in (0, 1], got {values['ohem_thresh']}")
+    if values.get("ohem_min_kept") is not None and not 0 <= values["ohem_min_kept"] <= 1:
+        raise ConfigError(f"ohem_min_kept: expected a fraction in [0, 1], got {values['ohem_min_kept']}")
+    if values.get("distill_temperature") is not None and values["distill_temperature"] <= 0:
+        raise ConfigError(f"distill_temperature: must be > 0, got {values['distill_temperature']}")
+    if (values.get("distill_weight") or 0) > 0 and not values.get("teacher"):
+        raise ConfigError("teacher: distill_weight > 0 needs a teacher baseline name")
+
+
+def resolve(config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(values, record) of a RetrainConfig: each recipe value, the config's where it set one.
+
+    `record` is what the run record stores: {"name", "version", "values", "overridden"}.
+    """
+    recipe = get_recipe(config.recipe)
+    values, overridden = {}, []
+    for key in RECIPE_FIELDS:
+        given = getattr(config, key)
+        default = getattr(recipe, key)
+        values[key] = default if given is None else given
+        if given is not None and _plain(given) != _plain(default):
+            overridden.append(key)
+    values["scale_range"] = tuple(values["scale_range"])
+    check_values(values)
+    record = {"name": recipe.name, "version": recipe.version, "values": _plain(values),
+              "overridden": overridden}
+    return values, record
+
+
+def learning_rate(values: dict[str, Any], step: int, max_steps: int) -> float:
+    """The learning rate of optimizer step `step` (0-based) of `max_steps`: linear warm-up, then
+    poly `(1 - t)^power` or half-cosine over the remaining steps (t from 0 to 1)."""
+    base = float(values["lr"])
+    warm = min(max_steps, math.ceil(float(values["warmup"]) * max_steps))
+    if step < warm:
+        return base * (step + 1) / warm
+    span = max(1, max_steps - warm)
+    t = min(step - warm, span) / span
+    if values["schedule"] == "cosine":
+        return base * 0.5 * (1 + math.cos(math.pi * t))
+    return base * (1 - t) ** float(values["poly_power"])
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

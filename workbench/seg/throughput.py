@@ -1,0 +1,118 @@
+"""Memory format and precision of training, chosen by timing a few steps on the machine at hand.
+
+Whether `channels_last` and bf16 autocast speed training up depends on the CPU (AMX, AVX-512
+BF16 or neither), the GPU and the network (depthwise convolutions on 16-64 channels are
+memory-bound), so nothing is assumed: the candidates train a copy of the model on a fixed batch,
+round-robin, and each keeps its fastest round. The choice and every step time are recorded, and
+a resumed run reuses the recorded choice instead of measuring again (so resume stays exact).
+
+Exact resume also needs every step to be reproducible run to run. On the AMD EPYC (AVX-512 BF16)
+machine with torch 2.14.1, `channels_last` + bf16 training was not (the same step from the same
+weights gave different weights for some networks, even on one thread), so on a CPU `auto` never
+picks that pair (asking for it explicitly still works, without the exact-resume guarantee); the
+other candidates are checked the same way (two 2-step runs from the same weights and seed) and a
+candidate that differs is dropped.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from workbench.device import synchronize
+
+log = logging.getLogger(__name__)
+
+FORMATS = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+
+
+def candidates(memory_format: str, precision: str, device: torch.device) -> list[tuple[str, str]]:
+    """(memory_format, precision) pairs to time; 'auto' expands to every option."""
+    formats = list(FORMATS) if memory_format == "auto" else [memory_format]
+    precisions = ["fp32", "bf16"] if precision == "auto" else [precision]
+    if device.type == "cpu" and precision == "auto" and not _cpu_has_bf16():
+        precisions = ["fp32"]  # emulated bf16 is only ever slower
+    pairs = list(itertools.product(formats, precisions))
+    if device.type == "cpu" and len(pairs) > 1:  # see the module docstring: not reproducible
+        pairs = [p for p in pairs if p != ("channels_last", "bf16")]
+    return pairs
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            flags = fh.read()
+    except OSError:
+        return True  # unknown: let the timing decide
+    return any(f in flags for f in ("avx512_bf16", "amx_bf16", "avx_ne_convert", "bf16"))
+
+
+def prepare(model: nn.Module, memory_format: str) -> nn.Module:
+    """The model in the memory format (in place for parameters and buffers)."""
+    return model.to(memory_format=FORMATS[memory_format])
+
+
+def to_format(images: torch.Tensor, memory_format: str) -> torch.Tensor:
+    return images.contiguous(memory_format=FORMATS[memory_format])
+
+
+def choose(model: nn.Module, make_step: Callable[[nn.Module, str, str], Callable[[], None]],
+           options: list[tuple[str, str]], device: torch.device, rounds: int = 3,
+           steps: int = 2) -> dict:
+    """Time `steps` training steps of each option per round, round-robin, after one untimed warm-up
+    step each; the option with the fastest round median wins among the reproducible ones.
+
+    `make_step(model_copy, memory_format, precision)` returns a function doing one full step
+    (forward, loss, backward, optimizer step) on a fixed batch. Returns {"memory_format",
+    "precision", "measured", "step_ms": {"channels_last+fp32": best ms, ...}, "rounds", "steps",
+    "not_reproducible": [...]}. Random state is restored afterwards, so the run's own random
+    streams are unchanged.
+    """
+    if len(options) == 1:
+        fmt, prec = options[0]
+        return {"memory_format": fmt, "precision": prec, "measured": False}
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        runs = {}
+        for fmt, prec in options:
+            twin = prepare(copy.deepcopy(model).to(device).train(), fmt)
+            runs[(fmt, prec)] = make_step(twin, fmt, prec)
+            runs[(fmt, prec)]()  # warm-up: oneDNN primitives, autocast caches
+        best = {key: float("inf") for key in runs}
+        for _ in range(rounds):
+            for key, step in runs.items():
+                times = []
+                for _ in range(steps):
+                    synchronize(device)
+                    t0 = time.perf_counter()
+                    step()
+                    synchronize(device)
+                    times.append(time.perf_counter() - t0)
+                best[key] = min(best[key], sorted(times)[len(times) // 2])
+        unstable = [key for key in runs if not _reproducible(model, make_step, key, device)]
+    ranked = sorted(best, key=best.get)
+    fmt, prec = next((key for key in ranked if key not in unstable), ranked[0])
+    step_ms = {f"{f}+{p}": round(t * 1000, 3) for (f, p), t in best.items()}
+    log.info("training step times (best round): %s -> %s+%s", step_ms, fmt, prec)
+    if len(unstable) == len(ranked):
+        log.warning("no memory format / precision trained reproducibly here: resume will not be exact")
+    return {"memory_format": fmt, "precision": prec, "measured": True, "step_ms": step_ms,
+            "rounds": rounds, "steps": steps, "not_reproducible": [f"{f}+{p}" for f, p in unstable]}
+
+
+def _reproducible(model: nn.Module, make_step, key: tuple[str, str], device: torch.device) -> bool:
+    """Whether two 2-step runs from the same weights and seed end with identical weights."""
+    finals = []
+    for _ in range(2):
+        twin = prepare(copy.deepcopy(model).to(device).train(), key[0])
+        step = make_step(twin, *key)
+        torch.manual_seed(0)
+        for _ in range(2):
+            step()
+        finals.append(twin.state_dict())
+    return all(torch.equal(a, finals[1][k]) for k, a in finals[0].items())
