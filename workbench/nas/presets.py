@@ -167,6 +167,8 @@ PRESETS: dict[str, dict] = {
     # AutoRTNet: hyper-cells search depth and downsampling, an aggregation cell fuses the scales
     "autortnet": {"space": {"name": "hyper", "cell_sharing": False, "nodes": 2, "aggregation": True},
                   "latency_weight": 0.1},
+    # ProxylessNAS / FBNet: MBConv blocks with searched kernel, expansion, squeeze-excitation and width
+    "mbconv": {"space": {"name": "mbconv"}, "latency_weight": 0.1},
 }
 
 

@@ -1,0 +1,132 @@
+"""The MBConv space (ProxylessNAS / FBNet-style blocks), added as one package plus its registration:
+it searches, derives, rebuilds, retrains, benchmarks and appears on the frontier like the others."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from workbench.errors import ConfigError, GenotypeError
+from workbench.nas.genotypes import load_genotype, save_genotype
+from workbench.nas.latency.table import predict_genotype_latency
+from workbench.nas.network import build_network
+from workbench.nas.presets import get_preset
+from workbench.nas.search import build_supernet, make_genotype, run_search
+from workbench.nas.space import space_names
+from workbench.nas.spaces.mbconv.supernet import SKIP, MBWeights
+
+SMALL = dict(input_size=(32, 64), crop_size=(32, 64), widths=[8, 8, 16, 16], depths=[1, 2, 2, 1],
+             kernels=[3, 5], expansions=[2, 4], width_multipliers=[0.5, 1.0], stem_channels=8, head_channels=8,
+             decoder_channels=8, threads=1)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def toy_lut(model, image):
+    """Every piece costs its input size, so wider, bigger and earlier layers cost more."""
+    return {"schema": "workbench.latency_lut", "version": 1, "input_size": list(image),
+            "entries": {p.key: sum(math.prod(s) for s in p.shapes) / 1e3 for p in model.lut_probes(image)}}
+
+
+def one_hot(model, blocks: list[int], widths: list[int]) -> MBWeights:
+    eye = torch.eye
+    return MBWeights([eye(len(spec.choices))[b] for spec, b in zip(model.layers_spec, blocks)],
+                     [eye(len(spec.out_widths))[w] for spec, w in zip(model.layers_spec, widths)])
+
+
+def test_registered_with_its_config_and_preset():
+    assert "mbconv" in space_names()
+    cfg = get_preset("mbconv", **SMALL)
+    assert cfg.space.name == "mbconv" and cfg.space.widths == [8, 8, 16, 16] and cfg.size_divisor() == 32
+    with pytest.raises(ConfigError, match="depths: one depth per stage"):
+        get_preset("mbconv", widths=[8, 16], depths=[1])
+    with pytest.raises(ConfigError, match="unknown parameter gcn for space mbconv"):
+        get_preset("mbconv", gcn=True)
+
+
+def test_supernet_forward_derivation_and_rebuild(tmp_path):
+    cfg = get_preset("mbconv", **SMALL)
+    torch.manual_seed(0)
+    model = build_supernet(cfg, 5)
+    assert model(torch.randn(2, 3, 32, 64)).shape == (2, 5, 32, 64)
+    assert [len(s.choices) for s in model.layers_spec] == [8, 8, 9, 8, 9, 8]  # skip after a stage's first layer
+    with torch.no_grad():  # skip layer 2, pick k5 e4 SE at half width elsewhere
+        for k, spec in enumerate(model.layers_spec):
+            model.arch[f"block{k}"].copy_(torch.eye(len(spec.choices))[spec.choices.index(
+                SKIP if k == 2 else "k5_e4_se")] * 5)
+            model.arch[f"width{k}"].copy_(torch.tensor([5.0, 0.0]))
+    g = make_genotype(cfg, model.derive(), 5)
+    assert [len(s) for s in g.body.stages] == [1, 1, 2, 1]
+    assert all(b.kernel == 5 and b.expand == 4 and b.se for s in g.body.stages for b in s)
+    assert [b.channels for s in g.body.stages for b in s] == [4, 4, 8, 8, 8]
+    path = save_genotype(g, tmp_path / "genotype.json")
+    again = load_genotype(path)
+    assert again.space == "mbconv" and again.to_dict() == g.to_dict()
+    net = build_network(path)
+    assert net.output_stride == 8 and net.size_divisor == 32
+    assert net(torch.randn(1, 3, 64, 96)).shape == (1, 5, 64, 96)
+
+
+def test_expected_latency_of_one_hot_choices_is_the_genotype_prediction():
+    """Independent check: the supernet's latency model vs the derived network's own table sum."""
+    cfg = get_preset("mbconv", **SMALL)
+    model = build_supernet(cfg, 5)
+    lut = toy_lut(model, cfg.input_size)
+    latency = model.latency_model(lut)
+    for blocks, widths in (([0] * 6, [0] * 6), ([7, 3, 1, 5, 2, 6], [1, 0, 1, 1, 0, 1]), ([1] * 6, [1] * 6)):
+        w = one_hot(model, blocks, widths)
+        with torch.no_grad():
+            for k in range(6):
+                model.arch[f"block{k}"].copy_(w.blocks[k] * 50)
+                model.arch[f"width{k}"].copy_(w.widths[k] * 50)
+        g = make_genotype(cfg, model.derive(), 5)
+        assert float(latency(w)) == pytest.approx(predict_genotype_latency(g, lut), rel=1e-6)
+    # wider, bigger blocks cost more; the gradient pushes probability away from them
+    w = model.arch_weights()
+    latency(w).backward()
+    grad = model.arch["width1"].grad
+    assert grad[1] > grad[0]  # full width costs more than half width
+    assert float(latency.uniform()) > 0
+
+
+def test_bad_bodies_are_genotype_errors(tmp_path):
+    cfg = get_preset("mbconv", **SMALL)
+    d = make_genotype(cfg, build_supernet(cfg, 5).derive(), 5).to_dict()
+    for mutate, message in ((lambda b: b["stages"][1].update(stride=4), "stride must be 8"),
+                            (lambda b: b["stages"][0].update(layers=[]), "at least its first"),
+                            (lambda b: b["stages"][0]["layers"][0].update(kernel=4), "kernel must be odd"),
+                            (lambda b: b.update(lateral_stage=9), "lateral_stage 9"),
+                            (lambda b: b["stages"][0]["layers"][0].pop("se"), "missing field 'se'")):
+        bad = {**d, "body": {**d["body"], "stages": [dict(s, layers=[dict(x) for x in s["layers"]])
+                                                     for s in d["body"]["stages"]]}}
+        mutate(bad["body"])
+        with pytest.raises(GenotypeError, match=message):
+            load_genotype(bad)
+
+
+def test_search_retrain_benchmark_and_frontier(tmp_path, tiny_cityscapes):
+    from workbench import steps
+
+    lut_cache = str(tmp_path / "lut")
+    rec = run_search({"preset": "mbconv", **SMALL, "dataset": "random", "epochs": 2, "batch_size": 2,
+                      "max_val_images": 1, "warmup_epochs": 0, "lut_warmup": 0, "lut_repeats": 1, "lut_rounds": 1,
+                      "lut_calibrate": 1, "lut_cache_dir": lut_cache, "device": "cpu"}, tmp_path / "search")
+    assert rec["status"] == "finished" and rec["metrics"]["expected_latency_ms"] > 0
+    assert steps.list_runs(tmp_path)[0]["kind"] == "search"  # the runs index reads it like any run
+    genotype = tmp_path / "search" / "genotype.json"
+    retrain = steps.retrain({"genotype": str(genotype), "data_root": str(tiny_cityscapes), "epochs": 1,
+                             "crop": [64, 128], "batch_size": 4, "device": "cpu", "threads": 1},
+                            tmp_path / "retrain")
+    assert retrain["status"] == "finished" and 0 <= retrain["metrics"]["miou"] <= 1
+    bench = steps.benchmark({"run": str(tmp_path / "retrain"), "size": [32, 64], "repeats": 2, "warmup": 1,
+                             "memory": False, "device": "cpu", "threads": 1}, tmp_path / "retrain" / "benchmark")
+    assert bench["lut"]["predicted_ms"] > 0  # the search run's table, found through the retrain's genotype source
+    front = steps.frontier({"roots": [str(tmp_path)]}, tmp_path / "frontier")
+    assert front["points"] == 1
+    # the views draw it through its own module (widgets/spaces/mbconv.py)
+    from widgets.spaces import architecture_figures
+
+    (title, fig), = architecture_figures(load_genotype(genotype))
+    assert title == "layers" and len(fig.data) == sum(len(s) for s in load_genotype(genotype).body.stages)
