@@ -63,6 +63,19 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
 
 
+def read_yaml_mapping(path: str | Path, what: str) -> dict:
+    """A YAML file holding a mapping (`what` names it in errors: "sweep", "study", "parameters");
+    one ConfigError naming the file when it cannot be read or holds something else."""
+    path = Path(path)
+    try:
+        data = load_yaml(path.read_text()) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read {what} ({exc.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of {what}, got {type(data).__name__}")
+    return data
+
+
 def parse_value(text: str) -> Any:
     """Parse the value of a `key=value` override with YAML rules (1e-3, true, [1, 2], null)."""
     try:

@@ -10,20 +10,9 @@ from workbench.config import parse_value
 
 
 def _collect_params(args: argparse.Namespace) -> dict[str, Any]:
-    import yaml
+    from workbench.config import read_yaml_mapping
 
-    from workbench.config import load_yaml
-    from workbench.errors import ConfigError
-
-    values: dict[str, Any] = {}
-    if args.file:
-        try:
-            loaded = load_yaml(Path(args.file).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{args.file}: cannot read parameters ({exc.__class__.__name__})") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{args.file}: expected a mapping of parameter: value")
-        values.update(loaded)
+    values: dict[str, Any] = read_yaml_mapping(args.file, "parameters") if args.file else {}
     for key, value in args.param or []:
         values[key] = "" if value == "" else parse_value(value)  # -p baseline '' is an empty string
     values.update({flag: True for flag in ("resume", "overwrite") if getattr(args, flag)})

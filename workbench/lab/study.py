@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from workbench.config import load_yaml
+from workbench.config import read_yaml_mapping
 from workbench.errors import ConfigError
 from workbench.lab.sweep import run_batch
 
@@ -23,13 +23,8 @@ STUDY_KEYS = {"output_root", "budget", "data", "sweeps", "estimate"}
 
 def load_study(path: str | Path) -> dict:
     """Read and check a study file: output_root, data (generated when missing), sweeps (batch sweeps, each with an `id`)."""
-    import yaml
-
     path = Path(path)
-    try:
-        study = load_yaml(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read study ({exc.__class__.__name__})") from None
+    study = read_yaml_mapping(path, "study")
     unknown = sorted(set(study) - STUDY_KEYS)
     if unknown:
         raise ConfigError(f"{path}: unknown key {', '.join(unknown)} (known: {', '.join(sorted(STUDY_KEYS))})")

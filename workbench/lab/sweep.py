@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workbench.config import load_yaml
+from workbench.config import read_yaml_mapping
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.lab.execute import notebook_status, run_notebook
 from workbench.lab.params import parse_parameters, resolve_notebook, validate_parameters
@@ -29,16 +29,7 @@ SWEEP_KEYS = {"output_root", "grid", "stages", "extra", "name", "frontier"}
 
 def load_sweep(path: str | Path) -> dict:
     """A sweep mapping from a YAML file (ConfigError naming the file when unreadable)."""
-    import yaml
-
-    path = Path(path)
-    try:
-        sweep = load_yaml(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read sweep ({exc.__class__.__name__})") from None
-    if not isinstance(sweep, dict):
-        raise ConfigError(f"{path}: expected a mapping (output_root, grid, stages, ...)")
-    return sweep
+    return read_yaml_mapping(path, "sweep")
 
 
 def _substitute(value: Any, env: dict[str, Any]) -> Any:

@@ -102,34 +102,45 @@ def _space(value: Any) -> dict:
     raise ConfigError(f"space: expected a space name or a mapping of its settings, got {value!r}")
 
 
-def merge_values(base: dict, overrides: dict, source: str = "config") -> dict:
-    """Lay overrides over base values: top-level fields replace, `space` settings merge (a
-    different space name starts from that space's defaults), and `space.x` or a flat key the
-    space accepts goes to the space. Anything else is an unknown parameter."""
+def split_values(values: dict, space_name: str) -> tuple[dict, dict, list[str]]:
+    """Sort given values into SearchConfig fields and the settings of space `space_name` (from a
+    `space` name or mapping, dotted `space.x` keys, or flat keys the space accepts); the third
+    item lists the names that are neither."""
     fields = {f.name for f in dataclasses.fields(SearchConfig)}
-    out = copy.deepcopy(base)
-    space = _space(out.pop("space", "cells"))
-    if "space" in overrides:
-        new = _space(overrides["space"])
-        space = new if new.get("name", "cells") != space.get("name", "cells") else {**space, **new}
-    impl = get_space(space.get("name", "cells"))
-    unknown = []
-    for key, value in overrides.items():
+    impl = get_space(space_name)
+    top, space, unknown = {}, {}, []
+    for key, value in values.items():
         if key == "space":
-            continue
-        if key.startswith("space."):
+            space.update(_space(value))
+        elif key.startswith("space."):
             space[key[len("space."):]] = value
         elif key in fields:
-            out[key] = value
+            top[key] = value
         elif impl.accepts(key):
             space[key] = value
         else:
             unknown.append(key)
+    return top, impl.rename(space), unknown
+
+
+def merge_values(base: dict, overrides: dict, source: str = "config") -> dict:
+    """Lay overrides over base values: top-level fields replace, `space` settings merge (a
+    different space name starts from that space's defaults), and `space.x` or a flat key the
+    space accepts goes to the space. Anything else is an unknown parameter."""
+    out = copy.deepcopy(base)
+    space = _space(out.pop("space", "cells"))
+    name = _space(overrides["space"]).get("name", "cells") if "space" in overrides else space.get("name", "cells")
+    top, given, unknown = split_values(overrides, name)
     if unknown:
-        known = sorted(fields - {"space"}) + [f"space.{f.name}" for f in dataclasses.fields(impl.config)]
+        impl = get_space(name)
+        known = sorted({f.name for f in dataclasses.fields(SearchConfig)} - {"space"})
+        known += [f"space.{f.name}" for f in dataclasses.fields(impl.config)]
         raise ConfigError(f"{source}: unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(sorted(unknown))} "
                           f"for space {impl.name} (known: {', '.join(known)})")
-    out["space"] = space
+    if name != space.get("name", "cells"):
+        space = {}
+    out.update(top)
+    out["space"] = {**space, **given, "name": name}
     return out
 
 

@@ -26,7 +26,7 @@ from workbench.jsonio import atomic_write_json, truncate_jsonl
 from workbench.nas.architect import Architect
 from workbench.nas.genotypes import Genotype, save_genotype
 from workbench.nas.latency.table import build_lut, calibrate_cached, load_lut, predict_genotype_latency
-from workbench.nas.presets import PRESETS, SearchConfig, get_preset, upgrade_stored
+from workbench.nas.presets import PRESETS, SearchConfig, get_preset, split_values, upgrade_stored
 from workbench.nas.search_data import NUM_CLASSES, build_datasets, evaluate_miou, loader, split_halves
 from workbench.nas.space import get_space
 from workbench.nas.supernet import Supernet
@@ -212,23 +212,8 @@ def run_search(config: SearchConfig | dict, run_dir: str | Path, resume: bool | 
 
 def _nested(given: dict, cfg: SearchConfig) -> dict:
     """The keys a caller gave, with flat or dotted space settings under `space` (only those given)."""
-    from dataclasses import fields
-
-    top = {f.name for f in fields(SearchConfig)}
-    out, space = {}, {}
-    impl = get_space(cfg.space.name)
-    for key, value in given.items():
-        if key == "space":
-            space.update({"name": value} if isinstance(value, str) else dict(value))
-        elif key.startswith("space."):
-            space[key[len("space."):]] = value
-        elif key in top:
-            out[key] = value
-        elif impl.accepts(key):
-            space[key] = value
-    if space:
-        out["space"] = impl.rename(space)
-    return out
+    top, space, _ = split_values(given, cfg.space.name)
+    return {**top, "space": space} if space else top
 
 
 def _search(cfg: SearchConfig, run: RunDir, resume: bool) -> dict:
