@@ -12,15 +12,17 @@ import math
 import networkx as nx
 import plotly.graph_objects as go
 
+from workbench.nas.darts import strongest_ops
+
 OUT = "out"
 
 
 def _input_count(cell: dict, edges: list[tuple[int, int]]) -> int:
-    if "inputs" in cell and cell["inputs"] is not None:
-        return len(cell["inputs"])
+    if cell.get("inputs") is not None:  # genotype multi-input cells, and alphas records since 0.2
+        return len(cell["inputs"]) if cell.get("kind") not in ("normal", "reduction") else 2
     if cell.get("kind") in ("normal", "reduction"):
         return 2
-    targets = {dst for _, dst in edges}
+    targets = {dst for _, dst in edges}  # an alphas record of 0.1: the first intermediate node
     return min(targets) if targets else 0
 
 
@@ -44,13 +46,12 @@ def cell_graph(cell: dict) -> nx.DiGraph:
     if raw and isinstance(raw[0], dict):  # genotype cell
         pairs = [(e["from"], e["to"]) for e in raw]
         attrs = [{"op": e["op"], "weight": float(e.get("weight", 1.0)), "weights": None} for e in raw]
-    else:  # alphas record: every candidate edge with every op's weight
+    else:  # alphas record: every candidate edge with every op's weight; the label is what derivation picks
         pairs = [tuple(e) for e in raw]
-        ops, attrs = cell["ops"], []
-        for w in cell["weights"]:
-            candidates = [k for k in range(len(ops)) if ops[k] != "none"] or list(range(len(ops)))
-            k = max(candidates, key=lambda i: w[i])
-            attrs.append({"op": ops[k], "weight": float(w[k]), "weights": dict(zip(ops, map(float, w)))})
+        ops = cell["ops"]
+        best_w, best_op = strongest_ops(cell["weights"], ops)
+        attrs = [{"op": ops[int(k)], "weight": float(bw), "weights": dict(zip(ops, map(float, w)))}
+                 for bw, k, w in zip(best_w, best_op, cell["weights"])]
     n_inputs = _input_count(cell, pairs)
     for i in range(n_inputs):
         g.add_node(i, label=_input_label(cell, i), role="input")

@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 from workbench.data.io import read_indexed_png, read_rgb
 from workbench.data.labels import davis_palette
 from workbench.errors import DataError
-from workbench.metrics.davis import boundary_f, seg2bmap
+from workbench.metrics.davis import frame_scores, seg2bmap
 from workbench.runs import RunDir
 
 ROOT_KEYS = ("data_root", "root", "davis_root", "dataset_root")
@@ -81,30 +81,20 @@ def load_video(run_dir: str | Path, sequence: str | None = None, max_frames: int
                  pred=[read(pred_dir / f"{s}.png") for s in stems], gt=[read(gt_dir / f"{s}.png") for s in stems])
 
 
-def j_score(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Region J of one object in one frame (empty union = 1), as the evaluator computes it."""
-    union = np.logical_or(pred, gt).sum()
-    return 1.0 if union == 0 else float(np.logical_and(pred, gt).sum() / union)
-
-
-def f_score(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Boundary F of one object in one frame: the evaluator's own function, so the viewer and
-    `workbench eval vos` never disagree."""
-    return float(boundary_f(pred, gt))
-
-
 def per_frame_scores(video: Video) -> dict[int, dict[str, list[float | None]]]:
-    """{object id: {'J': [...], 'F': [...]}} with None where a frame has no ground truth."""
+    """{object id: {'J': [...], 'F': [...]}} with None where a frame has no ground truth; the
+    evaluator's own per-frame function, so the viewer and `workbench eval vos` never disagree."""
     objects = sorted({int(o) for g in video.gt if g is not None for o in np.unique(g) if o not in (0, 255)})
     out = {o: {"J": [], "F": []} for o in objects}
+    k = max(objects, default=0)
     for pred, gt in zip(video.pred, video.gt):
+        if gt is None or pred is None:
+            j = f = [None] * k
+        else:
+            j, f = frame_scores(np.where(pred > k, 0, pred), gt, k)
         for o in objects:
-            if gt is None or pred is None:
-                out[o]["J"].append(None)
-                out[o]["F"].append(None)
-            else:
-                out[o]["J"].append(j_score(pred == o, gt == o))
-                out[o]["F"].append(f_score(pred == o, gt == o))
+            out[o]["J"].append(None if j[o - 1] is None else float(j[o - 1]))
+            out[o]["F"].append(None if f[o - 1] is None else float(f[o - 1]))
     return out
 
 

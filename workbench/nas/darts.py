@@ -114,21 +114,26 @@ class CellSupernet(Supernet):
         """Every cell's raw alpha, GCN-adjusted alpha and relaxed weights (the alphas.jsonl rows)."""
         raw, guided = self.arch.per_cell(), self.guided_alphas()
         weights = [self.relax(a) for a in guided]
-        return [{"index": k, "kind": s.kind, "stride": s.stride, "ops": self.ops,
+        return [{"index": k, "kind": s.kind, "stride": s.stride, "ops": self.ops, "inputs": list(s.inputs),
                  "edges": [list(e) for e in s.edges()], "alpha": raw[k].tolist(),
                  "alpha_gcn": guided[k].tolist() if self.gcn is not None else None,
                  "weights": weights[k].tolist()}
                 for k, s in enumerate(self.specs)]
 
 
+def strongest_ops(weights, ops: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, op index) of every edge's strongest op other than `none` (an edges x ops table)."""
+    w = torch.as_tensor(weights).detach().float().cpu().clone()
+    if NONE in ops and len(ops) > 1:
+        w[:, ops.index(NONE)] = float("-inf")
+    return w.max(dim=1)
+
+
 def derive_cell(spec: CellSpec, weights: torch.Tensor, ops: list[str], keep: int = 2) -> CellGenotype:
     """The DARTS rule on one cell's (edges x ops) relaxed weights: per intermediate node keep the
     `keep` incoming edges whose strongest non-zero op weighs most, with that op on each. Ties go
     to the lower edge / op index, so the result is deterministic."""
-    w = weights.detach().float().cpu().clone()
-    if NONE in ops:
-        w[:, ops.index(NONE)] = float("-inf")
-    best_w, best_op = w.max(dim=1)
+    best_w, best_op = strongest_ops(weights, ops)
     edges = []
     for node in spec.node_ids():
         incoming = [k for k, (_, dst) in enumerate(spec.edges()) if dst == node]
