@@ -5,7 +5,12 @@ For a supernet of DARTS cells (an estimate of the derived network's latency):
     E[L] = stem + head + sum_cells [ fixed_k + sum_edges keep(e) * sum_ops p_k(e, op) * LUT(op at e) ]
 
 fixed_k = preprocessing + one addition per node + output conv; keep(e) = min(2, d)/d for an edge
-into a node with d incoming edges, because derivation keeps two edges per node. The zero op costs 0.
+into a node with d incoming edges, because derivation keeps two edges per node.
+
+p_k(e, op) is the op's weight among the ops derivation can pick (every op but `none`,
+renormalized): the zero op costs nothing, but derivation never keeps it either, so crediting it
+would let the latency gradient pile onto `none` and land nowhere. With the renormalization the
+latency term moves weight only between derivable ops (its gradient on `none` is zero).
 """
 
 from __future__ import annotations
@@ -17,6 +22,16 @@ from workbench.nas.cells import CellSpec
 from workbench.nas.latency.probes import cell_fixed_probes, head_probe, kept_edges, op_probe, stem_probe
 from workbench.nas.latency.table import calibration_scale, lookup
 from workbench.nas.operations import NONE
+
+
+def derivable(weights: torch.Tensor, ops: list[str]) -> torch.Tensor:
+    """Op weights renormalized over the ops derivation can pick (all but `none`)."""
+    if NONE not in ops or len(ops) < 2:
+        return weights
+    keep = torch.ones(len(ops), dtype=weights.dtype, device=weights.device)
+    keep[ops.index(NONE)] = 0.0
+    w = weights * keep
+    return w / w.sum(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
 class LatencyModel(nn.Module):
@@ -42,15 +57,17 @@ class LatencyModel(nn.Module):
                         table[e, o] = keep * lookup(lut, op_probe(spec, src, op, image))
             tables.append(table)
         scale = calibration_scale(lut)
+        self.ops = list(ops)
         self.register_buffer("table", scale * torch.cat(tables))  # (all edges, ops)
         self.fixed_ms = scale * fixed
 
     def forward(self, weights: list[torch.Tensor]) -> torch.Tensor:
-        return self.fixed_ms + (torch.cat(weights) * self.table).sum()
+        return self.fixed_ms + (derivable(torch.cat(weights), self.ops) * self.table).sum()
 
     def uniform(self) -> torch.Tensor:
-        """E[latency] with every op equally likely (the scale of the target-free latency term)."""
-        return self.fixed_ms + self.table.mean(dim=1).sum()
+        """E[latency] with every derivable op equally likely (the scale of the target-free term)."""
+        n = self.table.shape[1]
+        return self(torch.full((self.table.shape[0], n), 1.0 / n, device=self.table.device).split(self.table.shape[0]))
 
 
 def latency_term(expected_ms: torch.Tensor, reference_ms: float, target_ms: float | None,

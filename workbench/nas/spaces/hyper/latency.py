@@ -17,6 +17,7 @@ from workbench.nas.latency.probes import (
     preprocess_probes,
     stem_probe,
 )
+from workbench.nas.latency.expected import derivable
 from workbench.nas.latency.table import calibration_scale, lookup
 from workbench.nas.operations import NONE
 from workbench.nas.spaces.hyper.aggregation import aggregation_specs
@@ -71,7 +72,8 @@ class HyperLatencyModel(nn.Module):
 
     E[cell] = its preprocessing (per mixed input part, weighted by the part's share) + additions +
     concat/1x1 + sum_edges keep(e) * sum_ops p(op) * LUT(op at the cell's scale and channels), so a
-    cell at 1/4 costs more than the same cell at 1/32. The aggregation cell counts the preprocessing
+    cell at 1/4 costs more than the same cell at 1/32 (p(op) over the derivable ops, as in
+    `latency.expected`). The aggregation cell counts the preprocessing
     of every input (derivation may drop unused ones, so E[L] errs high there). Called with a plain
     list of cell weights (as
     the Architect does for its reference), the path and aggregation choices count as uniform.
@@ -81,6 +83,7 @@ class HyperLatencyModel(nn.Module):
         super().__init__()
         space, image = model.space, tuple(lut["input_size"])
         self.space, self.cell_index, self.n_trellis = space, dict(model.cell_index), model.n_trellis
+        self.ops = list(space.ops)
         self.scale = calibration_scale(lut)  # measured / piece-sum of reference networks (latency.calibrate)
         self.fixed_ms = lookup(lut, stem_probe(space.stem_channels, image))
         self.head_ms = [lookup(lut, p) for p in head_probes(space, model.num_classes, image)]
@@ -108,7 +111,7 @@ class HyperLatencyModel(nn.Module):
         return self([torch.full((e, n_ops), 1.0 / n_ops, device=self.table.device) for e in self.edges_per_cell])
 
     def cell_ms(self, k: int, inputs: list[Slot], weights: list[torch.Tensor]) -> torch.Tensor:
-        ops = (weights[k] * self.table[self.offsets[k]:self.offsets[k + 1]]).sum()
+        ops = (derivable(weights[k], self.ops) * self.table[self.offsets[k]:self.offsets[k + 1]]).sum()
         pre = sum(coef * self.input_ms[k][i][key] for i, slot in enumerate(inputs) for key, (coef, _) in slot.items())
         return ops + pre + self.body_ms[k]
 
