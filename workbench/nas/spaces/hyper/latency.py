@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from workbench.nas.cells import CellSpec
+from workbench.nas.latency.expected import derivable
 from workbench.nas.latency.probes import (
     Probe,
     add_probe,
@@ -17,7 +18,6 @@ from workbench.nas.latency.probes import (
     preprocess_probes,
     stem_probe,
 )
-from workbench.nas.latency.expected import derivable
 from workbench.nas.latency.table import calibration_scale, lookup
 from workbench.nas.operations import NONE
 from workbench.nas.spaces.hyper.aggregation import aggregation_specs
