@@ -62,8 +62,15 @@ class SearchConfig:
     # latency constraint
     latency_weight: float = field(0.1, min=0.0, help="lambda: loss = task + lambda * latency term")
     target_latency_ms: float | None = field(None, min=0.0, help="optional target T (ms)")
+    target_baseline: str = field("", help="or a target relative to this hand-designed baseline's latency, "
+                                          "measured here at input_size (workbench.seg.baselines)")
+    target_fraction: float | None = field(None, min=0.0, help="with target_baseline: T = fraction x its latency")
     target_mode: Literal["above", "abs"] = field(
-        "above", help="with a target: 'above' = max(0, L/T - 1), 'abs' = |L/T - 1|")
+        "above", help="fixed control with a target: 'above' = max(0, L/T - 1), 'abs' = |L/T - 1|")
+    latency_control: Literal["fixed", "adaptive"] = field(
+        "fixed", help="'adaptive': lambda doubles/halves each epoch until the derived network's table "
+                      "latency is within target_band of the target (FasterSeg)")
+    target_band: float = field(0.1, min=0.0, max=0.9, help="adaptive control: accept target x (1 +- band)")
     lut_path: str = field("", help="use this latency_lut.json instead of building one")
     lut_cache_dir: str = field("", help="LUT cache (empty = ~/.cache/workbench/lut)")
     lut_warmup: int = field(2, min=0, help="untimed calls before each timing round of an entry")
@@ -79,6 +86,18 @@ class SearchConfig:
     overwrite: bool = field(False, help="replace an earlier run in the run directory")
 
     def validate(self) -> None:
+        if bool(self.target_baseline) != (self.target_fraction is not None):
+            raise ConfigError("target_baseline/target_fraction: give both (T = fraction x the baseline's latency)")
+        if self.target_baseline and self.target_latency_ms is not None:
+            raise ConfigError("target_latency_ms/target_baseline: give one latency target, not both")
+        if self.target_fraction is not None and self.target_fraction <= 0:
+            raise ConfigError(f"target_fraction: must be positive, got {self.target_fraction}")
+        if self.latency_control == "adaptive":
+            if self.target_latency_ms is None and not self.target_baseline:
+                raise ConfigError("latency_control: adaptive needs a target (target_latency_ms, or "
+                                  "target_baseline with target_fraction)")
+            if self.latency_weight <= 0:
+                raise ConfigError("latency_weight: adaptive control doubles and halves it, so it must start above 0")
         divisor = self.size_divisor()
         for name in ("input_size", "crop_size"):
             h, w = getattr(self, name)

@@ -30,6 +30,7 @@ from workbench.nas.presets import PRESETS, SearchConfig, get_preset, split_value
 from workbench.nas.search_data import NUM_CLASSES, build_datasets, evaluate_miou, loader, split_halves
 from workbench.nas.space import get_space
 from workbench.nas.supernet import Supernet
+from workbench.nas.target import adapt_weight, miss_pct, resolve_target
 from workbench.outputs import check_output
 from workbench.runs import RunDir
 
@@ -114,27 +115,32 @@ def weight_lr(cfg: SearchConfig, epoch: int) -> float:
 class Search:
     """Everything a search holds between epochs; `state()` is the checkpoint."""
 
-    def __init__(self, cfg: SearchConfig, run: RunDir, lut: dict, num_classes: int, device: torch.device):
+    def __init__(self, cfg: SearchConfig, run: RunDir, lut: dict, num_classes: int, device: torch.device,
+                 target: dict | None = None):
         self.cfg, self.run, self.lut, self.num_classes, self.device = cfg, run, lut, num_classes, device
+        self.target = target
         seed_everything(cfg.seed)
         self.model = build_supernet(cfg, num_classes).to(device)
         self.latency = self.model.latency_model(lut).to(device)
         self.w_opt = torch.optim.SGD(self.model.weight_parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                      weight_decay=cfg.weight_decay)
+        fixed_target = target["ms"] if target and cfg.latency_control == "fixed" else None
         self.architect = Architect(self.model, self.latency, lr=cfg.arch_lr, weight_decay=cfg.arch_weight_decay,
-                                   latency_weight=cfg.latency_weight, target_latency_ms=cfg.target_latency_ms,
+                                   latency_weight=cfg.latency_weight, target_latency_ms=fixed_target,
                                    target_mode=cfg.target_mode)
         self.epoch = -1  # last finished epoch
 
     def state(self) -> dict:
         return {"epoch": self.epoch, "model": self.model.state_dict(), "weight_optimizer": self.w_opt.state_dict(),
-                "arch_optimizer": self.architect.optimizer.state_dict()}
+                "arch_optimizer": self.architect.optimizer.state_dict(),
+                "latency_weight": self.architect.latency_weight, "target_ms": (self.target or {}).get("ms")}
 
     def load(self, state: dict) -> None:
         try:
             self.model.load_state_dict(state["model"])
             self.w_opt.load_state_dict(state["weight_optimizer"])
             self.architect.optimizer.load_state_dict(state["arch_optimizer"])
+            self.architect.latency_weight = float(state.get("latency_weight", self.cfg.latency_weight))
             self.epoch = int(state["epoch"])
         except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{self.run.checkpoint_dir / 'last.pt'}: does not match this search "
@@ -182,6 +188,16 @@ class Search:
             self.w_opt.step()
         return {"train_loss": sum(w_losses) / max(len(w_losses), 1),
                 "arch_loss": sum(a_losses) / len(a_losses) if a_losses else None, "temperature": tau}
+
+    def steer_latency_weight(self, epoch: int) -> dict:
+        """Adaptive control: price the network derived now and double/halve λ (target.adapt_weight)."""
+        cfg, used = self.cfg, self.architect.latency_weight
+        if cfg.latency_control != "adaptive" or epoch < min(cfg.warmup_epochs, cfg.epochs - 1):
+            return {"latency_weight": used}
+        derived = self.derive().expected_latency_ms
+        self.architect.latency_weight = adapt_weight(used, derived, self.target["ms"], cfg.target_band)
+        return {"latency_weight": used, "derived_latency_ms": derived,
+                "target_miss_pct": round(miss_pct(derived, self.target["ms"]), 3)}
 
     def derive(self) -> Genotype:
         tau = temperature(self.cfg, max(self.epoch, 0))
@@ -232,7 +248,11 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool) -> dict:
         else:
             lut = lut_for(cfg, num_classes, str(device))
         atomic_write_json(run.lut_path, lut)
-        search = Search(cfg, run, lut, num_classes, device)
+        stored_target = run.record().get("target") if previous is not None else None
+        target = stored_target or resolve_target(cfg, num_classes, device)
+        if target:
+            run.update(target=target, target_latency_ms=target["ms"])
+        search = Search(cfg, run, lut, num_classes, device, target)
         if previous is not None:
             search.load(previous)
             last = search.epoch
@@ -250,9 +270,11 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool) -> dict:
             miou = evaluate_miou(search.model, val, num_classes, device)
             lat = search.expected_latency_ms()
             search.epoch = epoch
+            control = search.steer_latency_weight(epoch)
             run.log_metrics({"epoch": epoch, "phase": "search", "train_loss": stats["train_loss"],
                              "arch_loss": stats["arch_loss"], "val_miou": miou, "expected_latency_ms": lat,
-                             "temperature": stats["temperature"], "epoch_time_s": round(time.time() - t0, 3)})
+                             "temperature": stats["temperature"], **control,
+                             "epoch_time_s": round(time.time() - t0, 3)})
             run.log_alphas(search.alpha_record(epoch, stats["temperature"]))
             run.save_checkpoint(search.state())
             log.info("epoch %d: train loss %.3f, val mIoU %s, expected latency %.2f ms (%.1f s)", epoch,
@@ -262,7 +284,9 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool) -> dict:
         last = (run.metrics() or [{}])[-1]
         run.update(metrics={"expected_latency_ms": genotype.expected_latency_ms,
                             "supernet_expected_latency_ms": last.get("expected_latency_ms"),
-                            "miou": last.get("val_miou")},
+                            "miou": last.get("val_miou"), "latency_weight_final": search.architect.latency_weight,
+                            "target_latency_ms": (target or {}).get("ms"),
+                            "target_miss_pct": miss_pct(genotype.expected_latency_ms, (target or {}).get("ms"))},
                    artifacts={"genotype": "genotype.json", "checkpoint": "checkpoints/last.pt",
                               "lut": "latency_lut.json", "metrics": "metrics.jsonl", "alphas": "alphas.jsonl"},
                    num_classes=num_classes, lut_fingerprint=lut.get("fingerprint"))

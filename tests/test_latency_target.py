@@ -1,0 +1,66 @@
+"""Searching to a latency target: FasterSeg's adaptive latency weight, and baseline-relative targets."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.errors import ConfigError
+from workbench.nas.presets import get_preset
+from workbench.nas.search import run_search
+from workbench.nas.target import adapt_weight, miss_pct
+from workbench.runs import RunDir
+
+TINY = dict(preset="lgcnet", dataset="random", input_size=[32, 64], crop_size=[32, 64], channels=8, stem_channels=8,
+            head_channels=8, nodes=2, num_cells=3, reductions=[0, 2], fusion_channels=8, batch_size=2,
+            max_val_images=0, warmup_epochs=0, lut_warmup=0, lut_repeats=1, lut_rounds=1, lut_calibrate=0,
+            threads=1, device="cpu", arch_lr=0.3)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_adapt_weight_is_fastersegs_rule():
+    assert adapt_weight(0.1, 12.0, 10.0, 0.1) == 0.2    # above the band: double
+    assert adapt_weight(0.1, 8.0, 10.0, 0.1) == 0.05    # below: halve
+    assert adapt_weight(0.1, 10.9, 10.0, 0.1) == 0.1    # inside: keep
+    assert miss_pct(11.0, 10.0) == pytest.approx(10.0) and miss_pct(None, 10.0) is None
+
+
+def test_target_settings_are_validated():
+    with pytest.raises(ConfigError, match="adaptive needs a target"):
+        get_preset("gas", latency_control="adaptive")
+    with pytest.raises(ConfigError, match="give both"):
+        get_preset("gas", target_baseline="fpn_mobilenet_v2")
+    with pytest.raises(ConfigError, match="not both"):
+        get_preset("gas", target_baseline="fpn_mobilenet_v2", target_fraction=0.5, target_latency_ms=3.0)
+    with pytest.raises(ConfigError, match="must start above 0"):
+        get_preset("gas", latency_control="adaptive", target_latency_ms=3.0, latency_weight=0.0)
+
+
+def test_adaptive_weight_moves_toward_the_target(tmp_path):
+    """A target far below what the search derives: λ doubles every epoch and the derived network's
+    table latency falls; a target far above: λ halves."""
+    cache = str(tmp_path / "lut")
+    free = run_search({**TINY, "epochs": 1, "latency_weight": 0.01, "lut_cache_dir": cache}, tmp_path / "free")
+    start = free["metrics"]["expected_latency_ms"]
+    low = run_search({**TINY, "epochs": 4, "latency_weight": 1.0, "latency_control": "adaptive",
+                      "target_latency_ms": 0.2 * start, "lut_cache_dir": cache}, tmp_path / "low")
+    rows = RunDir(tmp_path / "low").metrics()
+    assert [r["latency_weight"] for r in rows] == [1.0, 2.0, 4.0, 8.0]
+    assert rows[-1]["derived_latency_ms"] < rows[0]["derived_latency_ms"]
+    assert low["metrics"]["latency_weight_final"] == 16.0 and low["target"]["ms"] == pytest.approx(0.2 * start)
+    assert low["metrics"]["target_miss_pct"] == pytest.approx(miss_pct(low["metrics"]["expected_latency_ms"],
+                                                                       0.2 * start))
+    run_search({**TINY, "epochs": 2, "latency_weight": 1.0, "latency_control": "adaptive",
+                "target_latency_ms": 5.0 * start, "lut_cache_dir": cache}, tmp_path / "high")
+    assert [r["latency_weight"] for r in RunDir(tmp_path / "high").metrics()] == [1.0, 0.5]
+
+
+def test_baseline_relative_target_is_measured_once_and_kept_on_resume(tmp_path):
+    cfg = {**TINY, "epochs": 2, "latency_control": "adaptive", "target_baseline": "fpn_mobilenet_v2",
+           "target_fraction": 0.25, "lut_cache_dir": str(tmp_path / "lut")}
+    rec = run_search(cfg, tmp_path / "run")
+    target = rec["target"]
+    assert target["baseline"] == "fpn_mobilenet_v2" and target["baseline_ms"] > 0
+    assert target["ms"] == pytest.approx(0.25 * target["baseline_ms"]) and rec["target_latency_ms"] == target["ms"]
+    again = run_search({**cfg, "resume": True}, tmp_path / "run")  # finished: no re-measurement on resume
+    assert again["target"] == target
