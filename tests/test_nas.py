@@ -32,6 +32,26 @@ def tiny(preset="lgcnet", **kw):
     return get_preset(preset, **{**TINY, **kw})
 
 
+class _Load:
+    """Stands in for workbench.loadcheck.OtherLoad with a fixed share of the machine used by others."""
+
+    def __init__(self, share: float):
+        self.share = share
+
+    def __call__(self):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    @property
+    def busy(self) -> bool:
+        return self.share > 0.15
+
+
 @pytest.mark.parametrize("name", list(OPS))
 def test_ops_keep_channels_and_halve_with_stride(name):
     x = torch.randn(2, 6, 15, 22)
@@ -164,7 +184,8 @@ def test_predicted_genotype_latency_counts_every_piece():
         lat.predict_genotype_latency(g, lut)
 
 
-def test_calibration_scale_is_measured_over_piece_sum(tmp_path):
+def test_calibration_scale_is_measured_over_piece_sum(tmp_path, monkeypatch):
+    monkeypatch.setattr(lat, "OtherLoad", _Load(0.0))  # a quiet machine, whatever this one runs
     cfg = tiny("gas")
     model = build_supernet(cfg, 5)
     lut = lat.build_lut(model.lut_probes(cfg.input_size), cfg.input_size, "cpu", threads=1, warmup=0,
@@ -253,7 +274,8 @@ def test_unreadable_genotype_files(tmp_path):
         load_genotype(tmp_path / "missing.json")
 
 
-def test_lut_build_measures_once_then_reuses_cache(tmp_path):
+def test_lut_build_measures_once_then_reuses_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(lat, "OtherLoad", _Load(0.0))  # a quiet machine, whatever this one runs
     cfg = tiny("gas")
     model = build_supernet(cfg, 5)
     probes = model.lut_probes(cfg.input_size)
@@ -268,6 +290,37 @@ def test_lut_build_measures_once_then_reuses_cache(tmp_path):
     (tmp_path / "other.json").write_text("{}")
     with pytest.raises(Exception, match="not a latency table"):
         lat.load_lut(tmp_path / "other.json")
+
+
+def test_a_table_timed_on_a_busy_machine_is_flagged_and_not_cached(tmp_path, monkeypatch):
+    cfg = tiny("gas")
+    probes = build_supernet(cfg, 5).lut_probes(cfg.input_size)
+    monkeypatch.setattr(lat, "OtherLoad", _Load(0.6))
+    busy = lat.build_lut(probes, cfg.input_size, "cpu", threads=1, warmup=0, repeats=1, cache_dir=tmp_path)
+    assert busy["busy"] and busy["other_load"] == 0.6 and not list(tmp_path.glob("*.json"))
+    monkeypatch.setattr(lat, "OtherLoad", _Load(0.0))
+    quiet = lat.build_lut(probes, cfg.input_size, "cpu", threads=1, warmup=0, repeats=1, cache_dir=tmp_path)
+    assert quiet["measured"] == len(quiet["entries"]) and not quiet["busy"]  # nothing was cached before
+    assert lat.build_lut(probes, cfg.input_size, "cpu", threads=1, warmup=0, repeats=1,
+                         cache_dir=tmp_path)["measured"] == 0
+
+
+def test_other_load_sees_another_process_burn_cpu():
+    import subprocess
+    import sys
+    import time
+
+    from workbench.loadcheck import OtherLoad
+
+    burner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time()\nwhile time.time() - t < 4: pass"])
+    try:
+        time.sleep(0.5)
+        with OtherLoad() as load:
+            time.sleep(1.0)
+    finally:
+        burner.wait()
+    # one busy core out of os.cpu_count(): at least most of it is seen (the test's own sleep costs nothing)
+    assert load.share is not None and load.share >= 0.8 / (__import__("os").cpu_count() or 1)
 
 
 class _Sleep(torch.nn.Module):

@@ -151,6 +151,10 @@ def test_benchmark_record_for_a_genotype(tmp_path):
     lat = result["latency_ms"]
     assert lat["p10"] <= lat["median"] <= lat["p90"] and lat["repeats"] == 3
     assert result["fps"] == pytest.approx(1000 / lat["median"])
+    # the latency table's protocol: rounds, the fastest round's median, the spread and the machine's load
+    assert lat["rounds"] == 3 and len(lat["round_medians"]) == 3 and lat["median"] == min(lat["round_medians"])
+    assert lat["spread"] == pytest.approx(max(lat["round_medians"]) / lat["median"], rel=1e-3)
+    assert set(result["machine"]) == {"other_load", "busy", "spread"} and isinstance(result["noisy"], bool)
     model, _ = build_model(genotype=g)
     assert result["params"] == sum(p.numel() for p in model.parameters())
     assert result["flops"] == count_flops(model.eval(), torch.randn(1, 3, 64, 128)) > 0
@@ -162,6 +166,7 @@ def test_benchmark_record_for_a_genotype(tmp_path):
     assert result["lut"]["predicted_ms"] is None and "no latency_lut.json" in result["lut"]["note"]
     rec = json.loads((tmp_path / "bench" / "run_record.json").read_text())
     assert rec["kind"] == "benchmark" and rec["metrics"]["latency_ms"] == lat["median"]
+    assert rec["latency_noisy"] == result["noisy"] and rec["machine"] == result["machine"]
     assert json.loads((tmp_path / "bench" / "benchmark.json").read_text())["flops"] == result["flops"]
 
 

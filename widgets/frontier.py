@@ -39,8 +39,10 @@ def load_frontier(source: str | Path | dict) -> dict:
 def _hover(p: dict) -> str:
     settings = ", ".join(f"{k}={p[k]}" for k in ("preset", "latency_weight", "seed", "dataset")
                          if p.get(k) is not None)
+    noisy = "<br><b>latency timed under load (noisy)</b>" if p.get("latency_noisy") else ""
+    target = (f"<br>target {p['target_latency_ms']:.2f} ms" if p.get("target_latency_ms") is not None else "")
     return (f"<b>{p['name']}</b> ({p['kind']})<br>{settings}<br>latency {p['latency_ms']:.2f} ms, "
-            f"mIoU {p['miou']:.3f}")
+            f"mIoU {p['miou']:.3f}{target}{noisy}")
 
 
 def frontier_figure(frontier: dict, highlight: str | None = None) -> go.Figure:
@@ -53,7 +55,9 @@ def frontier_figure(frontier: dict, highlight: str | None = None) -> go.Figure:
         fig.add_trace(go.Scatter(
             x=[points[i]["latency_ms"] for i in idx], y=[points[i]["miou"] for i in idx], mode="markers",
             name=kind, customdata=idx, hovertext=[_hover(points[i]) for i in idx], hoverinfo="text",
-            marker={"size": 12, "color": COLORS[kind], "symbol": "circle" if kind == "searched" else "diamond",
+            marker={"size": 12, "color": COLORS[kind],
+                    "symbol": [("circle" if kind == "searched" else "diamond") + ("-open" if points[i].get(
+                        "latency_noisy") else "") for i in idx],
                     "line": {"width": [3 if points[i]["name"] == highlight else 0.5 for i in idx],
                              "color": "#000"}}))
     by_name = {p["name"]: p for p in points}
@@ -63,7 +67,9 @@ def frontier_figure(frontier: dict, highlight: str | None = None) -> go.Figure:
                              name="Pareto front", hoverinfo="skip"))
     device = frontier.get("device") or {}
     where = device.get("name") or device.get("cpu") or device.get("device") or "this machine"
-    fig.update_layout(title=f"accuracy-latency frontier (measured on {where})",
+    noisy = sum(bool(p.get("latency_noisy")) for p in points)
+    note = f"; {noisy} open marker{'s' if noisy > 1 else ''}: timed under load" if noisy else ""
+    fig.update_layout(title=f"accuracy-latency frontier (measured on {where}{note})",
                       xaxis_title="measured latency (ms)", yaxis_title="mIoU", height=420,
                       margin={"l": 60, "r": 10, "t": 50, "b": 50}, legend={"orientation": "h", "y": -0.2})
     return fig

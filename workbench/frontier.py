@@ -82,7 +82,8 @@ def _point(run: RunDir, rec: dict, root: Path, bench: dict | None = None) -> dic
     if bench is not None and metrics.get("latency_ms") is None:
         bm = bench["metrics"]
         metrics.update({k: bm[k] for k in ("latency_ms", "fps", "gflops", "params_m") if bm.get(k) is not None})
-        rec = dict(rec, device=rec.get("device") or bench.get("device"))
+        rec = dict(rec, device=rec.get("device") or bench.get("device"),
+                   latency_noisy=rec.get("latency_noisy", bench.get("latency_noisy")))
     if rec.get("status") != "finished" or metrics.get("miou") is None or metrics.get("latency_ms") is None:
         return None
     genotype = (rec.get("artifacts") or {}).get("genotype")
@@ -97,6 +98,7 @@ def _point(run: RunDir, rec: dict, root: Path, bench: dict | None = None) -> dic
             "dataset": rec.get("dataset"), "latency_ms": float(metrics["latency_ms"]),
             "miou": float(metrics["miou"]), "params_m": metrics.get("params_m"), "gflops": metrics.get("gflops"),
             "genotype": str(genotype_path) if genotype_path and genotype_path.is_file() else None,
+            "latency_noisy": bool(rec.get("latency_noisy")), "target_latency_ms": rec.get("target_latency_ms"),
             "device": rec.get("device")}
 
 

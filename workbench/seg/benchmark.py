@@ -30,6 +30,8 @@ from workbench.config import field, from_dict, to_dict
 from workbench.device import device_fingerprint, resolve_device, set_threads, synchronize
 from workbench.errors import ConfigError
 from workbench.jsonio import atomic_write_json, read_json
+from workbench.loadcheck import OtherLoad
+from workbench.nas.latency.timing import NOISY_SPREAD
 from workbench.outputs import check_output
 from workbench.runs import RunDir
 from workbench.seg.model import ModelSpec, build_from_spec, check_size, count_params, model_spec
@@ -51,7 +53,8 @@ class BenchmarkConfig:
     dtype: Literal["float32", "float16", "bfloat16"] = field("float32", help="weights and input dtype")
     threads: int | None = field(None, min=1, help="CPU intra-op threads (fixed for the measurement)")
     warmup: int = field(10, min=0, help="untimed runs first")
-    repeats: int = field(50, min=1, help="timed runs")
+    repeats: int = field(50, min=1, help="timed runs per round")
+    rounds: int = field(3, min=1, help="rounds; the fastest round's numbers are reported (load bursts)")
     memory: bool = field(True, help="measure peak memory (CPU: one extra subprocess)")
     lut: str | None = field(None, help="latency_lut.json (default: the genotype's search run's)")
     overwrite: bool = field(False, help="replace an earlier benchmark in the run directory")
@@ -95,22 +98,31 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 @torch.inference_mode()
-def measure_latency(model, x: torch.Tensor, warmup: int, repeats: int) -> dict:
-    """Batch latency statistics in milliseconds."""
+def measure_latency(model, x: torch.Tensor, warmup: int, repeats: int, rounds: int = 3) -> dict:
+    """Batch latency statistics in milliseconds, in the latency table's protocol: `rounds` rounds of
+    `warmup` untimed and `repeats` timed runs; the reported numbers are the fastest round's (a burst
+    of load spoils the rounds it overlaps), and `spread` (slowest / fastest round median) says how
+    steady the machine was."""
     import time
 
-    for _ in range(warmup):
-        model(x)
-    synchronize(x.device)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        model(x)
+    per_round = []
+    for _ in range(rounds):
+        for _ in range(warmup):
+            model(x)
         synchronize(x.device)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return {"median": statistics.median(times), "p10": _percentile(times, 0.1),
-            "p90": _percentile(times, 0.9), "mean": statistics.fmean(times),
-            "min": min(times), "max": max(times), "repeats": repeats, "warmup": warmup}
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model(x)
+            synchronize(x.device)
+            times.append((time.perf_counter() - t0) * 1e3)
+        per_round.append(times)
+    medians = [statistics.median(t) for t in per_round]
+    best = per_round[medians.index(min(medians))]
+    return {"median": min(medians), "p10": _percentile(best, 0.1), "p90": _percentile(best, 0.9),
+            "mean": statistics.fmean(best), "min": min(best), "max": max(best), "repeats": repeats,
+            "warmup": warmup, "rounds": rounds, "round_medians": [round(m, 4) for m in medians],
+            "spread": round(max(medians) / min(medians), 4)}
 
 
 @torch.inference_mode()
@@ -244,7 +256,8 @@ def run_benchmark(config: BenchmarkConfig | dict, run_dir: str | Path | None = N
         run.update(metrics={"latency_ms": result["latency_ms"]["median"], "fps": result["fps"],
                             "gflops": result["gflops"], "params_m": result["params_m"],
                             "expected_latency_ms": result["lut"]["predicted_ms"]},
-                   artifacts={"benchmark": "benchmark.json"})
+                   artifacts={"benchmark": "benchmark.json"}, latency_noisy=result["noisy"],
+                   machine=result["machine"])
         run.finish()
     return result
 
@@ -264,7 +277,8 @@ def _benchmark(cfg: BenchmarkConfig) -> dict:
     flops = count_flops(model, x)  # on the CPU, in fp32: FLOPs do not depend on the device
     model = model.to(device=device, dtype=dtype)
     x = x.to(device=device, dtype=dtype)
-    latency = measure_latency(model, x, cfg.warmup, cfg.repeats)
+    with OtherLoad() as load:
+        latency = measure_latency(model, x, cfg.warmup, cfg.repeats, cfg.rounds)
     fp = device_fingerprint(device, threads, dtype)
     memory = None
     if cfg.memory:
@@ -281,7 +295,8 @@ def _benchmark(cfg: BenchmarkConfig) -> dict:
         "params": params, "params_m": params / 1e6,
         "flops": flops, "gflops": flops / 1e9, "gmacs": flops / 2e9,
         "achieved_gflops_per_s": flops / 1e9 / (median / 1e3),
-        "memory": memory, "lut": lut,
+        "memory": memory, "lut": lut, "machine": {**load.record(), "spread": latency["spread"]},
+        "noisy": load.busy or latency["spread"] > NOISY_SPREAD,
         "lut_error_pct": None if lut["predicted_ms"] is None else 100 * (lut["predicted_ms"] - median) / median,
         "config": to_dict(cfg),
     }

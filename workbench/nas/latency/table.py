@@ -1,7 +1,9 @@
 """The latency table: every piece timed once per device fingerprint, calibrated, and what it predicts.
 
 The spread between round medians is kept (`table_spread` = slowest rounds summed / fastest rounds
-summed), so a table measured on a busy machine says so.
+summed), and so is the CPU share other processes took while it was timed (`other_load`,
+`workbench.loadcheck`): a table measured on a busy machine says so (`busy`), and its entries are
+not cached as the device's.
 
 Calibration: pieces timed in isolation run faster than inside a network (hot caches, reused
 buffers, no allocation churn), so a sum of pieces underestimates. `calibrate` measures a few
@@ -22,6 +24,7 @@ import torch
 
 from workbench.device import device_fingerprint, fingerprint_key, resolve_device, set_threads
 from workbench.errors import DataError
+from workbench.loadcheck import OtherLoad
 from workbench.nas.genotypes import Genotype, load_genotype
 from workbench.nas.latency.probes import Probe
 from workbench.nas.latency.timing import (
@@ -67,9 +70,10 @@ def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cp
         todo = [p for p in unique if p.key not in cached]
         log.info("latency table: %d entries, %d cached, measuring %d on %s (%d rounds)", len(unique),
                  len(unique) - len(todo), len(todo), fp["name"], rounds)
-        with tqdm(total=len(todo) * rounds, desc="lut", disable=None) as bar:
+        with tqdm(total=len(todo) * rounds, desc="lut", disable=None) as bar, OtherLoad() as load:
             timed = time_rounds({p.key: (lambda p=p: probe_call(p, dev)) for p in todo}, dev, warmup, repeats,
                                 rounds, bar.update)
+        busy = bool(todo) and load.busy
         spreads = {key: spread(ms) for key, ms in timed.items()}
         noisy = sorted((k for k, v in spreads.items() if v > NOISY_SPREAD), key=spreads.get, reverse=True)
         # sub-millisecond pieces jitter by several x even on an idle machine; what matters is the total
@@ -79,8 +83,12 @@ def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cp
             log.warning("latency table: the slowest rounds sum to %.1fx the fastest (%d of %d entries varied more "
                         "than %.1fx, worst %s: %.1fx); was another process using the %s?", table_spread,
                         len(noisy), len(timed), NOISY_SPREAD, noisy[0], spreads[noisy[0]], dev.type.upper())
+        if busy:
+            log.warning("latency table: other processes used %.0f%% of the machine while it was timed; the "
+                        "table is flagged busy and its new entries are not cached for this device",
+                        100 * load.share)
         cached.update({key: round(min(ms), 5) for key, ms in timed.items()})
-        if todo and use_cache:
+        if todo and use_cache and not busy:
             merged = {**read_cache(cfile), **cached}  # another process may have added entries
             atomic_write_json(cfile, {"fingerprint": fp, "entries": merged})
     finally:
@@ -89,7 +97,7 @@ def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cp
             "fingerprint_key": fingerprint_key(fp), "input_size": list(image), "warmup": warmup,
             "repeats": repeats, "rounds": rounds, "measured": len(todo), "cached": len(unique) - len(todo),
             "table_spread": round(table_spread, 4), "max_spread": round(max(spreads.values(), default=1.0), 4),
-            "noisy_entries": len(noisy),
+            "noisy_entries": len(noisy), "other_load": load.share if todo else None, "busy": busy,
             **(meta or {}), "entries": {p.key: cached[p.key] for p in unique}}
 
 
@@ -120,12 +128,13 @@ def calibrate(lut: dict, genotypes: list[Genotype], device: str = "cpu", warmup:
     from workbench.nas.network import build_network
 
     image = tuple(lut["input_size"])
-    timed = measure_networks({str(i): build_network(g) for i, g in enumerate(genotypes)}, image, device, warmup,
-                             repeats, rounds)
+    with OtherLoad() as load:
+        timed = measure_networks({str(i): build_network(g) for i, g in enumerate(genotypes)}, image, device,
+                                 warmup, repeats, rounds)
     ratios = [min(timed[str(i)]) / sum(lookup(lut, p) for p in genotype_probes(g, image))
               for i, g in enumerate(genotypes)]
     lut["calibration"] = {"scale": float(statistics.median(ratios)), "networks": len(ratios),
-                          "ratios": [round(r, 4) for r in ratios]}
+                          "ratios": [round(r, 4) for r in ratios], "other_load": load.share, "busy": load.busy}
     return lut
 
 
@@ -152,6 +161,10 @@ def calibrate_cached(lut: dict, make_genotypes: Callable[[], list[Genotype]], de
     set_threads(threads or None) if dev.type == "cpu" else None
     try:
         calibrate(lut, make_genotypes(), str(dev), warmup, repeats, rounds)
+        if lut["calibration"]["busy"]:
+            log.warning("latency calibration: timed while other processes used %.0f%% of the machine; not cached",
+                        100 * lut["calibration"]["other_load"])
+            use_cache = False
     finally:
         torch.set_num_threads(old_threads)
     if use_cache:
