@@ -306,7 +306,7 @@ def iter_runs(root: str | Path) -> Iterator[RunDir]:
 
 # -- the runs index ---------------------------------------------------------------------------
 RUN_COLUMNS = ("run", "status", "kind", "preset", "latency_weight", "seed", "dataset", "miou", "val_miou",
-               "latency_ms", "expected_ms", "jf", "duration_s", "problem")
+               "latency_ms", "noisy", "expected_ms", "jf", "duration_s", "problem")
 
 
 def _alive(pid: Any) -> bool:
@@ -337,7 +337,8 @@ def list_runs(root: str | Path) -> list[dict]:
         rows.append({"run": name, "status": status, "kind": rec.get("kind"), "preset": rec.get("preset") or rec.get("baseline"),
                      "latency_weight": rec.get("latency_weight"), "seed": rec.get("seed"),
                      "dataset": rec.get("dataset"), "miou": metrics.get("miou"), "val_miou": metrics.get("val_miou"),
-                     "latency_ms": metrics.get("latency_ms"), "expected_ms": metrics.get("expected_latency_ms"),
+                     "latency_ms": metrics.get("latency_ms"), "noisy": "yes" if rec.get("latency_noisy") else None,
+                     "expected_ms": metrics.get("expected_latency_ms"),
                      "jf": metrics.get("jf"), "duration_s": rec.get("duration_s"),
                      "problem": rec.get("error") if status == "failed" else None})
     return sorted(rows, key=lambda r: tuple(r["run"].split("/")))

@@ -18,6 +18,7 @@ from widgets.report import build_report
 from workbench import steps
 from workbench.lab.execute import notebook_status, run_notebook
 from workbench.lab.sweep import load_sweep, run_batch
+from workbench.jsonio import read_json_object
 from workbench.runs import RunDir
 
 log = logging.getLogger(__name__)
@@ -118,9 +119,22 @@ def run_demo(out: Path, data_root: Path, seed: int = 0, device: str = "auto") ->
     for report in reports:
         print(f"report: {report}")
     print("\n" + steps.runs_table(out))
+    warn_noisy(out)
     summary.update(batch=batch, reports=[str(r) for r in reports])
     print(f"\ndemo finished in {(time.time() - t0) / 60:.1f} min; runs under {out}")
     return summary
+
+
+def warn_noisy(out: Path) -> list[str]:
+    """Say which latency numbers of the demo were timed while other processes used the machine."""
+    noisy = [str(row["run"]) for row in steps.list_runs(out) if row.get("noisy")]
+    busy_tables = [str(p.parent.relative_to(out)) for p in sorted(out.rglob("latency_lut.json"))
+                   if read_json_object(p).get("busy")]
+    for what, names in (("latency measurements", noisy), ("latency tables", busy_tables)):
+        if names:
+            print(f"WARNING: {len(names)} {what} were timed while other processes used the machine "
+                  f"(noisy; re-run on a quiet machine): {', '.join(names)}")
+    return noisy + busy_tables
 
 
 def _print_video(video_dir: Path) -> None:
