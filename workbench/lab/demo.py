@@ -16,9 +16,9 @@ from pathlib import Path
 
 from widgets.report import build_report
 from workbench import steps
+from workbench.jsonio import read_json_object
 from workbench.lab.execute import notebook_status, run_notebook
 from workbench.lab.sweep import load_sweep, run_batch
-from workbench.jsonio import read_json_object
 from workbench.runs import RunDir
 
 log = logging.getLogger(__name__)
