@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS ?= lab,test,baselines,onnx
+EXTRAS ?= lab,test,baselines,onnx,docs
 
-.PHONY: setup demo test bench lint clean-data
+.PHONY: setup demo test bench lint docs clean-data
 
 setup: $(STAMP)
 
@@ -28,6 +28,10 @@ bench: setup
 
 lint: setup
 	$(VENV)/bin/ruff check workbench widgets tests benchmarks
+
+# the documentation site (mkdocs.yml); --strict: a broken link or a docstring mkdocstrings cannot read fails
+docs: setup
+	$(PY) -m mkdocs build --strict --site-dir site
 
 clean-data:
 	rm -rf datasets/synth-* demo_runs
