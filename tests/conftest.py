@@ -76,3 +76,13 @@ def kill_search_after_first_checkpoint(preset: str, cfg: dict, run_dir: Path) ->
     proc.send_signal(signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
     return ckpt
+
+
+def shared_table(cfg: dict, path: Path) -> str:
+    """Build a search config's latency table once into `path`: runs that must agree to the bit (a
+    reference and its killed-and-resumed twin) read the same table, even where a busy machine keeps
+    the per-device cache from being written."""
+    from workbench.nas.search import build_table
+
+    build_table(cfg, path)
+    return str(path)

@@ -8,7 +8,7 @@ import math
 
 import pytest
 import torch
-from conftest import kill_search_after_first_checkpoint
+from conftest import kill_search_after_first_checkpoint, shared_table
 
 from workbench import runs
 from workbench.config import from_dict
@@ -243,6 +243,7 @@ def test_larger_latency_weight_prunes_more_or_downsamples_earlier(tmp_path):
 
 def test_autortnet_search_records_and_resume(tmp_path):
     cfg = autortnet(epochs=3, seed=3, relaxation="gumbel", lut_cache_dir=str(tmp_path / "lutcache"))
+    cfg["lut_path"] = shared_table(cfg, tmp_path / "lut.json")
     reference = tmp_path / "reference"
     rec = search.run_search(cfg, reference)
     run = runs.RunDir(reference)

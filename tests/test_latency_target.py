@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import shared_table
 
 from workbench.errors import ConfigError
 from workbench.nas.presets import get_preset
@@ -39,11 +40,11 @@ def test_target_settings_are_validated():
 def test_adaptive_weight_moves_toward_the_target(tmp_path):
     """A target far below what the search derives: λ doubles every epoch and the derived network's
     table latency falls; a target far above: λ halves."""
-    cache = str(tmp_path / "lut")
-    free = run_search({**TINY, "epochs": 1, "latency_weight": 0.01, "lut_cache_dir": cache}, tmp_path / "free")
+    table = shared_table(TINY, tmp_path / "lut.json")  # one table for all three runs
+    free = run_search({**TINY, "epochs": 1, "latency_weight": 0.01, "lut_path": table}, tmp_path / "free")
     start = free["metrics"]["expected_latency_ms"]
     low = run_search({**TINY, "epochs": 4, "latency_weight": 1.0, "latency_control": "adaptive",
-                      "target_latency_ms": 0.2 * start, "lut_cache_dir": cache}, tmp_path / "low")
+                      "target_latency_ms": 0.2 * start, "lut_path": table}, tmp_path / "low")
     rows = RunDir(tmp_path / "low").metrics()
     assert [r["latency_weight"] for r in rows] == [1.0, 2.0, 4.0, 8.0]
     assert rows[-1]["derived_latency_ms"] < rows[0]["derived_latency_ms"]
@@ -51,7 +52,7 @@ def test_adaptive_weight_moves_toward_the_target(tmp_path):
     assert low["metrics"]["target_miss_pct"] == pytest.approx(miss_pct(low["metrics"]["expected_latency_ms"],
                                                                        0.2 * start))
     run_search({**TINY, "epochs": 2, "latency_weight": 1.0, "latency_control": "adaptive",
-                "target_latency_ms": 5.0 * start, "lut_cache_dir": cache}, tmp_path / "high")
+                "target_latency_ms": 5.0 * start, "lut_path": table}, tmp_path / "high")
     assert [r["latency_weight"] for r in RunDir(tmp_path / "high").metrics()] == [1.0, 0.5]
 
 

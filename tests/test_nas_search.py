@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import kill_search_after_first_checkpoint
+from conftest import kill_search_after_first_checkpoint, shared_table
 
 from workbench import runs
 from workbench.cli import main
@@ -45,7 +45,7 @@ def test_search_writes_the_run_directory_records(tmp_path, lut_cache):
         assert (run.path / rec["artifacts"][name]).exists()
     metrics = run.metrics()
     assert [m["epoch"] for m in metrics] == [0, 1]
-    assert set(metrics[0]) == {"epoch", "phase", "train_loss", "arch_loss", "val_miou", "expected_latency_ms",
+    assert set(metrics[0]) == {"epoch", "phase", "train_loss", "arch_loss", "val_miou", "expected_latency_ms", "latency_weight",
                                "temperature", "epoch_time_s"}
     assert metrics[0]["temperature"] > metrics[1]["temperature"]
     alphas = run.alphas()
@@ -67,6 +67,7 @@ def test_search_writes_the_run_directory_records(tmp_path, lut_cache):
 
 def test_large_latency_weight_derives_a_faster_network(tmp_path, lut_cache):
     common = dict(preset="gas", epochs=2, arch_lr=0.05, seed=1)
+    common["lut_path"] = shared_table(config(lut_cache, **common), tmp_path / "lut.json")  # one table for both
     free = run_search(config(lut_cache, latency_weight=0.0, **common), tmp_path / "free")
     fast = run_search(config(lut_cache, latency_weight=20.0, **common), tmp_path / "fast")
     assert fast["metrics"]["expected_latency_ms"] < free["metrics"]["expected_latency_ms"]
@@ -76,6 +77,7 @@ def test_large_latency_weight_derives_a_faster_network(tmp_path, lut_cache):
 
 def test_killed_search_resumes_to_the_same_genotype(tmp_path, lut_cache):
     cfg = config(lut_cache, epochs=4, seed=3, relaxation="gumbel")
+    cfg["lut_path"] = shared_table(cfg, tmp_path / "lut.json")
     reference = tmp_path / "reference"
     run_search(cfg, reference)
     killed = tmp_path / "killed"

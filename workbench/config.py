@@ -14,6 +14,7 @@ import math
 import re
 import types
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -205,15 +206,32 @@ def coerce(name: str, value: Any, annotation: Any) -> Any:
     return value
 
 
+def renamed(cls: type, values: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Values with the old names a config class lists in its `ALIASES` (old -> new, accepted for
+    one version, with a FutureWarning) under today's names; a name given twice is refused."""
+    aliases = getattr(cls, "ALIASES", None) or {}
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        new = aliases.get(key, key)
+        if new != key:
+            warnings.warn(f"{source}: {key!r} is now called {new!r} (the old name is accepted until workbench 0.3)",
+                          FutureWarning, stacklevel=3)
+        if new in out:
+            raise ConfigError(f"{source}: {new} given twice (also under its old name {key})")
+        out[new] = value
+    return out
+
+
 def from_dict(cls: type[T], values: dict[str, Any] | T | None, source: str = "config") -> T:
     """Build dataclass `cls` from a dict, refusing unknown keys and coercing types.
 
     Fields may declare bounds with metadata: field(default=..., metadata={"min": 0, "max": 1,
-    "help": "..."}); a `validate()` method on the class runs last for cross-field checks.
+    "help": "..."}); a `validate()` method on the class runs last for cross-field checks. Old
+    field names the class lists in `ALIASES` are accepted (see `renamed`).
     """
     if isinstance(values, cls):
         values = dataclasses.asdict(values)
-    values = dict(values or {})
+    values = renamed(cls, dict(values or {}), source)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
@@ -285,9 +303,13 @@ def resume_config(cls: type[T], stored: dict[str, Any], given: dict[str, Any] | 
     dataclass compares all fields.
     """
     names = {f.name for f in dataclasses.fields(cls)}
+    with warnings.catch_warnings():  # a run stored before a rename is not the caller's doing
+        warnings.simplefilter("ignore", FutureWarning)
+        stored = renamed(cls, dict(stored), source)
     kept = from_dict(cls, {k: v for k, v in stored.items() if k in names}, source=f"{source} (stored config)")
     if isinstance(given, cls):
         given = to_dict(given)
+    given = renamed(cls, dict(given), source)
     hints = typing.get_type_hints(cls)
     changed, runtime = [], {}
     for key, value in dict(given).items():

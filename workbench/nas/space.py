@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from torch import nn
 
-from workbench.config import field, from_dict
+from workbench.config import field, from_dict, renamed
 from workbench.errors import ConfigError, GenotypeError
 
 if typing.TYPE_CHECKING:
@@ -70,15 +70,8 @@ class SearchSpace:
 
     @classmethod
     def rename(cls, values: dict) -> dict:
-        """Old flat names (ALIASES) -> this config's field names."""
-        aliases = cls.config.ALIASES
-        out = {}
-        for key, value in values.items():
-            key = aliases.get(key, key)
-            if key in out:
-                raise ConfigError(f"space {cls.name}: {key} given twice (also under an old name)")
-            out[key] = value
-        return out
+        """Old flat names (the config's ALIASES) -> this config's field names."""
+        return renamed(cls.config, values, f"space {cls.name}")
 
     @classmethod
     def accepts(cls, key: str) -> bool:
