@@ -1,6 +1,6 @@
 """Run directories: the contract between the core (which writes) and the views (which read).
 
-Layout (see README, "Run directories"):
+Layout (docs/run-directories.md):
     config.json        the validated configuration of the step
     run_record.json    status, metrics, artifact paths, timings
     metrics.jsonl      one JSON object per line (per epoch or per evaluation)
@@ -305,7 +305,7 @@ def iter_runs(root: str | Path) -> Iterator[RunDir]:
 
 
 # -- the runs index ---------------------------------------------------------------------------
-RUN_COLUMNS = ("run", "status", "kind", "preset", "latency_weight", "seed", "dataset", "miou", "val_miou",
+RUN_COLUMNS = ("run", "status", "kind", "preset", "latency_weight", "seed", "dataset", "miou", "search_miou",
                "latency_ms", "noisy", "expected_ms", "jf", "duration_s", "problem")
 
 
@@ -336,7 +336,9 @@ def list_runs(root: str | Path) -> list[dict]:
             status = "stale"
         rows.append({"run": name, "status": status, "kind": rec.get("kind"), "preset": rec.get("preset") or rec.get("baseline"),
                      "latency_weight": rec.get("latency_weight"), "seed": rec.get("seed"),
-                     "dataset": rec.get("dataset"), "miou": metrics.get("miou"), "val_miou": metrics.get("val_miou"),
+                     "dataset": rec.get("dataset"),
+                     "miou": None if rec.get("kind") == "search" else metrics.get("miou"),
+                     "search_miou": metrics.get("miou") if rec.get("kind") == "search" else None,
                      "latency_ms": metrics.get("latency_ms"), "noisy": "yes" if rec.get("latency_noisy") else None,
                      "expected_ms": metrics.get("expected_latency_ms"),
                      "jf": metrics.get("jf"), "duration_s": rec.get("duration_s"),

@@ -58,8 +58,8 @@ def _bench(args: argparse.Namespace) -> int:
     if args.list_baselines:
         print("\n".join(f"{name}  ({what})" for name, what in steps.list_baselines().items()))
         return 0
-    cfg = explicit(args, ("genotype", "baseline", "run", "size", "device", "threads", "repeats", "warmup", "lut",
-                          "dtype", "num_classes"), flags=("overwrite",), overrides=None)
+    cfg = explicit(args, ("genotype", "baseline", "run", "size", "device", "threads", "repeats", "warmup", "rounds",
+                          "lut", "dtype", "num_classes"), flags=("overwrite",), overrides=None)
     if args.no_memory:
         cfg["memory"] = False
     result = steps.benchmark(cfg, args.run_dir, json_out=args.json)
@@ -146,6 +146,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int)
     p.add_argument("--repeats", type=int)
     p.add_argument("--warmup", type=int)
+    p.add_argument("--rounds", type=int, help="timing rounds; the fastest round's numbers count (default 3)")
     p.add_argument("--num-classes", type=int)
     p.add_argument("--lut", help="latency_lut.json (default: beside the genotype)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")

@@ -50,7 +50,8 @@ class Supernet(nn.Module):
         raise NotImplementedError
 
     def latency_model(self, lut: dict) -> nn.Module:
-        """E[latency](arch weights), differentiable; `.uniform()` = with every choice equally likely."""
+        """The expected latency as a differentiable function of the arch weights; `.uniform()` gives
+        it with every choice equally likely."""
         raise NotImplementedError
 
     def derive(self) -> Any:

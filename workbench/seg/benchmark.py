@@ -1,8 +1,10 @@
 """Inference benchmark of one network at one input size: latency, FPS, FLOPs, params, memory.
 
-Latency is measured at batch 1 in `torch.inference_mode`, after warm-up runs, as the median and
-the 10th/90th percentiles of `repeats` timed runs (each followed by `torch.cuda.synchronize` on a
-GPU), with the intra-op thread count fixed. FLOPs come from `torch.utils.flop_counter` (a
+Latency is measured at batch 1 in `torch.inference_mode` in the latency table's protocol: `rounds`
+rounds of warm-up runs then `repeats` timed runs (each followed by `torch.cuda.synchronize` on a
+GPU), with the intra-op thread count fixed; the fastest round's median and 10th/90th percentiles
+are reported, with the spread between rounds and the CPU share other processes took meanwhile
+(`workbench.loadcheck`); either one too high marks the result `noisy`. FLOPs come from `torch.utils.flop_counter` (a
 multiply-add counts 2 FLOPs; `gmacs` = FLOPs / 2, the unit many papers call "FLOPs").
 
 Peak memory: on CUDA `torch.cuda.max_memory_allocated` during one forward; on the CPU (no
