@@ -83,7 +83,8 @@ def nas_arm(root: Path, name: str, seeds_miou: list[float], seeds_latency: list[
         retrain = RunDir(point / "retrain")
         retrain.write_config({"genotype": str(search.genotype_path), "seed": seed, **RETRAIN_BUDGET})
         retrain.start("retrain", genotype_source=str(search.genotype_path), seed=seed)
-        retrain.update(metrics={"miou": miou, "pixel_acc": 0.9})
+        atomic_write_json(retrain.genotype_path, genotype)  # as a retrain keeps its genotype
+        retrain.update(metrics={"miou": miou, "pixel_acc": 0.9}, artifacts={"genotype": "genotype.json"})
         retrain.finish()
         bench = RunDir(point / "retrain" / "benchmark")
         bench.write_config({"run": str(retrain.path), "size": [128, 256]})
@@ -447,3 +448,48 @@ def test_run_study_drives_the_batch_runner(tmp_path, monkeypatch, capsys):
     path.write_text(yaml.safe_dump({**study, "sweeps": [{"grid": {}}]}))
     with pytest.raises(ConfigError, match="each with an `id`"):
         lab_study.load_study(path)
+
+
+def test_equal_latency_headline_by_hand(tmp_path):
+    """Three hand-designed arms, two searched ones: the searched arms beat the two faster baselines
+    at no more latency, and nothing searched is as accurate as the slowest baseline."""
+    r = tmp_path / "study"
+    baseline_arm(r, "fast_net", [0.40, 0.41, 0.42], [10.0, 10.5, 11.0])
+    baseline_arm(r, "mid_net", [0.50, 0.51, 0.52], [20.0, 20.5, 21.0])
+    baseline_arm(r, "slow_net", [0.60, 0.61, 0.62], [40.0, 40.5, 41.0])
+    baseline_arm(r, "dominated_net", [0.30, 0.31, 0.32], [30.0, 30.5, 31.0])  # not on the hand-designed front
+    nas_arm(r, "fastsearch", [0.45, 0.46, 0.47], [9.0, 9.5, 10.0], latency_weight=1.0)
+    nas_arm(r, "midsearch", [0.55, 0.56, 0.57], [19.0, 19.5, 20.0], latency_weight=0.5)
+    summary = lab_study.summarize_study(r)
+    head = summary["equal_latency"]
+    assert head["levels"] == 3 and head["wins"] == 2 and head["verdict"] == "held"
+    rows = {row["baseline"]: row for row in head["rows"]}
+    assert rows["baseline fast_net"]["searched"].endswith("λ=1") and rows["baseline fast_net"]["outcome"] == "better"
+    assert rows["baseline fast_net"]["diff"] == pytest.approx(0.05)
+    assert rows["baseline mid_net"]["outcome"] == "better" and rows["baseline slow_net"]["outcome"] == "worse"
+    md = (r / "ablations.md").read_text()
+    assert "Searched vs hand-designed networks at equal latency: held" in md and "2 of 3 levels" in md
+    # equal or lower latency only: take away the fast searched arm and the fastest level has no rival
+    for seed in range(3):
+        for stage in ("search", "retrain"):
+            RunDir(r / f"fastsearch-s{seed}" / stage).finish(status="failed")
+    again = lab_study.summarize_study(r)["equal_latency"]
+    assert again["wins"] == 1 and again["verdict"] == "inconclusive"
+    assert {row["baseline"]: row for row in again["rows"]}["baseline fast_net"]["searched"] is None
+
+
+def test_frontier_groups_seeds_into_arms_with_both_fronts(tmp_path):
+    from workbench.frontier import run_frontier
+
+    r = tmp_path / "runs"
+    baseline_arm(r, "fast_net", [0.40, 0.42], [10.0, 12.0])
+    baseline_arm(r, "slow_net", [0.60, 0.62], [40.0, 42.0])
+    nas_arm(r, "searched", [0.50, 0.52], [15.0, 17.0])
+    run_frontier({"roots": [str(r)]}, tmp_path / "frontier")
+    front = json.loads((tmp_path / "frontier" / "frontier.json").read_text())
+    arms = {a["name"]: a for a in front["arms"]}
+    assert set(arms) == {"fast_net", "slow_net", "searched"}
+    assert arms["fast_net"]["miou"]["values"] == [0.40, 0.42] and arms["fast_net"]["latency_ms"]["mean"] == 11.0
+    assert arms["searched"]["kind"] == "searched" and arms["searched"]["seeds"] == [0, 1]
+    assert arms["slow_net"]["miou"]["se"] == pytest.approx(0.01)
+    assert front["pareto_arms"] == {"searched": ["searched"], "baseline": ["fast_net", "slow_net"]}

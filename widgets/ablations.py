@@ -104,9 +104,33 @@ def _preface(summary: dict) -> str:
             f"beyond {summary['k']:g} standard errors. Latency measured on: {devices}.")
 
 
+EQUAL_LATENCY_COLUMNS = ("hand-designed", "hand-designed latency ms", "hand-designed mIoU", "searched (no slower)",
+                         "searched latency ms", "searched mIoU", "mIoU difference", "outcome")
+
+
+def equal_latency_rows(headline: dict) -> list[list[str]]:
+    """The headline comparison as table rows: one per level of the hand-designed frontier."""
+    return [[r["baseline"], _cell(r["baseline_latency_ms"], 2), _cell(r["baseline_miou"]), r["searched"] or "–",
+             _cell(r["searched_latency_ms"], 2), _cell(r["searched_miou"]),
+             "–" if r["diff"] is None else f"{r['diff']:+.3f}" + ("" if r["se"] is None else f" (se {r['se']:.3f})"),
+             r["outcome"]] for r in headline.get("rows", [])]
+
+
 def to_markdown(summary: dict) -> str:
-    """The claims table (verdict and numbers) and one table per claim: mean ± std [min, max] over seeds."""
-    lines = [_preface(summary), "", "| claim | verdict | numbers |", "|---|---|---|"]
+    """The headline (searched vs hand-designed at equal latency), the claims table (verdict and
+    numbers) and one table per claim: mean ± std [min, max] over seeds."""
+    lines = [_preface(summary)]
+    headline = summary.get("equal_latency")
+    if headline:
+        lines += ["", f"**{headline['title']}: {headline['verdict']}** ({headline.get('wins', 0)} of "
+                      f"{headline.get('levels', 0)} levels of the hand-designed frontier beaten beyond the noise).", ""]
+        if headline["rows"]:
+            lines.append("| " + " | ".join(EQUAL_LATENCY_COLUMNS) + " |")
+            lines.append("|" + "---|" * len(EQUAL_LATENCY_COLUMNS))
+            lines += ["| " + " | ".join(row) + " |" for row in equal_latency_rows(headline)]
+        if headline["notes"]:
+            lines += ["", f"Note: {'; '.join(headline['notes'])}."]
+    lines += ["", "| claim | verdict | numbers |", "|---|---|---|"]
     for c in summary["claims"]:
         lines.append(f"| {c['title']} | **{c['verdict']}** | {c['statement'] or 'not yet measured'} |")
     for c in summary["claims"]:
@@ -132,6 +156,12 @@ def write_html(summary: dict, out: str | Path) -> Path:
 
     rep = Report(f"Ablations: {Path(summary['root']).name}")
     rep.text(_preface(summary))
+    headline = summary.get("equal_latency")
+    if headline:
+        rep.heading(f"{headline['title']}: {headline['verdict']}")
+        rep.text(f"{headline.get('wins', 0)} of {headline.get('levels', 0)} levels of the hand-designed frontier beaten "
+                 "beyond the noise." + (f" Note: {'; '.join(headline['notes'])}." if headline["notes"] else ""))
+        rep.table([dict(zip(EQUAL_LATENCY_COLUMNS, row)) for row in equal_latency_rows(headline)])
     rep.table([{"claim": c["title"], "verdict": c["verdict"], "numbers": c["statement"] or "not yet measured"}
                for c in summary["claims"]])
     figs = figures(summary)

@@ -2,15 +2,21 @@
 
 A point is a finished retrain/baseline run with an `miou` and a measured `latency_ms`: its own,
 or that of a finished benchmark run of it (a 'benchmark' record whose config.json names it as
-`run`, e.g. `workbench bench --run RETRAIN_DIR` or the retrain notebook's benchmark sub-run). Searched architectures (retrain of a genotype) and hand-designed
-baselines are kept apart by `kind`. Published numbers from the papers are never mixed in here:
-they were measured on other hardware (the widgets show them in a separate panel).
+`run`, e.g. `workbench bench --run RETRAIN_DIR` or the retrain notebook's benchmark sub-run).
+Searched architectures (retrain of a genotype) and hand-designed baselines are kept apart by
+`kind`. Runs that differ only in their seed form an *arm*: frontier.json also holds every arm's
+mean, spread and per-seed values, and the Pareto front of arm means per kind (the hand-designed
+frontier and the searched one). Published numbers from the papers are never mixed in here: they
+were measured on other hardware (the widgets show them in a separate panel).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import math
+import statistics
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,6 +134,66 @@ def collect_points(config: FrontierConfig, exclude: Path | None = None) -> list[
     return points
 
 
+# settings that make two runs the same arm although they differ (the seed, and how they ran)
+_NOT_ARM = frozenset({"seed", "device", "threads", "workers", "num_workers", "resume", "overwrite", "name",
+                      "genotype", "output_dir", "data_root", "lut_cache_dir", "lut_path"})
+
+
+def _settings(path: Path) -> dict:
+    try:
+        cfg = RunDir(path).read_config()
+    except WorkbenchError:
+        return {}
+    return {k: v for k, v in cfg.items() if k not in _NOT_ARM}
+
+
+def arm_key(point: dict) -> str:
+    """Points of one arm share every setting but the seed: the retrain's config and, for a searched
+    network, the config of the search that found it."""
+    run = RunDir(point["run_dir"])
+    source = run.record().get("genotype_source") if run.record_path.exists() else None
+    search = _settings(Path(source).parent) if source else {}
+    return json.dumps([point["kind"], _settings(run.path), search], sort_keys=True, default=str)
+
+
+def _stats(values: list[float]) -> dict:
+    mean = statistics.fmean(values)
+    return {"mean": mean, "std": statistics.stdev(values) if len(values) > 1 else None,
+            "se": statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None,
+            "n": len(values), "values": values}
+
+
+def group_arms(points: list[dict]) -> list[dict]:
+    """One entry per arm: mean, std, standard error and the per-seed values of latency and mIoU."""
+    groups: dict[str, list[dict]] = {}
+    for p in points:
+        groups.setdefault(arm_key(p), []).append(p)
+    arms = []
+    for members in groups.values():
+        members = sorted(members, key=lambda p: (p.get("seed") is None, p.get("seed")))
+        first = members[0]
+        name = first["name"].split("/")[0]
+        for suffix in (f"-s{first.get('seed')}", f"_s{first.get('seed')}"):
+            name = name.removesuffix(suffix)
+        arms.append({"name": name, "kind": first["kind"], "preset": first.get("preset"),
+                     "latency_weight": first.get("latency_weight"), "seeds": [p.get("seed") for p in members],
+                     "latency_ms": _stats([p["latency_ms"] for p in members]),
+                     "miou": _stats([p["miou"] for p in members]),
+                     "latency_noisy": any(p.get("latency_noisy") for p in members),
+                     "points": [p["name"] for p in members]})
+    return sorted(arms, key=lambda a: (a["kind"], a["latency_ms"]["mean"]))
+
+
+def arm_fronts(arms: list[dict]) -> dict[str, list[str]]:
+    """Pareto front of arm means, per kind: the hand-designed frontier and the searched one."""
+    out = {}
+    for kind in ("searched", "baseline"):
+        pts = [{"name": a["name"], "latency_ms": a["latency_ms"]["mean"], "miou": a["miou"]["mean"]}
+               for a in arms if a["kind"] == kind]
+        out[kind] = pareto_front(pts)
+    return out
+
+
 def run_frontier(config: FrontierConfig | dict, run_dir: str | Path) -> dict:
     """Write frontier.json (points + Pareto names) and a 'frontier' run record; return the record."""
     config = from_dict(FrontierConfig, config)
@@ -150,7 +216,9 @@ def _frontier(config: FrontierConfig, run: RunDir) -> dict:
     if len({str(d) for d in devices if d}) > 1:
         log.warning("frontier mixes latencies measured on %d different devices", len({str(d) for d in devices if d}))
         device = {"mixed": True, "devices": [d for d in devices if d]}
-    frontier = {"device": device, "points": points, "pareto": pareto_front(points)}
+    arms = group_arms(points)
+    frontier = {"device": device, "points": points, "pareto": pareto_front(points), "arms": arms,
+                "pareto_arms": arm_fronts(arms)}
     atomic_write_json(run.path / "frontier.json", frontier)
     log.info("frontier: %d points, %d on the Pareto front -> %s", len(points), len(frontier["pareto"]),
              run.path / "frontier.json")

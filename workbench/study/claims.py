@@ -229,6 +229,52 @@ def claim_lambda(arms: list[dict], k: float) -> dict:
     return claim
 
 
+def equal_latency(arms: list[dict], k: float) -> dict:
+    """The workbench's headline question: is a searched network more accurate than a hand-designed
+    one at the same speed? For every arm on the hand-designed Pareto front (arm means of measured
+    latency and mIoU), the most accurate searched arm with equal or lower mean measured latency is
+    compared with it in mIoU against the noise (k standard errors over seeds). Held when it wins at
+    two or more levels of the hand-designed frontier; did not hold when it wins at none and loses
+    at least once."""
+    def measured(a: dict) -> bool:
+        return all((_m(a, key) or {}).get("mean") is not None for key in ("miou", "latency_ms"))
+
+    base = [a for a in arms if a["family"] == "baseline" and measured(a)]
+    searched = [a for a in arms if a["family"] == "nas" and measured(a)]
+    mean = {id(a): (_m(a, "latency_ms")["mean"], _m(a, "miou")["mean"]) for a in base + searched}
+    front = sorted((b for b in base if not dominated(mean[id(b)], [mean[id(o)] for o in base if o is not b])),
+                   key=lambda b: mean[id(b)][0])
+    rows, verdicts, says = [], [], []
+    for b in front:
+        faster = [s for s in searched if mean[id(s)][0] <= mean[id(b)][0]]
+        best = max(faster, key=lambda s: mean[id(s)][1]) if faster else None
+        cmp = compare(_m(best, "miou") if best else None, _m(b, "miou"), True, k)
+        verdicts.append(single(cmp))
+        rows.append({"baseline": b["name"], "baseline_latency_ms": _m(b, "latency_ms"), "baseline_miou": _m(b, "miou"),
+                     "searched": best["name"] if best else None,
+                     "searched_latency_ms": _m(best, "latency_ms") if best else None,
+                     "searched_miou": _m(best, "miou") if best else None, "diff": cmp["diff"], "se": cmp["se"],
+                     "outcome": cmp["outcome"] if best else "no searched network this fast"})
+        says.append(f"{b['name']} ({mean[id(b)][0]:.2f} ms, mIoU {_fmt(_m(b, 'miou'))}): "
+                    + (f"{best['name']} ({mean[id(best)][0]:.2f} ms) {_fmt(_m(best, 'miou'))}, {cmp['outcome']}"
+                       if best else "no searched network this fast"))
+    wins = sum(v == HELD for v in verdicts)
+    if not front or not searched:
+        verdict = NOT_MEASURED
+    elif wins >= 2:
+        verdict = HELD
+    elif wins == 0 and NOT_HELD in verdicts:
+        verdict = NOT_HELD
+    else:
+        verdict = INCONCLUSIVE
+    return _claim("equal_latency", "Searched vs hand-designed networks at equal latency",
+                  "NAS finds networks more accurate than hand-designed ones at the same measured latency "
+                  "(at 2 or more levels of the hand-designed frontier, by more than k standard errors)",
+                  "miou of the best searched arm no slower than each hand-designed frontier arm", rows,
+                  [verdict], "; ".join(says), base + searched, budget_part="retrain",
+                  extra={"wins": wins, "levels": len(front)})
+
+
 def claim_autortnet(arms: list[dict], k: float) -> dict:
     groups = _lambda_groups(arms, "hyper")
     rows, verdicts, used, says, depth_rows = [], [], [], [], []
@@ -320,10 +366,11 @@ def summarize(root: str | Path, json_out: str | Path | None = None, k: float = 2
     rows, skipped = collect_runs(root)
     arms = group_arms(rows)
     claims = [fn(arms, k) for fn in CLAIMS]
+    headline = equal_latency(arms, k)
     devices = sorted({repr(r["device"]) for r in rows if r.get("device")})
     summary = {"schema": SCHEMA, "version": VERSION, "root": str(root), "k": k,
                "devices": [_literal(d) for d in devices], "runs": len(rows), "unfinished": skipped,
-               "arms": arms, "claims": claims}
+               "arms": arms, "equal_latency": headline, "claims": claims}
     json_out = Path(json_out) if json_out else root / "ablations.json"
     atomic_write_json(json_out, summary)
     log.info("ablations: %d runs, %d arms -> %s", len(rows), len(arms), json_out)

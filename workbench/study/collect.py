@@ -20,7 +20,8 @@ from workbench.study.stats import describe
 
 # search-config fields that define a NAS arm besides the space's own (`SearchSpace.arm_keys`);
 # everything else is budget or fixed
-LOOP_ARM_KEYS = ("latency_weight", "target_latency_ms", "relaxation")
+LOOP_ARM_KEYS = ("latency_weight", "target_latency_ms", "target_baseline", "target_fraction", "latency_control",
+                 "relaxation")
 SEARCH_BUDGET = ("dataset", "data_root", "epochs", "warmup_epochs", "steps_per_epoch", "batch_size",
                  "crop_size", "input_size")
 # the supernet's size, whatever its space calls it (a chain's num_cells is a trellis' layers)
