@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-EXTRAS ?= lab,test,baselines,onnx,docs
+EXTRAS ?= lab,test,baselines,onnx,docs,cluster
 
 .PHONY: setup demo test bench lint docs clean-data
 

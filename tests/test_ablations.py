@@ -394,7 +394,7 @@ def test_run_study_drives_the_batch_runner(tmp_path, monkeypatch, capsys):
     by the notebook tests and by the tiny-steps test above)."""
     import yaml
 
-    from workbench.lab import params, sweep
+    from workbench.lab import params
 
     calls = []
 
@@ -418,8 +418,10 @@ def test_run_study_drives_the_batch_runner(tmp_path, monkeypatch, capsys):
             run.finish()
         return out / "x.ipynb"
 
-    monkeypatch.setattr(sweep, "run_notebook", fake_run_notebook)
-    monkeypatch.setattr(sweep, "notebook_status", lambda d: RunDir(d).record().get("status", "missing"))
+    from workbench.lab import execute
+
+    monkeypatch.setattr(execute, "run_notebook", fake_run_notebook)
+    monkeypatch.setattr(execute, "notebook_status", lambda d: RunDir(d).record().get("status", "missing"))
     data = tmp_path / "data"
     study = {"output_root": str(tmp_path / "out"),
              "data": [{"kind": "cityscapes", "out": str(data), "count": 1, "val_count": 1, "size": [32, 64]}],

@@ -197,7 +197,8 @@ class RunDir:
         rec.setdefault("metrics", {})
         rec.setdefault("artifacts", {})
         rec.update(kind=kind, name=name or self.path.name, status="running", error=None,
-                   started=_now(), pid=os.getpid())
+                   started=_now(), pid=os.getpid(), host=socket.gethostname(),
+                   engine=os.environ.get("WORKBENCH_ENGINE", "serial"))
         rec.update(fields)
         if self.taken_over:
             rec["lock_taken_over"] = self.taken_over

@@ -30,7 +30,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_batch(args: argparse.Namespace) -> int:
     from workbench.lab.sweep import run_batch
 
-    summary = run_batch(args.sweep, dry_run=args.dry_run)
+    summary = run_batch(args.sweep, dry_run=args.dry_run, engine=args.engine, jobs=args.jobs, address=args.address)
     return 1 if summary["failed"] else 0
 
 
@@ -63,7 +63,8 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
 def _cmd_study(args: argparse.Namespace) -> int:
     from workbench.lab.study import run_study
 
-    result = run_study(args.study, only=args.only, dry_run=args.dry_run, k=args.k)
+    result = run_study(args.study, only=args.only, dry_run=args.dry_run, k=args.k, engine=args.engine, jobs=args.jobs,
+                       address=args.address)
     return 1 if any(r.get("failed") for r in result["sweeps"].values()) else 0
 
 
@@ -72,6 +73,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     run_demo(Path(args.out), Path(args.data_root), seed=args.seed, device=args.device)
     return 0
+
+
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", default="serial", choices=["serial", "local", "ray"],
+                   help="serial (default), local (--jobs processes on this machine) or ray (tasks on a Ray cluster)")
+    p.add_argument("--jobs", type=int, default=1, help="local engine: runs at once (the cores are split)")
+    p.add_argument("--address", help="ray engine: join this cluster (default: start Ray on this machine)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -94,6 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     batch = sub.add_parser("batch", help="run a grid of notebooks from a sweep YAML, then a frontier")
     batch.add_argument("sweep", help="sweep YAML (see notebooks/sweep_example.yaml)")
     batch.add_argument("--dry-run", action="store_true", help="only list the runs the sweep would make")
+    _engine_args(batch)
     batch.set_defaults(func=_cmd_batch)
 
     report = sub.add_parser("report", help="self-contained offline HTML report of a run or notebook")
@@ -120,6 +129,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--only", nargs="+", metavar="ID", help="run only these sweeps")
     r.add_argument("--dry-run", action="store_true", help="list the notebook runs without running them")
     r.add_argument("--k", type=float, default=2.0, help="noise threshold in standard errors (default 2)")
+    _engine_args(r)
     r.set_defaults(func=_cmd_study)
     p.set_defaults(func=lambda a: p.print_help() or 1)
 

@@ -37,7 +37,8 @@ def load_study(path: str | Path) -> dict:
     return study
 
 
-def run_study(path: str | Path, only: list[str] | None = None, dry_run: bool = False, k: float = 2.0) -> dict:
+def run_study(path: str | Path, only: list[str] | None = None, dry_run: bool = False, k: float = 2.0,
+              engine: str = "serial", jobs: int = 1, address: str | None = None) -> dict:
     """Generate the study's data when missing, run every sweep through `workbench batch` (finished runs
     are skipped, failures do not stop the rest), then one frontier and the summary over output_root."""
     from workbench import steps
@@ -62,7 +63,7 @@ def run_study(path: str | Path, only: list[str] | None = None, dry_run: bool = F
         body["output_root"] = str(root / sweep["id"])
         body["frontier"] = False
         print(f"== sweep {sweep['id']} -> {body['output_root']}")
-        results[sweep["id"]] = run_batch(body, dry_run=dry_run)
+        results[sweep["id"]] = run_batch(body, dry_run=dry_run, engine=engine, jobs=jobs, address=address)
     if dry_run:
         return {"sweeps": results}
     steps.frontier({"roots": [str(root)]}, root / "frontier")

@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from workbench.config import read_yaml_mapping
-from workbench.errors import ConfigError, WorkbenchError
-from workbench.lab.execute import notebook_status, run_notebook
+from workbench.errors import ConfigError
+from workbench.lab.engines import chain_stages, output_root, run_jobs
 from workbench.lab.params import parse_parameters, resolve_notebook, validate_parameters
-from workbench.runs import RunDir
 
 SWEEP_KEYS = {"output_root", "grid", "stages", "extra", "name", "frontier"}
 
@@ -119,46 +118,41 @@ def plan_sweep(sweep: dict, base: Path) -> list[dict]:
     return runs
 
 
-def run_batch(sweep: dict | str | Path, dry_run: bool = False) -> dict:
-    """Run a sweep (a mapping, or a YAML file of one): skip finished runs, resume unfinished ones,
-    continue past failures, then a frontier over all of them."""
+def run_batch(sweep: dict | str | Path, dry_run: bool = False, engine: str = "serial", jobs: int = 1,
+              address: str | None = None) -> dict:
+    """Run a sweep (a mapping, or a YAML file of one) on an engine (`engines.py`: serial, local with
+    `jobs` processes, or ray): skip finished runs, resume unfinished ones, continue past failures,
+    then a frontier over all of them. Prints one line per finished job and the sweep's progress."""
     from workbench import steps
 
     if not isinstance(sweep, dict):
         sweep = load_sweep(sweep)
     plan = plan_sweep(sweep, Path.cwd())
-    summary = {"finished": [], "skipped": [], "failed": [], "blocked": [], "frontier": None}
-    failed_points: set[str] = set()
-    for i, item in enumerate(plan, 1):
-        label = f"[{i}/{len(plan)}] {item['point']}/{item['stage']}"
-        if dry_run:
-            print(f"{label}: {item['notebook'].name} -> {item['output_dir']} {item['parameters']}")
-            continue
-        if item["point"] in failed_points:
-            print(f"{label}: not run (an earlier stage of this point failed)")
-            summary["blocked"].append(str(item["output_dir"]))
-            continue
-        status = notebook_status(item["output_dir"])
-        if status == "finished":
-            print(f"{label}: already finished, skipped")
-            summary["skipped"].append(str(item["output_dir"]))
-            continue
-        params = dict(item["parameters"])
-        if RunDir(item["output_dir"]).own_entries() and "resume" in parse_parameters(item["notebook"]):
-            print(f"{label}: resuming the earlier {status} run")
-            params["resume"] = True
-        t0 = time.time()
-        try:
-            run_notebook(item["notebook"], params, item["output_dir"])
-        except WorkbenchError as exc:
-            print(f"{label}: FAILED after {time.time() - t0:.0f} s: {exc}")
-            summary["failed"].append(str(item["output_dir"]))
-            failed_points.add(item["point"])
-            continue
-        print(f"{label}: finished in {time.time() - t0:.0f} s")
-        summary["finished"].append(str(item["output_dir"]))
-    root = (Path.cwd() / sweep.get("output_root", "runs/sweep")).resolve()
-    if not dry_run and sweep.get("frontier", True):
+    if dry_run:
+        for i, item in enumerate(plan, 1):
+            print(f"[{i}/{len(plan)}] {item['point']}/{item['stage']}: {item['notebook'].name} -> "
+                  f"{item['output_dir']} {item['parameters']}")
+        return {"finished": [], "skipped": [], "failed": [], "blocked": [], "frontier": None}
+    todo = chain_stages(plan)
+    counts = {"done": 0, "failed": 0}
+    t0 = time.time()
+
+    def report(res: dict) -> None:
+        counts["done"] += 1
+        counts["failed"] += res["status"] == "failed"
+        what = {"finished": f"finished in {res.get('seconds', 0):.0f} s" + (" (resumed)" if res.get("resumed") else ""),
+                "skipped": "already finished, skipped", "blocked": "not run (an earlier stage of this point failed)",
+                "failed": f"FAILED after {res.get('seconds', 0):.0f} s: {res.get('error')}"}[res["status"]]
+        print(f"{res['label']}: {what}")
+        print(f"sweep ({engine}): {counts['done']}/{len(todo)} done, {counts['failed']} failed, "
+              f"{len(todo) - counts['done']} running or waiting, {time.time() - t0:.0f} s", flush=True)
+
+    results = run_jobs(todo, engine, jobs, address, report)
+    summary = {key: [r["output_dir"] for r in results if r["status"] == key]
+               for key in ("finished", "skipped", "failed", "blocked")}
+    summary["frontier"] = None
+    root = output_root(sweep)
+    if sweep.get("frontier", True):
         steps.frontier({"roots": [str(root)]}, root / "frontier")
         summary["frontier"] = str(root / "frontier" / "frontier.json")
         print(f"frontier: {summary['frontier']}")

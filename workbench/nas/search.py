@@ -259,6 +259,7 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool) -> dict:
             for path in (run.metrics_path, run.alphas_path):
                 truncate_jsonl(path, lambda r, last=last: r.get("epoch", -1) <= last)
             log.info("resuming after epoch %d", last)
+            run.update(resumed_after_epoch=last, resumes=int(run.record().get("resumes") or 0) + 1)
         else:
             for path in (run.metrics_path, run.alphas_path):
                 truncate_jsonl(path, lambda r: False)
