@@ -1,0 +1,146 @@
+"""Training throughput on this machine: memory format x precision, and the cost of data loading.
+
+1. For each network (baselines by name, genotype.json paths), one full training step (forward,
+   OHEM-free cross entropy in fp32, backward, AdamW step) on a fixed batch is timed in the four
+   (contiguous | channels_last) x (fp32 | bf16 autocast) variants, round-robin: every round times
+   `--steps` steps of each variant and keeps the median; each variant's best round counts. The
+   ratios are what `workbench.seg.throughput` decides on at run start.
+2. Data: the time to decode one training pair (PNG image + label), to augment it (scale / crop /
+   flip), and both together, per image, against the training step time per image.
+3. Run-to-run determinism of each variant (two 3-step runs from the same weights and seed):
+   exact resume needs it.
+
+    python benchmarks/train_throughput.py --threads 2 --data datasets/synth-camvid --dataset camvid \
+        --net G.json --net fpn_mobilenetv3_small --out benchmarks/results/train_throughput.json
+
+Time only on a quiet machine (the JSON records the load average before and after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from workbench.device import cpu_model, set_threads
+from workbench.seg import throughput
+from workbench.seg.model import build_model
+
+VARIANTS = [(f, p) for f in ("contiguous", "channels_last") for p in ("fp32", "bf16")]
+
+
+def make_step(model, fmt: str, prec: str, images, labels):
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    x = throughput.to_format(images, fmt)
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=prec == "bf16"):
+            out = model(x)
+        loss = F.cross_entropy(out.float(), labels, ignore_index=255)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def time_variants(net: str, batch: int, size: tuple[int, int], classes: int, rounds: int, steps: int) -> dict:
+    kw = {"genotype": net} if net.endswith(".json") else {"baseline": net}
+    torch.manual_seed(0)
+    model, _ = build_model(num_classes=classes, **kw)
+    images, labels = torch.randn(batch, 3, *size), torch.randint(0, classes, (batch, *size))
+    runs = {}
+    for fmt, prec in VARIANTS:
+        twin = throughput.prepare(copy.deepcopy(model).train(), fmt)
+        runs[f"{fmt}+{prec}"] = make_step(twin, fmt, prec, images, labels)
+        runs[f"{fmt}+{prec}"]()
+    best = {k: float("inf") for k in runs}
+    for _ in range(rounds):
+        for key, step in runs.items():
+            ts = []
+            for _ in range(steps):
+                t0 = time.perf_counter()
+                step()
+                ts.append(time.perf_counter() - t0)
+            best[key] = min(best[key], sorted(ts)[len(ts) // 2])
+    base = best["contiguous+fp32"]
+    determinism = {}
+    for fmt, prec in VARIANTS:
+        outs = []
+        for _ in range(2):
+            twin = throughput.prepare(copy.deepcopy(model).train(), fmt)
+            step = make_step(twin, fmt, prec, images, labels)
+            torch.manual_seed(1)  # the same dropout masks in both runs
+            for _ in range(3):
+                step()
+            outs.append(twin.state_dict())
+        determinism[f"{fmt}+{prec}"] = all(torch.equal(outs[0][k], outs[1][k]) for k in outs[0])
+    return {"step_ms": {k: round(v * 1000, 2) for k, v in best.items()},
+            "speedup_vs_contiguous_fp32": {k: round(base / v, 3) for k, v in best.items()},
+            "deterministic": determinism,
+            "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 4)}
+
+
+def time_data(dataset: str, root: str, size: tuple[int, int], n: int) -> dict:
+    from workbench.data.segmentation import build_seg_dataset
+
+    ds = build_seg_dataset(dataset, root, "train", train=True, crop_size=size, scale_range=(0.75, 1.5))
+    n = min(n, len(ds))
+    t0 = time.perf_counter()
+    pairs = [ds.load(i) for i in range(n)]
+    t1 = time.perf_counter()
+    for i in range(n):
+        ds[i]
+    t2 = time.perf_counter()
+    pre = build_seg_dataset(dataset, root, "train", train=True, crop_size=size, scale_range=(0.75, 1.5),
+                            preload=True)
+    t3 = time.perf_counter()
+    for i in range(n):
+        pre[i]
+    t4 = time.perf_counter()
+    del pairs
+    return {"images": n, "decode_ms": round((t1 - t0) / n * 1000, 3),
+            "decode_and_augment_ms": round((t2 - t1) / n * 1000, 3),
+            "augment_preloaded_ms": round((t4 - t3) / n * 1000, 3)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--net", action="append", required=True, help="baseline name or genotype.json (repeat)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--size", default="128x256")
+    p.add_argument("--classes", type=int, default=11)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--data", help="dataset root for the data-loading figures")
+    p.add_argument("--dataset", default="camvid")
+    p.add_argument("--out", default="benchmarks/results/train_throughput.json")
+    args = p.parse_args()
+    set_threads(args.threads)
+    size = tuple(int(v) for v in args.size.split("x"))
+    load_before = os.getloadavg()
+    result = {"machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": args.threads,
+                          "torch": torch.__version__},
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "batch": args.batch, "size": list(size), "rounds": args.rounds, "steps": args.steps, "networks": {}}
+    for net in args.net:
+        result["networks"][Path(net).parent.name if net.endswith(".json") else net] = r = time_variants(
+            net, args.batch, size, args.classes, args.rounds, args.steps)
+        print(net, r["step_ms"], r["deterministic"], flush=True)
+    if args.data:
+        result["data"] = time_data(args.dataset, args.data, size, 64)
+        print(result["data"], flush=True)
+    result["loadavg_before"], result["loadavg_after"] = load_before, os.getloadavg()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
