@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--model", help="a trained `vos train` run (skip training)")
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--iters-per-epoch", type=int, default=40)
+    ap.add_argument("--steps-per-epoch", type=int, default=40)
     ap.add_argument("--train-threads", type=int, default=1,
                     help="threads while training (1 avoids OpenMP contention on a shared machine)")
     ap.add_argument("--threads", type=int, default=2, help="threads for the fps measurement")
@@ -58,17 +58,17 @@ def main() -> None:
     if args.model and (Path(args.model) / "run_record.json").exists():
         prev = json.loads((Path(args.model) / "run_record.json").read_text())
         cfg = json.loads((Path(args.model) / "config.json").read_text())
-        train_info = {k: cfg.get(k) for k in ("epochs", "iters_per_epoch", "batch_size", "crop",
+        train_info = {k: cfg.get(k) for k in ("epochs", "steps_per_epoch", "batch_size", "crop_size",
                                               "input_scale", "threads")}
         train_info.update(minutes=round(prev.get("duration_s", 0) / 60, 2),
                           final_loss=prev.get("metrics", {}).get("loss"), run=str(args.model))
     if not args.model:
         t0 = time.time()
         rec = run_train({"data_root": str(root), "epochs": args.epochs,
-                         "iters_per_epoch": args.iters_per_epoch, "device": args.device,
+                         "steps_per_epoch": args.steps_per_epoch, "device": args.device,
                          "threads": args.train_threads}, model)
-        train_info = {"epochs": args.epochs, "iters_per_epoch": args.iters_per_epoch,
-                      "batch_size": 4, "crop": [192, 320], "input_scale": 0.5,
+        train_info = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
+                      "batch_size": 4, "crop_size": [192, 320], "input_scale": 0.5,
                       "threads": args.train_threads,
                       "minutes": round((time.time() - t0) / 60, 2),
                       "final_loss": rec["metrics"].get("loss")}

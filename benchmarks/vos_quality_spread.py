@@ -26,7 +26,7 @@ from workbench.vos.train import run_train
 RESULTS = Path(__file__).resolve().parent / "results"
 # The test's setting (tests/test_vos_quality.py): keep the two in step.
 DATA = dict(count=4, val_count=2, size=(120, 212), frames=8, seed=0)
-TRAIN = {"split": "val", "epochs": 10, "iters_per_epoch": 25, "batch_size": 4, "crop": [120, 212],
+TRAIN = {"split": "val", "epochs": 10, "steps_per_epoch": 25, "batch_size": 4, "crop_size": [120, 212],
          "input_scale": 1.0, "threads": 1, "device": "cpu"}
 
 
@@ -49,7 +49,7 @@ def main() -> None:
             for arm, lr in (("trained", 3e-3), ("untrained", 0.0)):
                 cfg = dict(TRAIN, seed=seed, lr=lr, data_root=str(root))
                 if arm == "untrained":
-                    cfg.update(epochs=1, iters_per_epoch=1)
+                    cfg.update(epochs=1, steps_per_epoch=1)
                 run_train(cfg, tmp / f"{arm}{seed}")
                 rows.append({"seed": seed, "arm": arm, "jf": jf(root, tmp / f"{arm}{seed}", "onepass",
                                                                tmp / f"{arm}{seed}-seg")})

@@ -333,7 +333,7 @@ def test_summarize_records_written_by_real_tiny_steps(tiny_cityscapes, tiny_davi
     steps.benchmark(dict(run=str(base), size=(64, 128), warmup=0, repeats=1, memory=False, device="cpu", threads=1),
                     base / "benchmark")
     video = root / "vos" / "attention-on-s0" / "video"
-    steps.train_vos(dict(data_root=str(tiny_davis), epochs=1, iters_per_epoch=1, batch_size=1, crop=(64, 112),
+    steps.train_vos(dict(data_root=str(tiny_davis), epochs=1, steps_per_epoch=1, batch_size=1, crop_size=(64, 112),
                          device="cpu", threads=1), video / "train")
     steps.segment_video(dict(data_root=str(tiny_davis), model=str(video / "train"), method="all", device="cpu",
                              threads=1), video)

@@ -257,8 +257,8 @@ def test_retrain_notebook_then_frontier_notebook(searched, tiny_cityscapes, tmp_
 def test_video_notebook(tiny_davis, tmp_path):
     out = tmp_path / "video"
     execute.run_notebook("video_segmentation", {
-        "data_root": str(tiny_davis), "synth_data": False, "epochs": 1, "iters_per_epoch": 1, "batch_size": 1,
-        "crop": "64x112", "device": "cpu"}, out)
+        "data_root": str(tiny_davis), "synth_data": False, "epochs": 1, "steps_per_epoch": 1, "batch_size": 1,
+        "crop_size": "64x112", "device": "cpu"}, out)
     rec = RunDir(out).record()
     assert rec["status"] == "finished" and rec["kind"] == "vos_segment" and 0 <= rec["metrics"]["jf"] <= 1
     assert RunDir(out / "train").record()["kind"] == "vos_train"

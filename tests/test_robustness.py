@@ -33,7 +33,7 @@ SEARCH = dict(preset="gas", dataset="random", input_size=[32, 64], crop_size=[32
               stem_channels=8, head_channels=8, nodes=2, num_cells=3, reductions=[0, 2], batch_size=2,
               max_val_images=2, warmup_epochs=0, lut_warmup=0, lut_repeats=1, lut_rounds=1, lut_calibrate=0,
               threads=1, device="cpu", epochs=1)
-VOS = {"epochs": 1, "iters_per_epoch": 1, "batch_size": 2, "crop": [64, 112], "threads": 1, "device": "cpu"}
+VOS = {"epochs": 1, "steps_per_epoch": 1, "batch_size": 2, "crop_size": [64, 112], "threads": 1, "device": "cpu"}
 
 
 def search_args(run_dir: Path, *extra: str) -> list[str]:
@@ -269,8 +269,8 @@ def test_resume_with_a_changed_config_is_refused_naming_the_fields(world, tmp_pa
         run_retrain({**cfg, "lr": 0.02, "epochs": 5}, run_dir)
     assert "epochs (stored 1, given 5)" in str(exc.value) and "lr (stored 0.05, given 0.02)" in str(exc.value)
     assert json.loads((run_dir / "config.json").read_text())["lr"] == 0.05
-    with pytest.raises(ConfigError, match=r"differs in iters_per_epoch \(stored 1, given 4\)"):
-        run_train({**VOS, "data_root": str(world["davis"]), "iters_per_epoch": 4, "resume": True},
+    with pytest.raises(ConfigError, match=r"differs in steps_per_epoch \(stored 1, given 4\)"):
+        run_train({**VOS, "data_root": str(world["davis"]), "steps_per_epoch": 4, "resume": True},
                   world["root"] / "vos")
     assert _changed(before, snapshot(run_dir), None) == [] or all(p.endswith(".lock") for p in
                                                                   _changed(before, snapshot(run_dir), None))

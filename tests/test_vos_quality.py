@@ -22,8 +22,8 @@ THRESHOLD = 0.5
 
 def test_trained_onepass_tracks_far_better_than_copy(tmp_path):
     root = generate("davis", tmp_path / "data", count=4, val_count=2, size=(120, 212), frames=8, seed=0)
-    run_train({"data_root": str(root), "split": "val", "epochs": 10, "iters_per_epoch": 25, "batch_size": 4,
-               "crop": [120, 212], "input_scale": 1.0, "threads": 1, "device": "cpu", "seed": 0},
+    run_train({"data_root": str(root), "split": "val", "epochs": 10, "steps_per_epoch": 25, "batch_size": 4,
+               "crop_size": [120, 212], "input_scale": 1.0, "threads": 1, "device": "cpu", "seed": 0},
               tmp_path / "model")
     jf = {}
     for method in ("onepass", "copy"):

@@ -14,14 +14,14 @@ from workbench.jsonio import read_jsonl
 from workbench.runs import RunDir
 from workbench.vos.train import run_train
 
-TINY = {"epochs": 3, "iters_per_epoch": 2, "batch_size": 2, "crop": [64, 112], "threads": 1,
+TINY = {"epochs": 3, "steps_per_epoch": 2, "batch_size": 2, "crop_size": [64, 112], "threads": 1,
         "device": "cpu", "seed": 3}
 
 
 def _cli_args(root, run_dir) -> list[str]:
     args = [sys.executable, "-m", "workbench", "vos", "train", "--data-root", str(root),
             "--run-dir", str(run_dir), "--device", "cpu", "--seed", "3", "--threads", "1",
-            "--epochs", "3", "--iters-per-epoch", "2", "--batch-size", "2", "--set", "crop=[64,112]"]
+            "--epochs", "3", "--steps-per-epoch", "2", "--batch-size", "2", "--set", "crop_size=[64,112]"]
     return args
 
 

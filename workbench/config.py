@@ -206,6 +206,11 @@ def coerce(name: str, value: Any, annotation: Any) -> Any:
     return value
 
 
+# Names of 0.1 that are the same setting under one name everywhere now (notebook parameters, stored
+# configs read by the study); config classes list theirs in `ALIASES`.
+RENAMED = {"crop": "crop_size", "iters_per_epoch": "steps_per_epoch", "workers": "num_workers"}
+
+
 def renamed(cls: type, values: dict[str, Any], source: str = "config") -> dict[str, Any]:
     """Values with the old names a config class lists in its `ALIASES` (old -> new, accepted for
     one version, with a FutureWarning) under today's names; a name given twice is refused."""

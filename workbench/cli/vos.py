@@ -12,7 +12,7 @@ from workbench.config import parse_overrides
 def _train(args: argparse.Namespace) -> int:
     from workbench import steps
 
-    cfg = explicit(args, ("data_root", "device", "seed", "epochs", "iters_per_epoch", "batch_size", "threads"),
+    cfg = explicit(args, ("data_root", "device", "seed", "epochs", "steps_per_epoch", "batch_size", "threads"),
                    flags=("resume", "overwrite"))
     if args.no_attention:
         cfg["attention"] = False
@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--data-root", required=True, help="DAVIS-format dataset root")
     t.add_argument("--run-dir", required=True, help="where checkpoints and records go")
     t.add_argument("--epochs", type=int)
-    t.add_argument("--iters-per-epoch", type=int)
+    t.add_argument("--steps-per-epoch", type=int, help="optimizer steps per epoch")
+    t.add_argument("--iters-per-epoch", type=int, dest="steps_per_epoch", help=argparse.SUPPRESS)  # 0.1 name
     t.add_argument("--batch-size", type=int)
     t.add_argument("--device")
     t.add_argument("--threads", type=int)

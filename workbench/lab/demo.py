@@ -101,7 +101,7 @@ def run_demo(out: Path, data_root: Path, seed: int = 0, device: str = "auto") ->
         else:
             run_notebook("video_segmentation", {
                 "data_root": str(roots["davis"].resolve()), "synth_data": False, "method": "all",
-                "epochs": 6, "iters_per_epoch": 20, "batch_size": 4, "crop": [240, 432],
+                "epochs": 6, "steps_per_epoch": 20, "batch_size": 4, "crop_size": [240, 432],
                 "device": device, "seed": seed, "resume": bool(RunDir(video_dir).own_entries())}, video_dir)
     except Exception as exc:  # keep going: the reports of the other runs are still useful
         print(f"video segmentation failed: {exc}")

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.config import coerce
+from workbench.config import RENAMED, coerce
 from workbench.errors import ConfigError, WorkbenchError
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
@@ -110,10 +111,33 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def declared_name(params: dict[str, Parameter], key: str) -> str | None:
+    """The parameter a value called `key` goes to: itself, or its new name (`RENAMED`); None if neither."""
+    if key in params:
+        return key
+    new = RENAMED.get(key)
+    return new if new in params else None
+
+
+def renamed_values(params: dict[str, Parameter], values: dict[str, Any], source: str) -> dict[str, Any]:
+    """Values under the notebook's names: 0.1 names translated with a FutureWarning, both refused."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        new = declared_name(params, key) or key
+        if new != key:
+            warnings.warn(f"{source}: parameter {key!r} is now called {new!r} (the old name is accepted "
+                          f"until workbench 0.3)", FutureWarning, stacklevel=3)
+            if new in values:
+                raise ConfigError(f"{source}: {key} and {new} are the same parameter; give only {new}")
+        out[new] = value
+    return out
+
+
 def validate_parameters(notebook: str | Path, values: dict[str, Any]) -> dict[str, Any]:
     """Check values against the notebook's parameters cell; return them normalized for papermill."""
     params = parse_parameters(notebook)
     name = resolve_notebook(notebook).name
+    values = renamed_values(params, values, name)
     unknown = sorted(set(values) - set(params))
     if unknown:
         raise ConfigError(f"{name}: unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "

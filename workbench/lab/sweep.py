@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workbench.config import read_yaml_mapping
+from workbench.config import RENAMED, read_yaml_mapping
 from workbench.errors import ConfigError
 from workbench.lab.engines import chain_stages, output_root, run_jobs
-from workbench.lab.params import parse_parameters, resolve_notebook, validate_parameters
+from workbench.lab.params import declared_name, parse_parameters, resolve_notebook, validate_parameters
 
 SWEEP_KEYS = {"output_root", "grid", "stages", "extra", "name", "frontier"}
 
@@ -63,7 +63,8 @@ def _check_grid_keys(keys: list[str], stages: list[dict], sweep: dict) -> None:
     identical runs."""
     declared = set()
     for i, stage in enumerate(stages):
-        declared |= set(parse_parameters(stage.get("notebook", stage.get("name") or f"stage{i}")))
+        params = parse_parameters(stage.get("notebook", stage.get("name") or f"stage{i}"))
+        declared |= set(params) | {old for old, new in RENAMED.items() if new in params}
     text = json.dumps(stages, default=str)  # used only in the run name, a key changes no run
     unused = [k for k in keys if k not in declared and "{" + k + "}" not in text]
     if unused:
@@ -101,7 +102,7 @@ def plan_sweep(sweep: dict, base: Path) -> list[dict]:
             stage_name = stage.get("name") or str(stage.get("notebook", f"stage{i}"))
             notebook = resolve_notebook(stage.get("notebook", stage_name))
             declared = parse_parameters(notebook)
-            params = {k: v for k, v in env.items() if k in declared}
+            params = {k: v for k, v in env.items() if declared_name(declared, k)}
             params.update(_substitute(stage.get("parameters") or {}, env))
             out = _inside(root, point, stage_name)
             runs.append({"point": str(point), "stage": stage_name, "notebook": notebook, "output_dir": out,

@@ -11,6 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from workbench.config import RENAMED
 from workbench.errors import ConfigError, GenotypeError
 from workbench.jsonio import read_json
 from workbench.nas.genotypes import genotype_from_dict
@@ -26,8 +27,8 @@ SEARCH_BUDGET = ("dataset", "data_root", "epochs", "warmup_epochs", "steps_per_e
                  "crop_size", "input_size")
 # the supernet's size, whatever its space calls it (a chain's num_cells is a trellis' layers)
 SPACE_BUDGET = {"cells": ("num_cells", "layers"), "channels": ("channels",), "nodes": ("nodes",)}
-RETRAIN_BUDGET = ("dataset", "data_root", "epochs", "crop", "batch_size", "lr", "eval_size")
-VOS_BUDGET = ("data_root", "split", "epochs", "iters_per_epoch", "batch_size", "crop")
+RETRAIN_BUDGET = ("dataset", "data_root", "epochs", "crop_size", "batch_size", "lr", "eval_size")
+VOS_BUDGET = ("data_root", "split", "epochs", "steps_per_epoch", "batch_size", "crop_size")
 BENCH_KEYS = ("latency_ms", "fps", "gflops", "params_m")
 
 
@@ -57,6 +58,8 @@ def _benchmarks(runs: list[RunDir]) -> dict[Path, dict]:
 
 
 def _budget(cfg: dict, keys: tuple[str, ...]) -> dict:
+    """The budget settings of a stored config; runs stored with 0.1 names (`RENAMED`) read the same."""
+    cfg = {RENAMED.get(k, k): v for k, v in cfg.items()} | {k: v for k, v in cfg.items() if k not in RENAMED}
     return {k: cfg.get(k) for k in keys}
 
 

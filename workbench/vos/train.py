@@ -14,6 +14,7 @@ import logging
 import math
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from tqdm.auto import tqdm
@@ -34,13 +35,15 @@ log = logging.getLogger("workbench.vos.train")
 
 @dataclasses.dataclass
 class VosTrainConfig:
+    ALIASES: ClassVar[dict[str, str]] = {"iters_per_epoch": "steps_per_epoch", "crop": "crop_size"}  # 0.1 names
+
     data_root: str = field("datasets/synth-davis", help="DAVIS-format dataset root")
     split: str = field("train", help="ImageSets/2017/<split>.txt")
     resolution: str = field("480p", help="JPEGImages/<resolution>")
     epochs: int = field(8, help="training epochs", min=1)
-    iters_per_epoch: int = field(40, help="optimizer steps per epoch", min=1)
+    steps_per_epoch: int = field(40, help="optimizer steps per epoch", min=1)
     batch_size: int = field(4, help="clips (two frames each) per step", min=1)
-    crop: tuple[int, int] = field((192, 320), help="training crop HxW (network pixels)")
+    crop_size: tuple[int, int] = field((192, 320), help="training crop HxW (network pixels)")
     max_gap: int = field(4, help="largest frame gap inside a clip", min=1)
     lr: float = field(3e-3, help="AdamW learning rate (cosine decay)", min=0)
     weight_decay: float = field(1e-4, help="AdamW weight decay", min=0)
@@ -64,7 +67,7 @@ class VosTrainConfig:
 
 
 def lr_at(cfg: VosTrainConfig, step: int) -> float:
-    total = cfg.epochs * cfg.iters_per_epoch
+    total = cfg.epochs * cfg.steps_per_epoch
     warm = min(20, total // 10 + 1)
     if step < warm:
         return cfg.lr * (step + 1) / warm
@@ -169,12 +172,12 @@ def _train(cfg: VosTrainConfig, rd: RunDir, resume: bool) -> dict:
             g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
             sums: dict[str, float] = {}
             t0 = time.time()
-            for it in tqdm(range(cfg.iters_per_epoch), desc=f"vos epoch {epoch}", leave=False,
+            for it in tqdm(range(cfg.steps_per_epoch), desc=f"vos epoch {epoch}", leave=False,
                            disable=None):
                 for group in opt.param_groups:
-                    group["lr"] = lr_at(cfg, epoch * cfg.iters_per_epoch + it)
+                    group["lr"] = lr_at(cfg, epoch * cfg.steps_per_epoch + it)
                 picks = torch.randint(len(seqs), (cfg.batch_size,), generator=g).tolist()
-                clips = [dict(sample_clip(seqs[s], cfg.crop, cfg.max_gap, g), seq=s) for s in picks]
+                clips = [dict(sample_clip(seqs[s], cfg.crop_size, cfg.max_gap, g), seq=s) for s in picks]
                 losses = train_step(model, clips, cfg, g, device)
                 check_finite(float(losses["loss"].detach()), f"loss at epoch {epoch}, step {it}")
                 opt.zero_grad(set_to_none=True)
@@ -184,8 +187,8 @@ def _train(cfg: VosTrainConfig, rd: RunDir, resume: bool) -> dict:
                 for k, v in losses.items():
                     sums[k] = sums.get(k, 0.0) + float(v.detach())
             rec = {"epoch": epoch, "phase": "train",
-                   **{k: v / cfg.iters_per_epoch for k, v in sums.items()},
-                   "lr": lr_at(cfg, (epoch + 1) * cfg.iters_per_epoch - 1),
+                   **{k: v / cfg.steps_per_epoch for k, v in sums.items()},
+                   "lr": lr_at(cfg, (epoch + 1) * cfg.steps_per_epoch - 1),
                    "epoch_time_s": round(time.time() - t0, 2)}
             log.info("epoch %d loss %.4f (det %.4f mask %.4f reid %.4f) %.1fs", epoch, rec["loss"],
                      rec["det_loss"], rec["mask_loss"], rec["reid_loss"], rec["epoch_time_s"])
