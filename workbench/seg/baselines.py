@@ -5,8 +5,9 @@ same budget as a searched network. Each exposes `output_stride` like the NAS net
 
 Two groups: the classic ones (MobileNetV2 / ResNet-18 with smp's default decoders, 4-12 M
 parameters, several times slower than a searched network on a CPU) and a light frontier whose
-latencies bracket the searched networks' (MobileNetV3-small at width 0.5 / 1.0, MobileNetV3-large
-at 0.75 and EfficientNet-Lite0 encoders with narrow PSP, FPN, LinkNet and U-Net decoders); their
+latencies bracket the searched networks' (LCNet at width 0.35, MobileNetV3-small at width 0.5 /
+1.0, MobileNetV3-large at 0.75 and EfficientNet-Lite0 encoders with narrow PSP (on the 1/16
+features), FPN, LinkNet and U-Net decoders); their
 measured latencies are in benchmarks/results/frontier_latency.md. `tu-` encoders are timm models
 built with pretrained=False. MobileOne-S0 was left out: without re-parameterisation (smp does
 not fold its branches) it ran at 88 ms, slower than FPN-MobileNetV2.
@@ -31,6 +32,7 @@ BASELINES: dict[str, tuple[str, str, dict]] = {
     "unet_mobilenet_v2": ("Unet", "mobilenet_v2", {"decoder_channels": (128, 64, 32, 16, 8)}),
     # the light frontier, fastest first (latency at 256x512, batch 1, 2 threads of the AMD EPYC
     # CPU: benchmarks/results/frontier_latency.json)
+    "pspnet_lcnet_035": ("PSPNet", "tu-lcnet_035", {"encoder_depth": 4, "psp_out_channels": 32, "upsampling": 16}),
     "pspnet_mobilenetv3_small_050": ("PSPNet", "tu-mobilenetv3_small_050",
                                      {"encoder_depth": 4, "psp_out_channels": 32, "upsampling": 16}),
     "fpn_mobilenetv3_small_050": ("FPN", "tu-mobilenetv3_small_050", _FPN32),

@@ -8,7 +8,7 @@ config.json, so two runs are comparable exactly when their resolved recipes are 
 
 `plain-v1` is the behaviour retrain always had (SGD, poly, random scale 0.5-2, cross entropy,
 fp32, contiguous tensors). The other recipes' values were chosen by the measurements in
-`benchmarks/results/proxy_benchmark.md` (the evidence for each ingredient is there).
+`benchmarks/results/retrain_recipes.md` (the evidence for each ingredient is there).
 """
 
 from __future__ import annotations
