@@ -146,8 +146,8 @@ def test_batch_grid_skips_finished_continues_past_failure_then_frontier(tmp_path
     summary = lab_sweep.run_batch(path)
     assert len(summary["finished"]) == 2 and len(summary["failed"]) == 1
     frontier = json.loads(Path(summary["frontier"]).read_text())
-    assert sorted(p["name"] for p in frontier["points"]) == ["lat20.0/fake", "lat5.0/fake"]
-    assert frontier["pareto"] == ["lat5.0/fake"]  # same mIoU, lower latency
+    assert sorted(p["name"] for p in frontier["points"]) == ["lat20.0", "lat5.0"]  # named by their sweep point
+    assert frontier["pareto"] == ["lat5.0"]  # same mIoU, lower latency
     assert RunDir(tmp_path / "sweep" / "lat20.0" / "fake").record()["latency_weight"] == 0.2
     again = lab_sweep.run_batch(path)
     assert len(again["skipped"]) == 2 and len(again["failed"]) == 1 and not again["finished"]
@@ -237,14 +237,16 @@ def test_retrain_notebook_then_frontier_notebook(searched, tiny_cityscapes, tmp_
     assert cli.main(["notebook", "run", "frontier", "-p", "roots", f"[{tmp_path / 'real'}, {tmp_path / 'sweep'}]",
                      "--output-dir", str(front)]) == 0
     frontier = json.loads((front / "frontier.json").read_text())
-    by_name = {p["name"]: p for p in frontier["points"]}
-    assert by_name["retrain"]["kind"] == "searched" and by_name["retrain"]["latency_ms"] == real
-    fixture_front = ["base1", "a/retrain", "b/retrain", "base2"]  # hand-computed (see make_sweep)
-    assert [n for n in frontier["pareto"] if n != "retrain"] == fixture_front
-    p = by_name["retrain"]
+    p = next(q for q in frontier["points"] if q["run_dir"] == str(out))
+    # a run folder named only 'retrain' is named by its settings, as the sweeps name their points
+    lw = rec.get("latency_weight")
+    assert p["name"] == "lgcnet" + (f"-lw{lw:g}" if lw is not None else "") + "-s0"
+    assert p["kind"] == "searched" and p["latency_ms"] == real
+    fixture_front = ["base1", "a", "b", "base2"]  # hand-computed (see make_sweep)
+    assert [n for n in frontier["pareto"] if n != p["name"]] == fixture_front
     dominated = any(q["latency_ms"] <= p["latency_ms"] and q["miou"] >= p["miou"] and q is not p
                     for q in frontier["points"])
-    assert ("retrain" in frontier["pareto"]) == (not dominated)
+    assert (p["name"] in frontier["pareto"]) == (not dominated)
     nb = nbformat.read(front / "frontier.ipynb", as_version=4)
     assert nb.metadata.papermill.parameters["output_dir"] == str(front.resolve())
     assert "widgets" not in nb.metadata  # widget state not stored

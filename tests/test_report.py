@@ -37,16 +37,32 @@ def test_report_is_self_contained(reports):
     plotly_js = get_plotlyjs()
     for name, path in reports.items():
         full = path.read_text()
-        assert full.count(plotly_js) == 1, name  # plotly.js inlined exactly once
-        text = full.replace(plotly_js, "")  # (the library itself mentions its CDN for optional assets)
-        assert text.count("<script") == text.count("Plotly.newPlot") + 1, name
+        if name == "folder":  # the index and the runs' reports share one plotly.js beside the index
+            files = path.parent / "sweep_files"
+            assert plotly_js not in full and (files / "plotly.min.js").read_text() == plotly_js
+            assert '<script type="text/javascript" src="sweep_files/plotly.min.js"></script>' in full
+            run_report = files / "b" / "retrain" / "report.html"
+            assert plotly_js not in run_report.read_text()
+            assert 'src="../../plotly.min.js"' in run_report.read_text()
+            assert 'href="sweep_files/b/retrain/report.html"' in full  # the runs table links each run's report
+            # nothing written into the runs: the frontier run's own self-contained report is kept
+            assert not (path.parent / "sweep" / "b" / "retrain" / "report.html").exists()
+            text = full.replace('<script type="text/javascript" src="sweep_files/plotly.min.js"></script>',
+                                "<script></script>")
+        else:
+            assert full.count(plotly_js) == 1, name  # plotly.js inlined exactly once
+            text = full.replace(plotly_js, "")  # (the library itself mentions its CDN for optional assets)
+        # plotly.js, the table and lazy-drawing helpers, then one script per figure
+        assert text.count("<script") == text.count("Plotly.newPlot(") + 3, name
         assert "<script src" not in text and "cdn.plot.ly" not in text, name
         assert not re.search(r"""(src|href)=["']https?://""", text), name
         assert "application/vnd.jupyter.widget" not in text and "In [" not in text, name
     search = reports["search"].read_text()
-    # 5 alpha groups (3 cells + fusion + aggregation) x (animated heatmap + edge menu) + curves + trellis
-    # + 5 architecture parts (3 cells, the aggregation cell, the trellis path)
-    assert search.count('class="figure"') == 5 * 2 + 1 + 1 + 5
+    # 5 alpha groups (3 cells + fusion + aggregation) x (animated heatmap + edge menu) + curves + convergence
+    # + trellis + 5 architecture parts (3 cells, the aggregation cell, the trellis path)
+    assert search.count('class="figure"') == 5 * 2 + 1 + 1 + 1 + 5
+    assert search.count('<details class="cell">') == 5 and search.count('<script type="text/plotly-lazy"') == 5 * 2
+    assert '<nav class="toc">' in search and 'href="#' in search
     assert search.count('"frames"') >= 5 or search.count("Plotly.addFrames") >= 5
     assert "Published results" in reports["frontier"].read_text() and "Titan Xp" in reports["frontier"].read_text()
     assert "b/retrain" in reports["folder"].read_text()
@@ -76,7 +92,7 @@ def test_report_of_executed_notebook(tmp_path):
     out = build_report(path)
     assert out == tmp_path / "search.html"
     text = out.read_text()
-    assert "Notebook" in text and "epochs" in text and "Architecture-weight evolution" in text
+    assert "Notebook" in text and "epochs" in text and "Architecture convergence" in text and "Per-cell detail" in text
     assert "x = 1" not in text  # inputs hidden
 
 
@@ -112,7 +128,13 @@ def test_report_renders_offline_in_chromium(reports):
             page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
             for name, path in reports.items():
                 page.goto(path.as_uri())
+                shown = page.evaluate("Array.from(document.querySelectorAll('.figure'))"
+                                      ".filter(f => !f.closest('details')).length")
                 expected = page.evaluate("document.querySelectorAll('.figure').length")
+                page.wait_for_function(
+                    f"document.querySelectorAll('.js-plotly-plot svg.main-svg').length >= {shown}", timeout=30000)
+                # collapsed per-cell sections draw their figures when opened
+                page.evaluate("document.querySelectorAll('details.cell').forEach(d => { d.open = true; })")
                 page.wait_for_function(
                     f"document.querySelectorAll('.js-plotly-plot svg.main-svg').length >= {expected}", timeout=30000)
                 rendered = page.evaluate("Array.from(document.querySelectorAll('.js-plotly-plot'))"
@@ -131,13 +153,13 @@ def test_report_renders_offline_in_chromium(reports):
 
 def _drag_epoch_slider(page) -> None:
     """Click the start of the first heatmap's epoch slider: the plotted weights must change."""
-    read = ("Array.from(document.getElementById('figure-2').calcdata[0][0].z)"
+    read = ("Array.from(document.getElementById('figure-3').calcdata[0][0].z)"
             ".map(r => Array.from(r).join(',')).join(';')")
     before = page.evaluate(read)
-    rail = page.locator("#figure-2 .slider-rail-rect").first
+    rail = page.locator("#figure-3 .slider-rail-rect").first
     rail.scroll_into_view_if_needed()
     box = rail.bounding_box()
     page.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)
     page.wait_for_function(f"{read} !== {before!r}", timeout=10000)
-    label = page.text_content("#figure-2 .slider-container .slider-label") or ""
+    label = page.text_content("#figure-3 .slider-container .slider-label") or ""
     assert label.strip().endswith("-1")  # the initial state (epoch -1) is shown

@@ -124,12 +124,13 @@ def test_pareto_front_by_hand():
 def test_frontier_collects_runs_and_separates_published(sweep):
     frontier = json.loads((sweep / "frontier" / "frontier.json").read_text())
     by_name = {p["name"]: p for p in frontier["points"]}
-    assert set(by_name) == {"a/retrain", "b/retrain", "c/retrain", "d/retrain", "base1", "base2"}  # not 'broken'
-    assert by_name["a/retrain"]["latency_ms"] == 10.0  # from its benchmark sub-run
+    # named by their sweep point (SWEEP/a/retrain -> a), not 'broken'
+    assert set(by_name) == {"a", "b", "c", "d", "base1", "base2"}
+    assert by_name["a"]["latency_ms"] == 10.0  # from its benchmark sub-run
     assert frontier["device"]["name"] == "test-cpu"
-    assert by_name["base1"]["kind"] == "baseline" and by_name["a/retrain"]["kind"] == "searched"
-    assert by_name["a/retrain"]["genotype"].endswith("genotype.json")
-    assert frontier["pareto"] == ["base1", "a/retrain", "b/retrain", "base2"]
+    assert by_name["base1"]["kind"] == "baseline" and by_name["a"]["kind"] == "searched"
+    assert by_name["a"]["genotype"].endswith("genotype.json")
+    assert frontier["pareto"] == ["base1", "a", "b", "base2"]
 
     fig = fr.frontier_figure(frontier)
     xs = [x for t in fig.data[:2] for x in t.x]
@@ -200,9 +201,9 @@ def test_frontier_panel_click_shows_architecture(sweep):
     panel = FrontierPanel(frontier)
     assert panel.architecture.selector.options == ("(no architecture recorded)",)
     searched = panel.figure.data[0]
-    k = list(searched.customdata).index(next(i for i, p in enumerate(frontier["points"]) if p["name"] == "b/retrain"))
+    k = list(searched.customdata).index(next(i for i, p in enumerate(frontier["points"]) if p["name"] == "b"))
     panel._on_click(searched, types.SimpleNamespace(point_inds=[k]), None)
-    assert "b/retrain" in panel.details.value
+    assert "<b>b</b>" in panel.details.value
     assert "fusion cell" in panel.architecture.selector.options
     assert len(panel.architecture.figure.data) > 3
     baseline = panel.figure.data[1]

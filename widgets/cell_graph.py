@@ -83,6 +83,26 @@ def layout(g: nx.DiGraph) -> dict:
     return pos
 
 
+LABEL_SPOTS = (0.5, 0.35, 0.65, 0.25, 0.75, 0.42, 0.58)
+LABEL_GAP = (0.55, 0.16)  # a label is about this wide and tall, in layout units (x: one generation)
+
+
+def label_position(p0: tuple[float, float], p1: tuple[float, float],
+                   placed: list[tuple[float, float]]) -> tuple[float, float]:
+    """Where along the edge p0->p1 its op label goes: the midpoint, unless a label already sits
+    there (crossing edges share a midpoint); then the spot along the edge farthest from the labels
+    placed so far, measured in label sizes."""
+    def clearance(t: float) -> float:
+        x, y = p0[0] + t * (p1[0] - p0[0]), p0[1] + t * (p1[1] - p0[1])
+        return min((max(abs(x - px) / LABEL_GAP[0], abs(y - py) / LABEL_GAP[1]) for px, py in placed),
+                   default=float("inf"))
+
+    best = next((t for t in LABEL_SPOTS if clearance(t) >= 1.0), None)
+    if best is None:
+        best = max(LABEL_SPOTS, key=clearance)
+    return p0[0] + best * (p1[0] - p0[0]), p0[1] + best * (p1[1] - p0[1])
+
+
 def cell_graph_figure(cell: dict, title: str | None = None, height: int = 360) -> go.Figure:
     """Plotly figure of one cell: one line trace per edge (width/opacity = weight) + op labels."""
     g = cell_graph(cell)
@@ -99,7 +119,7 @@ def cell_graph_figure(cell: dict, title: str | None = None, height: int = 360) -
             line={"width": 1.5 if concat else 1.5 + 6 * w, "color": "#999" if concat else "#1f77b4",
                   "dash": "dot" if concat else "solid"}))
         if not concat:
-            mx, my = x0 + 0.5 * (x1 - x0), y0 + 0.5 * (y1 - y0)
+            mx, my = label_position((x0, y0), (x1, y1), list(zip(mids_x, mids_y)))
             mids_x.append(mx)
             mids_y.append(my)
             mids_text.append(data["op"])

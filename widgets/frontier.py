@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 
 from workbench.frontier import FrontierConfig, collect_points, pareto_front
 from workbench.jsonio import read_json
+from workbench.names import fmt, metric, title
 
 PUBLISHED = [  # as reported in the abstracts (Cityscapes, Titan Xp)
     {"name": "GAS", "miou": 73.3, "fps": 102.0},
@@ -37,12 +38,17 @@ def load_frontier(source: str | Path | dict) -> dict:
 
 
 def _hover(p: dict) -> str:
-    settings = ", ".join(f"{k}={p[k]}" for k in ("preset", "latency_weight", "seed", "dataset")
-                         if p.get(k) is not None)
+    """A point's name, settings, measured latency beside the LUT's estimate, and mIoU (in %)."""
+    settings = ", ".join(f"{metric(k).label if k == 'latency_weight' else k}={p[k]}"
+                         for k in ("preset", "latency_weight", "seed", "dataset") if p.get(k) is not None)
     noisy = "<br><b>latency timed under load (noisy)</b>" if p.get("latency_noisy") else ""
     target = (f"<br>target {p['target_latency_ms']:.2f} ms" if p.get("target_latency_ms") is not None else "")
-    return (f"<b>{p['name']}</b> ({p['kind']})<br>{settings}<br>latency {p['latency_ms']:.2f} ms, "
-            f"mIoU {p['miou']:.3f}{target}{noisy}")
+    lut = p.get("expected_latency_ms")
+    lut_text = (f" | LUT {lut:.2f} ms ({100 * (lut - p['latency_ms']) / p['latency_ms']:+.1f} %)"
+                if lut is not None and p.get("latency_ms") else (" | LUT: none (hand-designed)"
+                                                                 if p.get("kind") == "baseline" else ""))
+    return (f"<b>{p['name']}</b> ({p['kind']})<br>{settings}<br>latency: measured {p['latency_ms']:.2f} ms{lut_text}"
+            f"<br>{metric('miou').label} {fmt('miou', p['miou'], unit=True)}{target}{noisy}")
 
 
 def frontier_figure(frontier: dict, highlight: str | None = None) -> go.Figure:
@@ -53,7 +59,8 @@ def frontier_figure(frontier: dict, highlight: str | None = None) -> go.Figure:
     for kind in ("searched", "baseline"):
         idx = [i for i, p in enumerate(points) if p["kind"] == kind]
         fig.add_trace(go.Scatter(
-            x=[points[i]["latency_ms"] for i in idx], y=[points[i]["miou"] for i in idx], mode="markers",
+            x=[points[i]["latency_ms"] for i in idx], y=[metric("miou").value(points[i]["miou"]) for i in idx],
+            mode="markers",
             name=kind, customdata=idx, hovertext=[_hover(points[i]) for i in idx], hoverinfo="text",
             marker={"size": 12, "color": COLORS[kind],
                     "symbol": [("circle" if kind == "searched" else "diamond") + ("-open" if points[i].get(
@@ -62,7 +69,7 @@ def frontier_figure(frontier: dict, highlight: str | None = None) -> go.Figure:
                              "color": "#000"}}))
     by_name = {p["name"]: p for p in points}
     front = [by_name[n] for n in frontier.get("pareto", []) if n in by_name]
-    fig.add_trace(go.Scatter(x=[p["latency_ms"] for p in front], y=[p["miou"] for p in front],
+    fig.add_trace(go.Scatter(x=[p["latency_ms"] for p in front], y=[metric("miou").value(p["miou"]) for p in front],
                              mode="lines", line={"shape": "hv", "dash": "dash", "color": "#2ca02c"},
                              name="Pareto front", hoverinfo="skip"))
     device = frontier.get("device") or {}
@@ -70,7 +77,7 @@ def frontier_figure(frontier: dict, highlight: str | None = None) -> go.Figure:
     noisy = sum(bool(p.get("latency_noisy")) for p in points)
     note = f"; {noisy} open marker{'s' if noisy > 1 else ''}: timed under load" if noisy else ""
     fig.update_layout(title=f"accuracy-latency frontier (measured on {where}{note})",
-                      xaxis_title="measured latency (ms)", yaxis_title="mIoU", height=420,
+                      xaxis_title=title("latency_ms"), yaxis_title=title("miou"), height=420,
                       margin={"l": 60, "r": 10, "t": 50, "b": 50}, legend={"orientation": "h", "y": -0.2})
     return fig
 
@@ -85,6 +92,6 @@ def published_figure() -> go.Figure:
                    for p in PUBLISHED], hoverinfo="text"))
     fig.update_layout(title="Published results (not measured here)<br><sup>Cityscapes, NVIDIA Titan Xp, "
                             "as reported by the papers</sup>", xaxis_title="FPS (Titan Xp, published)",
-                      yaxis_title="mIoU % (Cityscapes, published)", height=340,
+                      yaxis_title=f"{title('miou')} (Cityscapes, published)", height=340,
                       margin={"l": 60, "r": 10, "t": 50, "b": 50}, xaxis_range=[95, 120], yaxis_range=[72.5, 74.5])
     return fig

@@ -1,12 +1,31 @@
 """ipywidgets panels: thin views over the figure builders, for JupyterLab.
 
-Each panel owns a few controls and `plotly.graph_objects.FigureWidget`s; a control change rebuilds
-the figure with the pure function and swaps its data and layout in place. Tests set control values
-and read the figures back, no browser needed.
+Persistent: a plotly FigureWidget sends every edit after its construction as a transient message,
+which a reloaded page never sees: it restores the widget as it was *constructed*. So a figure here
+is never edited in place: each update builds a new FigureWidget *with its data* and swaps it into
+its slot (an ipywidgets Box, whose children are synced state). Reloading JupyterLab while the
+kernel runs shows the current figures.
+
+Static copies: a displayed panel is followed by one static output per figure (plotly's own mime
+type, which JupyterLab draws without a kernel, and HTML with plotly.js inlined once, for nbconvert
+and other front ends). While the live widget is on the page a style rule hides them; where it is
+not (an executed papermill notebook, a saved notebook reopened without its kernel, nbconvert HTML)
+they show the figures.
+
+Live: `show_run` on a running run directory follows it: a background thread polls metrics.jsonl,
+alphas.jsonl, run_record.json and genotype.json and updates the panel as epochs land (the step may
+run in another notebook, a terminal or a thread). The same panel works on a finished run.
+
+Tests set control values and read the figures back, no browser needed.
 """
 
 from __future__ import annotations
 
+import html
+import logging
+import threading
+import time
+import uuid
 from pathlib import Path
 
 import ipywidgets as W
@@ -16,96 +35,246 @@ from widgets import cell_graph as cg
 from widgets import evolution as ev
 from widgets import frontier as fr
 from widgets import video as vid
-from widgets.records import alphas_at, cell_label, epochs, load_run
+from widgets.records import Run, alphas_at, cell_label, epochs, load_run
 from widgets.spaces import architecture_parts, state_figures
+from widgets.static import export_name, figure_config, notebook_bundle, slug
+from widgets.summary import header_html
+from workbench.errors import WorkbenchError
+
+log = logging.getLogger(__name__)
+
+# hide the static copies that follow a live panel in the same JupyterLab output area
+HIDE_STATIC = ("<style>.jp-OutputArea-child:has(.wb-panel) ~ .jp-OutputArea-child:has(.jp-RenderedPlotly),"
+               " .jp-OutputArea-child:has(.wb-panel) ~ .jp-OutputArea-child:has(.wb-static)"
+               " { display: none; }</style>")
+
+
+class Slot:
+    """The place of one figure in a panel: a Box holding the current FigureWidget."""
+
+    def __init__(self, name: str, run: str | None = None, fig: go.Figure | None = None,
+                 on_click=None, click_traces: tuple[int, ...] = ()):
+        self.name, self.run = name, run
+        self.on_click, self.click_traces = on_click, click_traces
+        self.box = W.Box(layout=W.Layout(min_width="0"))
+        self.box.add_class("wb-figure")
+        self.box._wb_slot = self
+        self.figure = go.Figure()
+        self.widget: go.FigureWidget | None = None
+        if fig is not None:
+            self.show(fig)
+
+    @property
+    def filename(self) -> str:
+        return export_name(self.run, self.name)
+
+    def show(self, fig: go.Figure) -> go.FigureWidget:
+        """Replace the figure: a new FigureWidget constructed with `fig`'s data and layout."""
+        self.figure = go.Figure(fig)
+        widget = go.FigureWidget(self.figure)
+        widget._config = figure_config(self.filename)
+        if self.on_click is not None:
+            for i in self.click_traces:
+                if i < len(widget.data):
+                    widget.data[i].on_click(self.on_click)
+        old, self.widget = self.box.children, widget
+        self.box.children = (widget,)
+        for w in old:
+            w.close()
+        return widget
+
+
+def slots_of(widget: W.Widget) -> list[Slot]:
+    """Every figure slot in a widget tree, in display order."""
+    found = []
+    slot = getattr(widget, "_wb_slot", None)
+    if slot is not None:
+        return [slot]
+    for child in getattr(widget, "children", ()) or ():
+        found += slots_of(child)
+    return found
+
+
+def _html_of(widget: W.Widget) -> str:
+    """The text of the HTML widgets of a tree (the static copy of a panel's headers and notes)."""
+    if isinstance(widget, W.HTML) and "<style>" not in widget.value:
+        return widget.value
+    return "".join(_html_of(c) for c in getattr(widget, "children", ()) or ())
 
 
 class Panel(W.VBox):
-    """A VBox with a short text form, so an executed notebook does not store a figure dump."""
+    """A VBox with a short text form and static copies of its figures (see the module doc)."""
+
+    run_name: str | None = None
+
+    def __init__(self, children=(), **kwargs):
+        super().__init__(list(children), **kwargs)
+        self.add_class("wb-panel")
+        self._static: list[tuple[Slot, object, bool, str]] = []
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
 
+    def slots(self) -> list[Slot]:
+        return slots_of(self)
 
-def replace_figure(widget: go.FigureWidget, fig: go.Figure) -> None:
-    """Show `fig` in an existing FigureWidget (keeps the widget, so callbacks stay attached)."""
-    with widget.batch_update():
-        widget.data = []
-        widget.add_traces(list(fig.data))
-        widget.layout = fig.layout
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is not None:
+            bundle["text/html"] = f"<div class='wb-static-header'>{_html_of(self)}</div>"
+        return bundle
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        if not any(isinstance(c, W.HTML) and c.value == HIDE_STATIC for c in self.children):
+            self.children = (*self.children, W.HTML(HIDE_STATIC))
+        display(self._repr_mimebundle_(), raw=True)
+        self._static = []
+        for k, slot in enumerate(self.slots()):
+            div_id = f"wb-{uuid.uuid4().hex[:12]}"
+            handle = display(notebook_bundle(slot.figure, div_id, slot.filename, with_plotlyjs=k == 0), raw=True,
+                             display_id=True)
+            self._static.append((slot, handle, k == 0, div_id))
+
+    def update_static(self) -> None:
+        """Bring the static copies up to date (a live panel calls this as epochs land, so a notebook
+        saved later holds the latest figures)."""
+        for slot, handle, first, div_id in self._static:
+            try:
+                handle.update(notebook_bundle(slot.figure, div_id, slot.filename, with_plotlyjs=first), raw=True)
+            except Exception as exc:  # no kernel display hook (plain Python): nothing to update
+                log.debug("static copy not updated: %s", exc)
 
 
 class CellGraphPanel(Panel):
     """The derived architecture of a run (genotype.json): a selector over its cells, fusion cell,
     trellis path and aggregation cell."""
 
-    def __init__(self, genotype: dict | None, title: str = "architecture"):
+    def __init__(self, genotype: dict | None, title: str = "architecture", run: str | None = None):
+        self.run_name = run
         self.parts = architecture_parts(genotype)
-        options = list(self.parts) or ["(no architecture recorded)"]
-        self.selector = W.Dropdown(options=options, description="part")
-        self.figure = go.FigureWidget()
+        self.selector = W.Dropdown(options=list(self.parts) or ["(no architecture recorded)"], description="part")
+        self._slot = Slot("architecture", run)
         self.selector.observe(lambda _: self.refresh(), names="value")
-        super().__init__([W.HTML(f"<b>{title}</b>"), self.selector, self.figure])
+        super().__init__([W.HTML(f"<b>{html.escape(title)}</b>"), self.selector, self._slot.box])
         self.refresh()
+
+    @property
+    def figure(self) -> go.FigureWidget:
+        return self._slot.widget
 
     def set_genotype(self, genotype: dict | None, title: str = "architecture") -> None:
         self.parts = architecture_parts(genotype)
-        self.children[0].value = f"<b>{title}</b>"
-        self.selector.options = list(self.parts) or ["(no architecture recorded)"]
-        self.refresh()
+        self.children[0].value = f"<b>{html.escape(title)}</b>"
+        options = list(self.parts) or ["(no architecture recorded)"]
+        if tuple(options) == tuple(self.selector.options):
+            self.refresh()
+        else:
+            self.selector.options = options  # the observer refreshes
+            if self.selector.value == options[0]:
+                self.refresh()
 
     def refresh(self) -> None:
         make = self.parts.get(self.selector.value)
-        fig = make() if make else go.Figure(layout={"title": "no architecture"})
-        replace_figure(self.figure, fig)
+        if make:
+            fig = make()
+            self._slot.name = f"architecture-{slug(self.selector.value)}"
+        else:
+            fig = go.Figure(layout={"title": "no architecture (a hand-designed baseline, or none recorded)",
+                                    "height": 200, "xaxis": {"visible": False}, "yaxis": {"visible": False}})
+        self._slot.show(fig)
 
 
 class EvolutionPanel(Panel):
     """Search run: cell + edge selectors and an epoch slider driving the op-weight curves of the
-    chosen edge, the all-edges heatmap and the cell graph at that epoch."""
+    chosen edge, the all-edges heatmap, the cell graph at that epoch and the convergence figure
+    (the winning op of every edge of every cell). `set_alphas` follows a running search."""
 
-    def __init__(self, alphas: list[dict]):
+    def __init__(self, alphas: list[dict], run: str | None = None):
         if not alphas:
             raise ValueError("no alphas recorded (alphas.jsonl is empty)")
+        self.run_name = run
         self.alphas = alphas
+        self._quiet = False
         last = alphas[-1]
         self.cell = W.Dropdown(options=[(cell_label(c), c["index"]) for c in last["cells"]], description="cell")
         self.edge = W.Dropdown(description="edge")
         xs = epochs(alphas)
         self.epoch = W.SelectionSlider(options=xs, value=xs[-1], description="epoch", continuous_update=False)
-        self.lines, self.heatmap, self.graph = go.FigureWidget(), go.FigureWidget(), go.FigureWidget()
-        self.state = go.FigureWidget() if state_figures(last) else None
+        self._lines, self._heatmap = Slot("op-weights", run), Slot("weights-heatmap", run)
+        self._graph, self._convergence = Slot("cell-graph", run), Slot("convergence", run)
+        self._state = Slot("space-state", run) if state_figures(last) else None
         self._set_edges()
-        self.cell.observe(lambda _: (self._set_edges(), self.refresh()), names="value")
-        self.edge.observe(lambda _: self._refresh_lines(), names="value")
-        self.epoch.observe(lambda _: self._refresh_epoch(), names="value")
+        self.cell.observe(self._on_cell, names="value")
+        self.edge.observe(lambda _: self._quiet or self._refresh_lines(), names="value")
+        self.epoch.observe(lambda _: self._quiet or self._refresh_epoch(), names="value")
         wrap = W.Layout(flex_flow="row wrap")
-        body = [W.HBox([self.cell, self.edge, self.epoch], layout=wrap), W.HBox([self.lines, self.heatmap], layout=wrap),
-                self.graph]
-        if self.state is not None:
-            body.append(self.state)
+        body = [W.HBox([self.cell, self.edge, self.epoch], layout=wrap),
+                W.HBox([self._lines.box, self._heatmap.box], layout=wrap), self._graph.box, self._convergence.box]
+        if self._state is not None:
+            body.append(self._state.box)
         super().__init__(body)
+        self.refresh()
+
+    lines = property(lambda self: self._lines.widget)
+    heatmap = property(lambda self: self._heatmap.widget)
+    graph = property(lambda self: self._graph.widget)
+    convergence = property(lambda self: self._convergence.widget)
+    state = property(lambda self: self._state.widget if self._state is not None else None)
+
+    def _on_cell(self, _) -> None:
+        if self._quiet:
+            return
+        self._quiet = True
+        try:
+            self._set_edges()
+        finally:
+            self._quiet = False
         self.refresh()
 
     def _set_edges(self) -> None:
         cell = next(c for c in self.alphas[-1]["cells"] if c["index"] == self.cell.value)
+        keep = self.edge.value
         self.edge.options = [(name, i) for i, name in enumerate(ev.edge_names(cell))]
-        self.edge.value = 0
+        self.edge.value = keep if isinstance(keep, int) and keep < len(self.edge.options) and not self._cell_changed() \
+            else 0
+        self._edges_of = self.cell.value
+
+    def _cell_changed(self) -> bool:
+        return getattr(self, "_edges_of", self.cell.value) != self.cell.value
+
+    def set_alphas(self, alphas: list[dict]) -> None:
+        """New epochs of a running search: the slider gains them and, if it was at the last epoch,
+        moves to the newest one."""
+        if not alphas:
+            return
+        follow = self.epoch.value == self.alphas[-1]["epoch"]
+        self.alphas = alphas
+        self._quiet = True
+        try:
+            keep = self.epoch.value
+            self.epoch.options = epochs(alphas)
+            xs = epochs(alphas)
+            self.epoch.value = xs[-1] if follow or keep not in xs else keep
+        finally:
+            self._quiet = False
+        self.refresh()
 
     def _refresh_lines(self) -> None:
         if self.edge.value is not None:
-            fig = ev.op_weight_figure(self.alphas, self.cell.value, self.edge.value)
-            replace_figure(self.lines, fig.update_layout(width=520))
+            self._lines.show(ev.op_weight_figure(self.alphas, self.cell.value, self.edge.value).update_layout(width=520))
 
     def _refresh_epoch(self) -> None:
         rec = alphas_at(self.alphas, self.epoch.value)
         cell = next(c for c in rec["cells"] if c["index"] == self.cell.value)
         heat = ev.weight_heatmap_figure(self.alphas, self.cell.value, self.epoch.value)
-        replace_figure(self.heatmap, heat.update_layout(width=460))
-        replace_figure(self.graph, cg.cell_graph_figure(cell, f"{cell_label(cell)}, epoch {self.epoch.value}"))
-        figs = state_figures(rec, f"epoch {self.epoch.value}") if self.state is not None else []
+        self._heatmap.show(heat.update_layout(width=460))
+        self._graph.show(cg.cell_graph_figure(cell, f"{cell_label(cell)}, epoch {self.epoch.value}"))
+        self._convergence.show(ev.convergence_figure(self.alphas, self.epoch.value))
+        figs = state_figures(rec, f"epoch {self.epoch.value}") if self._state is not None else []
         if figs:
-            replace_figure(self.state, figs[0][1])
+            self._state.show(figs[0][1])
 
     def refresh(self) -> None:
         self._refresh_lines()
@@ -115,23 +284,26 @@ class EvolutionPanel(Panel):
 class FrontierPanel(Panel):
     """Measured frontier (click a point to see its architecture) and, apart, the published points."""
 
-    def __init__(self, frontier: dict):
+    def __init__(self, frontier: dict, run: str | None = None):
+        self.run_name = run
         self.frontier = frontier
-        self.figure = go.FigureWidget(fr.frontier_figure(frontier))
-        self.published = go.FigureWidget(fr.published_figure())
+        self._figure = Slot("frontier", run, fr.frontier_figure(frontier), on_click=self._on_click, click_traces=(0, 1))
+        self._published = Slot("published", run, fr.published_figure())
         self.details = W.HTML("click a point to see its architecture")
-        self.architecture = CellGraphPanel(None, "architecture of the selected run")
-        for trace in self.figure.data[:2]:
-            trace.on_click(self._on_click)
-        super().__init__([self.figure, self.details, self.architecture,
-                          W.HTML(f"<b>{fr.PUBLISHED_NOTE}</b>"), self.published])
+        self.architecture = CellGraphPanel(None, "architecture of the selected run", run)
+        super().__init__([self._figure.box, self.details, self.architecture,
+                          W.HTML(f"<b>{fr.PUBLISHED_NOTE}</b>"), self._published.box])
+
+    figure = property(lambda self: self._figure.widget)
+    published = property(lambda self: self._published.widget)
 
     def _on_click(self, trace, points, state) -> None:
         if points.point_inds:
             self.select(int(trace.customdata[points.point_inds[0]]))
 
     def select(self, index: int) -> None:
-        """Show point `index` of the frontier: its settings and its architecture."""
+        """Show point `index` of the frontier: its settings and its architecture; the point is
+        outlined in the figure."""
         from workbench.jsonio import read_json
 
         p = self.frontier["points"][index]
@@ -139,51 +311,326 @@ class FrontierPanel(Panel):
         genotype = read_json(p["genotype"]) if p.get("genotype") and Path(p["genotype"]).is_file() else None
         self.architecture.set_genotype(genotype, f"architecture of {p['name']}"
                                        + ("" if genotype else " (hand-designed baseline: no genotype)"))
+        self._figure.show(fr.frontier_figure(self.frontier, highlight=p["name"]))
 
 
 class VideoPanel(Panel):
     """Sequence selector and frame slider over predicted/ground-truth masks and per-object J/F."""
 
-    def __init__(self, run_dir: str | Path, max_frames: int | None = None):
+    def __init__(self, run_dir: str | Path, max_frames: int | None = None, run: str | None = None):
+        self.run_name = run
         self.run_dir, self.max_frames = Path(run_dir), max_frames
         self.method = W.Dropdown(options=vid.methods(run_dir) or ["predictions"], description="method")
         self.sequence = W.Dropdown(options=vid.sequences(run_dir, self.method.value), description="sequence")
         self.frame = W.IntSlider(min=0, max=0, value=0, description="frame", continuous_update=False)
-        self.image, self.scores_fig = go.FigureWidget(), go.FigureWidget()
+        self._image, self._scores = Slot("frame", run), Slot("j-and-f", run)
+        self._loading = False
         self.sequence.observe(lambda _: self._load(), names="value")
-        self.method.observe(lambda _: self._load(), names="value")
-        self.frame.observe(lambda _: self.refresh(), names="value")
-        super().__init__([W.HBox([self.method, self.sequence, self.frame]), self.image, self.scores_fig])
+        self.method.observe(self._on_method, names="value")
+        self.frame.observe(lambda _: self._loading or self.refresh(), names="value")
+        super().__init__([W.HBox([self.method, self.sequence, self.frame]), self._image.box, self._scores.box])
         self._load()
+
+    image = property(lambda self: self._image.widget)
+    scores_fig = property(lambda self: self._scores.widget)
+
+    def _on_method(self, _) -> None:
+        names = vid.sequences(self.run_dir, self.method.value)
+        if tuple(names) != tuple(self.sequence.options):
+            self.sequence.options = names  # reloads through the sequence observer
+        else:
+            self._load()
 
     def _load(self) -> None:
         self.video = vid.load_video(self.run_dir, self.sequence.value, self.max_frames, self.method.value)
         self.scores = vid.per_frame_scores(self.video)
-        self.frame.max = len(self.video.frame_names) - 1
-        self.frame.value = 0
+        self._loading = True
+        try:
+            self.frame.value = 0
+            self.frame.max = len(self.video.frame_names) - 1
+        finally:
+            self._loading = False
         self.refresh()
 
     def refresh(self) -> None:
         t = self.frame.value
-        replace_figure(self.image, vid.frame_figure(self.video, t))
-        replace_figure(self.scores_fig, vid.jf_figure(self.video, t, self.scores))
+        self._image.name, self._scores.name = f"{self.video.name}-frame{t}", f"{self.video.name}-j-and-f"
+        self._image.show(vid.frame_figure(self.video, t))
+        self._scores.show(vid.jf_figure(self.video, t, self.scores))
 
 
-def show_run(run_dir: str | Path) -> Panel:
-    """The right panel(s) for a run directory, by its kind."""
-    run = load_run(run_dir)
-    header = W.HTML(f"<h3>{run.name}</h3><p>{run.kind}, status {run.record.get('status')}, metrics "
-                    f"{ {k: round(v, 4) if isinstance(v, float) else v for k, v in run.record.get('metrics', {}).items()} }</p>")
-    body: list[W.Widget] = [header]
-    if run.kind == "search" and run.alphas:
-        body.append(go.FigureWidget(ev.search_curves_figure(run.metrics)))
-        body.append(EvolutionPanel(run.alphas))
-    elif run.metrics:
-        body.append(go.FigureWidget(ev.training_curves_figure(run.metrics)))
-    if run.kind == "frontier":
-        body.append(FrontierPanel(fr.load_frontier(run.path)))
-    if run.kind == "vos_segment":
-        body.append(VideoPanel(run.path))
-    if run.genotype:
-        body.append(CellGraphPanel(run.genotype, "derived architecture"))
-    return Panel(body)
+class RunPanel(Panel):
+    """The panel(s) for one run directory, by its kind, with a header of its key facts. Follows a
+    running run (see the module doc); `poll()` re-reads the records once."""
+
+    FILES = ("run_record.json", "metrics.jsonl", "alphas.jsonl", "genotype.json", "benchmark/run_record.json")
+
+    def __init__(self, run_dir: str | Path, live: bool | None = None, interval: float = 2.0):
+        self.path = Path(run_dir)
+        self.run = self._load() or Run(path=self.path)
+        self.run_name = slug(self.run.name)
+        self.header = W.HTML(header_html(self.run))
+        self.status = W.HTML("")
+        self.parts: dict[str, object] = {}
+        self.polls = 0
+        super().__init__([self.header, self.status])
+        self._signature = self._files()
+        self._build()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if live if live is not None else self.run.status in ("running", "missing"):
+            self.watch(interval)
+
+    def _load(self) -> Run | None:
+        try:
+            return load_run(self.path) if (self.path / "run_record.json").is_file() else None
+        except WorkbenchError as exc:  # e.g. a record replaced while we read it: the next poll retries
+            log.warning("%s", exc)
+            return None
+
+    def _files(self) -> tuple:
+        out = []
+        for name in self.FILES:
+            try:
+                st = (self.path / name).stat()
+                out.append((name, st.st_size, st.st_mtime_ns))
+            except OSError:
+                out.append((name, None, None))
+        return tuple(out)
+
+    # -- building -------------------------------------------------------------------------------
+    def _build(self) -> None:
+        run, name = self.run, self.run_name
+        parts = self.parts
+        metrics_fig = None
+        if run.kind == "search" and run.metrics:
+            metrics_fig = ev.search_curves_figure(run.metrics)
+        elif any(m.get("phase") in ("train", "val") for m in run.metrics):
+            metrics_fig = ev.training_curves_figure(run.metrics)
+        if metrics_fig is not None:
+            if "curves" not in parts:
+                parts["curves"] = Slot("curves", name)
+            parts["curves"].show(metrics_fig)
+        if run.kind == "search" and run.alphas:
+            if "evolution" in parts:
+                parts["evolution"].set_alphas(run.alphas)
+            else:
+                parts["evolution"] = EvolutionPanel(run.alphas, name)
+        if run.kind == "frontier" and run.status == "finished" and "frontier" not in parts:
+            parts["frontier"] = FrontierPanel(fr.load_frontier(run.path), name)
+        if run.kind == "vos_segment" and run.status == "finished" and "video" not in parts:
+            try:
+                parts["video"] = VideoPanel(run.path, run=name)
+            except WorkbenchError as exc:
+                parts["video"] = W.HTML(f"cannot show the video: {html.escape(str(exc))}")
+        if run.genotype:
+            if "architecture" in parts:
+                parts["architecture"].set_genotype(run.genotype, "derived architecture")
+            else:
+                parts["architecture"] = CellGraphPanel(run.genotype, "derived architecture", name)
+        order = ("curves", "evolution", "frontier", "video", "architecture")
+        body = [parts[k].box if isinstance(parts[k], Slot) else parts[k] for k in order if k in parts]
+        extra = [c for c in self.children[2:] if isinstance(c, W.HTML) and c.value == HIDE_STATIC]
+        self.children = (self.header, self.status, *body, *extra)
+        self.header.value = header_html(run)
+        self._set_status()
+
+    def _set_status(self, note: str = "") -> None:
+        run = self.run
+        if self._watching():
+            last = epochs(run.alphas)[-1] if run.alphas else max((m.get("epoch", -1) for m in run.metrics), default=None)
+            seen = "no epoch recorded yet" if last is None or last == -1 and not run.metrics else f"epoch {last} shown"
+            self.status.value = (f"<span style='color:#b80'>&#9679; live: following {html.escape(str(self.path))} "
+                                 f"({seen}, checked {time.strftime('%H:%M:%S')}){note}</span>")
+        elif run.status == "missing":
+            self.status.value = f"no run record in {html.escape(str(self.path))} yet"
+        else:
+            self.status.value = ""
+
+    def _watching(self) -> bool:
+        thread = getattr(self, "_thread", None)
+        return thread is not None and thread.is_alive() and not self._stop.is_set()
+
+    # -- following a running run -------------------------------------------------------------------
+    def poll(self) -> bool:
+        """Re-read the run's records if a file changed; True when the panel was updated."""
+        self.polls += 1
+        signature = self._files()
+        if signature == self._signature:
+            self._set_status()
+            return False
+        run = self._load()
+        if run is None:
+            return False
+        self._signature, self.run = signature, run
+        self._build()
+        self.update_static()
+        return True
+
+    def finished(self) -> bool:
+        """The run is over (or its process is gone): nothing more will land."""
+        from workbench.runs import _alive
+
+        status = self.run.status
+        if status == "missing":
+            return False
+        if status == "running":
+            import socket
+
+            rec = self.run.record
+            return rec.get("host") == socket.gethostname() and not _alive(rec.get("pid"))
+        return True
+
+    def watch(self, interval: float = 2.0) -> None:
+        """Poll every `interval` seconds in a background thread until the run is over."""
+        if self._watching():
+            return
+        self._stop.clear()
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.poll()
+                except Exception as exc:  # keep following: a half-written file is read again next time
+                    log.warning("%s: live panel: %s", self.path, exc)
+                if self.finished():
+                    self.poll()
+                    break
+            self._stop.set()
+            self._set_status()
+
+        self._thread = threading.Thread(target=loop, name=f"wb-live-{self.path.name}", daemon=True)
+        self._thread.start()
+        self._set_status()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._set_status()
+
+
+def show_run(run_dir: str | Path, live: bool | None = None, interval: float = 2.0) -> RunPanel:
+    """The right panel(s) for a run directory, by its kind. A running run (or a directory with no
+    record yet) is followed live; `live=False` reads it once."""
+    return RunPanel(run_dir, live=live, interval=interval)
+
+
+class CompareRunsPanel(Panel):
+    """The runs under a folder side by side: a sortable, filterable runs table (CSV download),
+    any metric or one edge's op weights overlaid across the selected runs, parallel coordinates
+    of the sweep's parameters against mIoU and measured latency, and the panel of the run opened
+    from the table."""
+
+    COLUMNS = ("run", "status", "kind", "preset", "latency_weight", "seed", "dataset", "miou", "search_miou",
+               "latency_ms", "expected_ms", "noisy", "jf", "duration_s", "report")
+
+    def __init__(self, root: str | Path, max_overlay: int = 8):
+        from workbench.runs import list_runs
+
+        self.root = Path(root)
+        self.run_name = slug(self.root.resolve().name)
+        self.rows = list_runs(self.root)
+        for r in self.rows:
+            r["report"] = "report.html" if (Path(r.get("path", "")) / "report.html").is_file() else None
+        self.runs = {r["run"]: load_run(r["path"]) for r in self.rows if r.get("path") and r["status"] != "unreadable"}
+        self.query = W.Text(placeholder="words, or column:value (status:failed)", description="filter",
+                            continuous_update=False)
+        self.sort = W.Dropdown(options=list(self.COLUMNS), value="run", description="sort by")
+        self.descending = W.Checkbox(value=False, description="descending", indent=False)
+        self.table = W.HTML()
+        self.csv = W.HTML()
+        with_metrics = [n for n, run in self.runs.items() if run.metrics]
+        self.select = W.SelectMultiple(options=list(self.runs), value=tuple(with_metrics[:max_overlay]), rows=6,
+                                       description="overlay")
+        keys = sorted({k for run in self.runs.values() for m in run.metrics for k, v in m.items()
+                       if k not in ("epoch", "step") and isinstance(v, (int, float)) and not isinstance(v, bool)})
+        default = next((k for k in ("val_miou", "miou", "loss", "train_loss") if k in keys), keys[0] if keys else None)
+        self.metric = W.Dropdown(options=keys or ["(no metrics)"], value=default or "(no metrics)",
+                                 description="metric")
+        searches = [run for run in self.runs.values() if run.alphas]
+        cells = sorted({c["index"] for run in searches for c in run.alphas[-1]["cells"]})
+        self.cell = W.Dropdown(options=cells or [0], description="cell")
+        self.edge = W.BoundedIntText(value=0, min=0, max=64, description="edge")
+        self.run_picker = W.Dropdown(options=["(none)", *self.runs], value="(none)", description="open run")
+        self._metric_fig, self._edge_fig = Slot("overlay-metric", self.run_name), Slot("overlay-edge", self.run_name)
+        self._parallel = Slot("parallel-coordinates", self.run_name)
+        self.view = W.VBox()
+        for w in (self.query, self.sort, self.descending):
+            w.observe(lambda _: self.refresh_table(), names="value")
+        self.select.observe(lambda _: self.refresh_overlays(), names="value")
+        self.metric.observe(lambda _: self.refresh_overlays(), names="value")
+        self.cell.observe(lambda _: self.refresh_overlays(), names="value")
+        self.edge.observe(lambda _: self.refresh_overlays(), names="value")
+        self.run_picker.observe(lambda _: self.open_run(), names="value")
+        wrap = W.Layout(flex_flow="row wrap")
+        super().__init__([
+            W.HTML(f"<h3 style='margin:4px 0'>runs under {html.escape(str(self.root))}</h3>"),
+            W.HBox([self.query, self.sort, self.descending], layout=wrap), self.csv, self.table,
+            W.HBox([self.select, W.VBox([self.metric, self.cell, self.edge])], layout=wrap),
+            self._metric_fig.box, self._edge_fig.box, self._parallel.box, self.run_picker, self.view])
+        self.refresh_table()
+        self.refresh_overlays()
+        self.refresh_parallel()
+
+    def shown_rows(self) -> list[dict]:
+        from widgets.compare import sort_filter
+
+        return sort_filter(self.rows, self.sort.value, self.descending.value, self.query.value)
+
+    def refresh_table(self) -> None:
+        import base64
+
+        from widgets.compare import rows_csv
+        from workbench.names import METRICS
+
+        rows = self.shown_rows()
+        head = "".join(f"<th style='padding:2px 6px;background:#f4f4f4' title='{c}'>"
+                       f"{html.escape(METRICS[c].title if c in METRICS else c)}</th>" for c in self.COLUMNS)
+        body = "".join("<tr>" + "".join(
+            f"<td style='padding:2px 6px;border-top:1px solid #eee'>"
+            f"{html.escape(METRICS[c].format(r.get(c)) if c in METRICS else ('-' if r.get(c) is None else str(r.get(c))))}"
+            "</td>" for c in self.COLUMNS) + "</tr>" for r in rows)
+        self.table.value = (f"<div style='max-height:320px;overflow:auto'><table style='border-collapse:collapse;"
+                            f"font-size:0.88em'><tr>{head}</tr>{body}</table></div>"
+                            f"<span style='color:#666;font-size:0.85em'>{len(rows)} of {len(self.rows)} runs; "
+                            "open one below</span>")
+        data = base64.b64encode(rows_csv(rows, [c for c in self.COLUMNS if c != "report"] + ["path"]).encode()).decode()
+        self.csv.value = (f"<a download='{self.run_name}-runs.csv' href='data:text/csv;base64,{data}'>"
+                          "download the table as CSV</a>")
+
+    def refresh_overlays(self) -> None:
+        runs = [self.runs[n] for n in self.select.value if n in self.runs]
+        if self.metric.value in ("(no metrics)", None):
+            self._metric_fig.show(go.Figure(layout={"title": "no metrics recorded", "height": 200}))
+        else:
+            self._metric_fig.name = f"overlay-{self.metric.value}"
+            self._metric_fig.show(ev.overlay_metric_figure(runs, self.metric.value))
+        searches = [r for r in runs if r.alphas]
+        if searches:
+            self._edge_fig.name = f"overlay-cell{self.cell.value}-edge{self.edge.value}"
+            self._edge_fig.show(ev.overlay_edge_figure(searches, self.cell.value, self.edge.value))
+        else:
+            self._edge_fig.show(go.Figure(layout={"title": "select search runs to compare op weights", "height": 200}))
+
+    def refresh_parallel(self) -> None:
+        from widgets.compare import parallel_figure
+
+        points = fr.load_frontier(self.root)["points"]
+        if len(points) > 1:
+            self._parallel.show(parallel_figure(points))
+        else:
+            self._parallel.show(go.Figure(layout={"title": "parallel coordinates: needs two or more runs with an "
+                                                           "mIoU and a measured latency", "height": 200}))
+
+    def open_run(self) -> None:
+        for old in self.view.children:
+            if isinstance(old, RunPanel):
+                old.stop()
+        name = self.run_picker.value
+        self.view.children = () if name not in self.runs else (RunPanel(self.runs[name].path),)
+
+
+def compare_runs(root: str | Path) -> CompareRunsPanel:
+    """Compare the runs under a folder (a sweep's output_root, `runs/`)."""
+    return CompareRunsPanel(root)

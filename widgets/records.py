@@ -9,6 +9,7 @@ from pathlib import Path
 from workbench.errors import DataError
 from workbench.jsonio import read_json_object, read_jsonl
 from workbench.runs import RunDir
+from workbench.runs import measured as measured_latency
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ class Run:
     metrics: list[dict] = field(default_factory=list)
     alphas: list[dict] = field(default_factory=list)
     genotype: dict | None = None
+    measured: dict = field(default_factory=dict)  # latency etc. of its benchmark (workbench.runs.measured)
 
     @property
     def kind(self) -> str:
@@ -30,7 +32,17 @@ class Run:
 
     @property
     def name(self) -> str:
-        return self.record.get("name") or self.path.name
+        """The run's name; a stage folder ('search', 'retrain') is named with its sweep point above
+        it ('lgcnet-lw0.5-s1/retrain'), so runs of a sweep are told apart."""
+        name = self.record.get("name") or self.path.name
+        if name == self.path.name and name in ("search", "retrain", "train", "benchmark", "baseline", "video") \
+                and self.path.parent.name:
+            return f"{self.path.parent.name}/{name}"
+        return name
+
+    @property
+    def status(self) -> str:
+        return self.record.get("status", "missing")
 
 
 def _well_formed_alphas(rec: dict) -> bool:
@@ -64,8 +76,13 @@ def load_run(path: str | Path) -> Run:
     except DataError as exc:
         log.warning("%s", exc)
         config = {}
+    try:
+        meas = measured_latency(run, record) if record.get("kind") in ("retrain", "baseline", "benchmark") else {}
+    except DataError as exc:
+        log.warning("%s", exc)
+        meas = {}
     return Run(path=run.path, record=record, config=config, metrics=run.metrics(), alphas=good,
-               genotype=genotype)
+               genotype=genotype, measured=meas)
 
 
 def epochs(alphas: list[dict]) -> list[int]:

@@ -112,6 +112,12 @@ def overlay(frame: np.ndarray, mask: np.ndarray | None, alpha: float = 0.55, out
     return out.clip(0, 255).astype(np.uint8)
 
 
+def object_color(obj: int) -> str:
+    """The colour object `obj` has in the mask overlays (the DAVIS palette), for the J/F lines."""
+    r, g, b = davis_palette()[3 * obj: 3 * obj + 3]
+    return f"rgb({r},{g},{b})"
+
+
 def image_uri(image: np.ndarray, max_height: int | None = None) -> str:
     """A PNG data URI (far smaller in a figure or report than a nested list of pixels)."""
     from PIL import Image
@@ -148,11 +154,17 @@ def jf_figure(video: Video, t: int | None = None, scores: dict | None = None) ->
     xs = list(range(len(video.frame_names)))
     fig = go.Figure()
     for o, s in scores.items():
-        fig.add_trace(go.Scatter(x=xs, y=s["J"], mode="lines+markers", name=f"object {o} J"))
-        fig.add_trace(go.Scatter(x=xs, y=s["F"], mode="lines", line={"dash": "dot"}, name=f"object {o} F"))
+        color = object_color(o)
+        fig.add_trace(go.Scatter(x=xs, y=s["J"], mode="lines+markers", name=f"object {o} J", legendgroup=str(o),
+                                 line={"color": color}, marker={"color": color},
+                                 hovertemplate=f"object {o}<br>frame %{{x}}<br>J %{{y:.3f}}<extra></extra>"))
+        fig.add_trace(go.Scatter(x=xs, y=s["F"], mode="lines", line={"dash": "dot", "color": color},
+                                 name=f"object {o} F", legendgroup=str(o),
+                                 hovertemplate=f"object {o}<br>frame %{{x}}<br>F %{{y:.3f}}<extra></extra>"))
     if t is not None:
         fig.add_vline(x=t, line={"color": "#d62728", "width": 2})
-    fig.update_layout(title=f"{video.name}: per-object J and F", xaxis_title="frame", yaxis_range=[0, 1.05],
+    fig.update_layout(title=f"{video.name}: per-object J (solid) and F (dotted), in the mask colours",
+                      xaxis_title="frame", yaxis_range=[0, 1.05],
                       height=300, margin={"l": 50, "r": 10, "t": 40, "b": 40})
     return fig
 

@@ -83,11 +83,40 @@ def _benchmarks(roots: list[Path]) -> dict[Path, dict]:
     return found
 
 
+STAGE_FOLDERS = frozenset({"retrain", "baseline", "benchmark", "train", "search"})
+
+
+def point_name(run: RunDir, rec: dict, root: Path) -> str:
+    """A point is named by its sweep point: a sweep writes OUTPUT_ROOT/<point>/<stage>, so a run
+    two or more folders below the root is named by the folders above its stage folder
+    ('lgcnet-lw0.5-s1/retrain' -> 'lgcnet-lw0.5-s1'). A run right below the root keeps its folder
+    name, unless that is only a stage's name ('retrain'): then it is named by its settings,
+    '<preset>-lw<latency weight>-s<seed>' (as the example sweeps name their points)."""
+    try:
+        parts = run.path.relative_to(root).parts
+    except ValueError:
+        parts = ()
+    if len(parts) >= 2:
+        return "/".join(parts[:-1])
+    folder = parts[0] if parts else run.path.name
+    if folder not in STAGE_FOLDERS and folder != rec.get("kind"):
+        return folder
+    preset = rec.get("preset") or rec.get("baseline") or rec.get("kind") or "run"
+    name = str(preset)
+    if rec.get("latency_weight") is not None:
+        name += f"-lw{rec['latency_weight']:g}" if isinstance(rec["latency_weight"], (int, float)) \
+            else f"-lw{rec['latency_weight']}"
+    if rec.get("seed") is not None:
+        name += f"-s{rec['seed']}"
+    return name
+
+
 def _point(run: RunDir, rec: dict, root: Path, bench: dict | None = None) -> dict | None:
     metrics = dict(rec.get("metrics") or {})
     if bench is not None and metrics.get("latency_ms") is None:
         bm = bench["metrics"]
-        metrics.update({k: bm[k] for k in ("latency_ms", "fps", "gflops", "params_m") if bm.get(k) is not None})
+        metrics.update({k: bm[k] for k in ("latency_ms", "fps", "gflops", "params_m", "expected_latency_ms")
+                        if bm.get(k) is not None})
         rec = dict(rec, device=rec.get("device") or bench.get("device"),
                    latency_noisy=rec.get("latency_noisy", bench.get("latency_noisy")))
     if rec.get("status") != "finished" or metrics.get("miou") is None or metrics.get("latency_ms") is None:
@@ -95,14 +124,15 @@ def _point(run: RunDir, rec: dict, root: Path, bench: dict | None = None) -> dic
     genotype = (rec.get("artifacts") or {}).get("genotype")
     genotype_path = run.path / genotype if genotype else None
     try:
-        name = str(run.path.relative_to(root)) if run.path != root else run.path.name
+        rel = str(run.path.relative_to(root)) if run.path != root else run.path.name
     except ValueError:
-        name = run.path.name
-    return {"name": name, "run_dir": str(run.path),
+        rel = run.path.name
+    return {"name": point_name(run, rec, root), "path_name": rel, "run_dir": str(run.path),
             "kind": "baseline" if rec.get("kind") == "baseline" or not genotype else "searched",
             "preset": rec.get("preset") or rec.get("baseline"), "latency_weight": rec.get("latency_weight"), "seed": rec.get("seed"),
             "dataset": rec.get("dataset"), "latency_ms": float(metrics["latency_ms"]),
             "miou": float(metrics["miou"]), "params_m": metrics.get("params_m"), "gflops": metrics.get("gflops"),
+            "fps": metrics.get("fps"), "expected_latency_ms": metrics.get("expected_latency_ms"),
             "genotype": str(genotype_path) if genotype_path and genotype_path.is_file() else None,
             "latency_noisy": bool(rec.get("latency_noisy")), "target_latency_ms": rec.get("target_latency_ms"),
             "device": rec.get("device")}
@@ -128,8 +158,10 @@ def collect_points(config: FrontierConfig, exclude: Path | None = None) -> list[
             if point is None or point["run_dir"] in seen:
                 continue
             seen.add(point["run_dir"])
-            if point["name"] in {p["name"] for p in points}:
-                point["name"] = point["run_dir"]
+            taken = {p["name"] for p in points}
+            if point["name"] in taken:  # two points of one sweep point: their paths tell them apart
+                point["name"] = point.pop("path_name") if point["path_name"] not in taken else point["run_dir"]
+            point.pop("path_name", None)
             points.append(point)
     return points
 

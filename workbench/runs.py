@@ -230,7 +230,12 @@ class RunDir:
         return rec
 
     def log_metrics(self, record: dict) -> None:
+        """Append one record to metrics.jsonl, and its numbers to the TensorBoard event file in
+        the run directory (`workbench.scalars`)."""
+        from workbench.scalars import write_scalars
+
         append_jsonl(self.metrics_path, record)
+        write_scalars(self.path, record)
 
     def metrics(self) -> list[dict]:
         return read_jsonl(self.metrics_path)
@@ -308,6 +313,7 @@ def iter_runs(root: str | Path) -> Iterator[RunDir]:
 # -- the runs index ---------------------------------------------------------------------------
 RUN_COLUMNS = ("run", "status", "kind", "preset", "latency_weight", "seed", "dataset", "miou", "search_miou",
                "latency_ms", "noisy", "expected_ms", "jf", "duration_s", "problem")
+MEASURED = ("latency_ms", "fps", "gflops", "params_m", "expected_latency_ms")
 
 
 def _alive(pid: Any) -> bool:
@@ -318,8 +324,60 @@ def _alive(pid: Any) -> bool:
     return True
 
 
+def benchmark_of(run: RunDir) -> dict | None:
+    """The newest finished benchmark record that measured this run: a run directory just below it
+    of kind 'benchmark' whose config names it as `run` (the retrain notebook's `RUN/benchmark`,
+    `workbench bench --run RUN --run-dir RUN/benchmark`)."""
+    if not run.path.is_dir():
+        return None
+    here = run.path.resolve()
+    best = None
+    for child in sorted(run.path.iterdir()):
+        if not (child / "run_record.json").is_file():
+            continue
+        sub = RunDir(child)
+        try:
+            rec, cfg = sub.record(), sub.read_config()
+        except WorkbenchError:
+            continue
+        target = cfg.get("run")
+        if rec.get("kind") != "benchmark" or rec.get("status") != "finished" or not isinstance(target, str):
+            continue
+        candidates = [Path(target)] if Path(target).is_absolute() else [child / target, Path(target), run.path.parent / target]
+        if not any(c.exists() and c.resolve() == here for c in candidates):
+            continue
+        if best is None or str(rec.get("finished")) >= str(best.get("finished")):
+            best = rec
+    return best
+
+
+def measured(run: RunDir, record: dict | None = None) -> dict:
+    """Measured latency (and FPS, GFLOPs, params, the LUT's prediction, noisy, device) of a run:
+    its own record's, else its benchmark sub-run's. {} when it was never benchmarked."""
+    rec = record if record is not None else run.record()
+    metrics = rec.get("metrics") if isinstance(rec.get("metrics"), dict) else {}
+    if metrics.get("latency_ms") is not None:
+        out = {k: metrics.get(k) for k in MEASURED if metrics.get(k) is not None}
+        return out | {"latency_noisy": bool(rec.get("latency_noisy")), "device": rec.get("device"), "source": "record"}
+    bench = benchmark_of(run)
+    if bench is None:
+        return {}
+    bm = bench.get("metrics") or {}
+    return ({k: bm.get(k) for k in MEASURED if bm.get(k) is not None}
+            | {"latency_noisy": bool(bench.get("latency_noisy")), "device": bench.get("device"),
+               "source": "benchmark", "size": bench.get("size")})
+
+
+def dataset_name(value: Any) -> Any:
+    """A dataset as the tables show it: its name, or the folder name of a dataset path."""
+    if isinstance(value, str) and ("/" in value or os.sep in value):
+        return Path(value.rstrip("/")).name or value
+    return value
+
+
 def list_runs(root: str | Path) -> list[dict]:
-    """One row per run directory under root (a 'running' run whose process is gone is 'stale')."""
+    """One row per run directory under root (a 'running' run whose process is gone is 'stale').
+    A retrain row shows the latency its benchmark sub-run measured, beside the LUT's estimate."""
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"{root}: no such folder")
@@ -335,15 +393,18 @@ def list_runs(root: str | Path) -> list[dict]:
         status = rec.get("status", "?")
         if status == "running" and not _alive(rec.get("pid")):
             status = "stale"
+        meas = measured(run, rec) if rec.get("kind") in ("retrain", "baseline") else {}
         rows.append({"run": name, "status": status, "kind": rec.get("kind"), "preset": rec.get("preset") or rec.get("baseline"),
                      "latency_weight": rec.get("latency_weight"), "seed": rec.get("seed"),
-                     "dataset": rec.get("dataset"),
+                     "dataset": dataset_name(rec.get("dataset")),
                      "miou": None if rec.get("kind") == "search" else metrics.get("miou"),
                      "search_miou": metrics.get("miou") if rec.get("kind") == "search" else None,
-                     "latency_ms": metrics.get("latency_ms"), "noisy": "yes" if rec.get("latency_noisy") else None,
-                     "expected_ms": metrics.get("expected_latency_ms"),
+                     "latency_ms": meas.get("latency_ms", metrics.get("latency_ms")),
+                     "noisy": "yes" if rec.get("latency_noisy") or meas.get("latency_noisy") else None,
+                     "expected_ms": meas.get("expected_latency_ms", metrics.get("expected_latency_ms")),
                      "jf": metrics.get("jf"), "duration_s": rec.get("duration_s"),
-                     "problem": rec.get("error") if status == "failed" else None})
+                     "problem": rec.get("error") if status == "failed" else None,
+                     "path": str(run.path)})
     return sorted(rows, key=lambda r: tuple(r["run"].split("/")))
 
 
@@ -351,11 +412,16 @@ def format_table(rows: list[dict], columns: tuple[str, ...] = RUN_COLUMNS) -> st
     if not rows:
         return "no runs found"
 
-    def cell(v: Any) -> str:
+    from workbench.names import METRICS
+
+    def cell(key: str, v: Any) -> str:
         if v is None:
             return "-"
+        if key in METRICS and isinstance(v, float):
+            return METRICS[key].format(v)
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
-    table = [list(columns)] + [[cell(r.get(c)) for c in columns] for r in rows]
+    header = [METRICS[c].header if c in METRICS else c for c in columns]
+    table = [header] + [[cell(c, r.get(c)) for c in columns] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in table)

@@ -34,6 +34,7 @@ def figures(args) -> dict:
         out["weight_heatmap"] = ev.weight_heatmap_figure(run.alphas, cell["index"], last["epoch"])
         out["op_weights"] = ev.op_weight_figure(run.alphas, cell["index"], 0)
         out["search_curves"] = ev.search_curves_figure(run.metrics)
+        out["convergence"] = ev.convergence_figure(run.alphas)
         parts = architecture_parts(run.genotype)
         if "fusion cell" in parts:
             out["fusion_cell"] = parts["fusion cell"]()
@@ -42,8 +43,13 @@ def figures(args) -> dict:
         if "trellis path" in parts:
             out["trellis"] = parts["trellis path"]()
     if args.frontier:
-        out["frontier"] = fr.frontier_figure(fr.load_frontier(args.frontier))
+        frontier = fr.load_frontier(args.frontier)
+        out["frontier"] = fr.frontier_figure(frontier)
         out["published"] = fr.published_figure()
+        if len(frontier["points"]) > 1:
+            from widgets.compare import parallel_figure
+
+            out["parallel"] = parallel_figure(frontier["points"])
     if args.video:
         video = vid.load_video(args.video)
         t = len(video.frame_names) // 2
@@ -59,6 +65,7 @@ def main() -> None:
     p.add_argument("--frontier")
     p.add_argument("--video")
     p.add_argument("--report", help="an HTML report to screenshot (top of the page)")
+    p.add_argument("--only", nargs="*", help="write only these shots (names without .png)")
     p.add_argument("--out", default=str(HERE))
     args = p.parse_args()
     import plotly.io as pio
@@ -73,6 +80,8 @@ def main() -> None:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         page = browser.new_page(viewport={"width": 1000, "height": 700}, device_scale_factor=1)
         for name, fig in figures(args).items():
+            if args.only and name not in args.only:
+                continue
             fig.update_layout(width=960)
             html = Path(tmp, f"{name}.html")
             html.write_text(f'<html><head><script src="{lib.as_uri()}"></script></head><body style="margin:0">'
