@@ -113,6 +113,17 @@ def derive(run_dir: str | Path):
     return rederive(run_dir)
 
 
+def scale_genotype(genotype: str | Path, width: float, out: str | Path) -> Path:
+    """Write a width-scaled copy of a genotype (`workbench.nas.genotypes.scale_width`)."""
+    from workbench.errors import ConfigError
+    from workbench.nas.genotypes import save_genotype, scale_width
+
+    scaled = scale_width(genotype, width)
+    if Path(out).resolve() == Path(genotype).resolve():
+        raise ConfigError(f"{out}: the output would overwrite the input genotype")
+    return save_genotype(scaled, out)
+
+
 def describe_genotype(path: str | Path) -> str:
     """A genotype file as readable text (cells, ops, strides, expected latency)."""
     from workbench.nas.genotypes import load_genotype

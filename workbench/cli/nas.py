@@ -1,4 +1,4 @@
-"""`workbench lut build`, `workbench search`, `workbench derive`."""
+"""`workbench lut build`, `workbench search`, `workbench derive`, `workbench scale`."""
 
 from __future__ import annotations
 
@@ -50,6 +50,15 @@ def _derive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scale(args: argparse.Namespace) -> int:
+    from workbench import steps
+
+    out = steps.scale_genotype(args.genotype, args.width, args.out)
+    print(steps.describe_genotype(out))
+    print(f"wrote {out}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from workbench import steps
 
@@ -96,3 +105,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("derive", help="re-derive genotype.json from a search run's last checkpoint")
     p.add_argument("--run-dir", required=True)
     p.set_defaults(func=_derive)
+
+    p = sub.add_parser("scale", help="a genotype with every width multiplied (retrain it like any genotype)")
+    p.add_argument("genotype", help="genotype.json")
+    p.add_argument("--width", type=float, required=True, help="width multiplier, e.g. 2 or 3")
+    p.add_argument("--out", required=True, help="the scaled genotype.json to write")
+    p.set_defaults(func=_scale)

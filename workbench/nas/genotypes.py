@@ -148,6 +148,38 @@ def load_genotype(source: str | Path | dict | Genotype) -> Genotype:
     return genotype_from_dict(data, str(path))
 
 
+def _divisible(value: float, divisor: int = 8) -> int:
+    """Round a width to a multiple of `divisor`, never more than 10 % below it (timm's rule)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def scale_width(source: str | Path | dict | Genotype, factor: float, divisor: int = 8) -> Genotype:
+    """The same architecture with every width (each `*channels` value of the stem, head and body)
+    multiplied by `factor` and rounded to a multiple of `divisor` -- the width multiplier of
+    MobileNet/EfficientNet, applied after the search. On a CPU a searched network's latency is
+    dominated by per-op overhead at small spatial sizes, so widening it often costs little latency
+    (benchmarks/results/frontier_equal_latency.md). The LUT estimate no longer applies: cleared."""
+    import math
+
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor <= 0:
+        raise GenotypeError(f"width: must be a positive finite number, got {factor!r}")
+    genotype = load_genotype(source)
+
+    def scale(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: (_divisible(v * factor, divisor) if k.endswith("channels") and isinstance(v, int)
+                        and not isinstance(v, bool) else scale(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [scale(v) for v in node]
+        return node
+
+    d = genotype.to_dict()
+    d.update(stem=scale(d["stem"]), head=scale(d["head"]), body=scale(d["body"]), expected_latency_ms=None)
+    d["width_multiplier"] = round(float(factor) * float(d.get("width_multiplier") or 1.0), 6)
+    return genotype_from_dict(d, f"{genotype.preset} x{factor:g}")
+
+
 def save_genotype(genotype: Genotype, path: str | Path) -> Path:
     from workbench.jsonio import atomic_write_json
 
