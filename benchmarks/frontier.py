@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         steps.synth_data("cityscapes", data, count=args.synth_count, size=parse_size(args.synth_size))
 
     retrain = {"dataset": "cityscapes", "data_root": str(data), "epochs": args.epochs,
-               "crop": list(parse_size(args.crop)), "batch_size": args.batch_size, "lr": args.lr,
+               "crop_size": list(parse_size(args.crop)), "batch_size": args.batch_size, "lr": args.lr,
                "seed": args.seed, "device": args.device, "threads": args.threads}
     bench = {"size": list(parse_size(args.size)), "device": args.device, "threads": args.threads,
              "repeats": args.repeats, "memory": False}

@@ -133,7 +133,7 @@ def main() -> None:
     root = Path(args.data_root or f"datasets/proxy-{args.kind}-{args.size}-{args.count}")
     if not (root / "synth.json").exists():
         generate(args.kind, root, count=args.count, val_count=args.val_count, size=size, seed=0)
-    common = {"dataset": args.kind, "data_root": str(root), "crop": list(size), "device": "cpu",
+    common = {"dataset": args.kind, "data_root": str(root), "crop_size": list(size), "device": "cpu",
               "threads": args.threads, **parse_overrides(args.set)}
     arms = {}
     for spec in args.arm:

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 SEARCH_BUDGET = {"dataset": "cityscapes", "data_root": "d", "epochs": 6, "warmup_epochs": 1, "steps_per_epoch": 8,
                  "batch_size": 4, "crop_size": [64, 128], "input_size": [128, 256], "num_cells": 6, "channels": 16,
                  "nodes": 3}
-RETRAIN_BUDGET = {"dataset": "cityscapes", "data_root": "d", "epochs": 4, "crop": [64, 128], "batch_size": 4,
+RETRAIN_BUDGET = {"dataset": "cityscapes", "data_root": "d", "epochs": 4, "crop_size": [64, 128], "batch_size": 4,
                   "lr": 0.01, "eval_size": [128, 256]}
 
 
@@ -319,7 +319,7 @@ def test_summarize_records_written_by_real_tiny_steps(tiny_cityscapes, tiny_davi
     from workbench import steps
 
     root = tmp_path / "abl"
-    retrain = dict(dataset="cityscapes", data_root=str(tiny_cityscapes), epochs=1, crop=(32, 64), batch_size=2,
+    retrain = dict(dataset="cityscapes", data_root=str(tiny_cityscapes), epochs=1, crop_size=(32, 64), batch_size=2,
                    eval_size=(64, 128), device="cpu", threads=1)
     for gcn in (True, False):
         point = root / "gcn" / f"gas-gcn{gcn}-s0"

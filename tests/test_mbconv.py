@@ -117,7 +117,7 @@ def test_search_retrain_benchmark_and_frontier(tmp_path, tiny_cityscapes):
     assert steps.list_runs(tmp_path)[0]["kind"] == "search"  # the runs index reads it like any run
     genotype = tmp_path / "search" / "genotype.json"
     retrain = steps.retrain({"genotype": str(genotype), "data_root": str(tiny_cityscapes), "epochs": 1,
-                             "crop": [64, 128], "batch_size": 4, "device": "cpu", "threads": 1},
+                             "crop_size": [64, 128], "batch_size": 4, "device": "cpu", "threads": 1},
                             tmp_path / "retrain")
     assert retrain["status"] == "finished" and 0 <= retrain["metrics"]["miou"] <= 1
     bench = steps.benchmark({"run": str(tmp_path / "retrain"), "size": [32, 64], "repeats": 2, "warmup": 1,

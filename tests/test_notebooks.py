@@ -224,7 +224,7 @@ def test_retrain_notebook_then_frontier_notebook(searched, tiny_cityscapes, tmp_
     out = tmp_path / "real" / "retrain"
     execute.run_notebook("retrain", {
         "genotype": str(searched / "genotype.json"), "data_root": str(tiny_cityscapes), "synth_data": False,
-        "epochs": 1, "crop": (32, 64), "batch_size": 2, "eval_size": "64x128", "bench_size": "64x128",
+        "epochs": 1, "crop_size": (32, 64), "batch_size": 2, "eval_size": "64x128", "bench_size": "64x128",
         "bench_repeats": 2, "device": "cpu"}, out)
     rec = RunDir(out).record()
     assert rec["status"] == "finished" and rec["kind"] == "retrain" and 0 <= rec["metrics"]["miou"] <= 1

@@ -52,3 +52,29 @@ def test_study_reads_stored_old_names_as_new():
     new = {"data_root": "d", "split": "train", "epochs": 2, "steps_per_epoch": 10, "batch_size": 2,
            "crop_size": [64, 112]}
     assert _budget(old, VOS_BUDGET) == _budget(new, VOS_BUDGET) == new
+
+
+def test_retrain_old_names(tmp_path, tiny_camvid):
+    """RetrainConfig's crop and workers (0.1) map to crop_size and num_workers, in the config, the
+    CLI's hidden old flags and the retrain notebook's parameters."""
+    import argparse
+
+    from workbench.cli import seg as cli_seg
+    from workbench.cli.args import explicit
+    from workbench.seg.retrain import RetrainConfig
+    from workbench.seg.teacher import teacher_key
+
+    with pytest.warns(FutureWarning, match="'crop' is now called 'crop_size'"):
+        cfg = from_dict(RetrainConfig, {"baseline": "fpn_mobilenet_v2", "crop": "32x64", "workers": 2})
+    assert tuple(cfg.crop_size) == (32, 64) and cfg.num_workers == 2
+    parser = argparse.ArgumentParser()
+    cli_seg.register(parser.add_subparsers())
+    for flags in (["--crop", "32x64", "--workers", "2"], ["--crop-size", "32x64", "--num-workers", "2"]):
+        args = parser.parse_args(["retrain", "--baseline", "b", "--run-dir", str(tmp_path), *flags])
+        assert explicit(args, ("crop_size", "num_workers")) == {"crop_size": "32x64", "num_workers": 2}
+    with pytest.warns(FutureWarning, match="'crop' is now called 'crop_size'"):
+        assert validate_parameters("retrain", {"crop": "32x64"}) == {"crop_size": [32, 64]}
+    # a teacher cached under the 0.1 name is found again: the key hashes crop_size as "crop"
+    base = {"baseline": "b", "dataset": "camvid", "data_root": str(tiny_camvid), "train_split": "train"}
+    key, keyed = teacher_key({**base, "crop_size": [32, 64], "num_workers": 3})
+    assert keyed["crop"] == [32, 64] and "crop_size" not in keyed and "num_workers" not in keyed

@@ -19,7 +19,7 @@ def test_torchrun_two_processes_on_cpu(tmp_path, tiny_cityscapes):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "workbench", "retrain", "--genotype", str(genotype), "--dataset", "cityscapes",
            "--data-root", str(tiny_cityscapes), "--run-dir", str(run_dir), "--epochs", "2",
-           "--crop", "64x128", "--batch-size", "2", "--device", "cpu", "--threads", "1", "--seed", "3"]
+           "--crop-size", "64x128", "--batch-size", "2", "--device", "cpu", "--threads", "1", "--seed", "3"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = RunDir(run_dir).record()

@@ -45,7 +45,7 @@ def write_genotype(path: Path, genotype: dict | None = None) -> Path:
 
 def retrain_config(genotype: Path | None, data_root: Path, **changes) -> dict:
     cfg = {"genotype": str(genotype) if genotype else None, "data_root": str(data_root),
-           "dataset": "cityscapes", "epochs": 2, "crop": [64, 128], "batch_size": 2, "lr": 0.05,
+           "dataset": "cityscapes", "epochs": 2, "crop_size": [64, 128], "batch_size": 2, "lr": 0.05,
            "device": "cpu", "threads": 1, "seed": 3, "scale_range": [0.75, 1.5]}
     cfg.update(changes)
     return cfg

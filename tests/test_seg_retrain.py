@@ -140,8 +140,8 @@ def test_baseline_retrain_on_camvid_and_class_index_predictions(tiny_camvid, tmp
 
 def test_config_errors_are_one_line(tiny_cityscapes, tmp_path):
     g = write_genotype(tmp_path / "g.json")
-    with pytest.raises(ConfigError, match="crop: 60x128 is not divisible by the network's output stride 8"):
-        run_retrain(retrain_config(g, tiny_cityscapes, crop="60x128"), tmp_path / "a")
+    with pytest.raises(ConfigError, match="crop_size: 60x128 is not divisible by the network's output stride 8"):
+        run_retrain(retrain_config(g, tiny_cityscapes, crop_size="60x128"), tmp_path / "a")
     with pytest.raises(ConfigError, match="batch_size: 16 is larger than the 8 training images"):
         run_retrain(retrain_config(g, tiny_cityscapes, batch_size=16), tmp_path / "b")
     with pytest.raises(ConfigError, match="exactly one"):

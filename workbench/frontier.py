@@ -176,7 +176,9 @@ def _settings(path: Path) -> dict:
         cfg = RunDir(path).read_config()
     except WorkbenchError:
         return {}
-    return {k: v for k, v in cfg.items() if k not in _NOT_ARM}
+    from workbench.config import RENAMED  # a 0.1 run's "crop" is the same setting as "crop_size"
+
+    return {RENAMED.get(k, k): v for k, v in cfg.items() if RENAMED.get(k, k) not in _NOT_ARM}
 
 
 def arm_key(point: dict) -> str:

@@ -20,8 +20,8 @@ def _source(p: argparse.ArgumentParser, required: bool = True) -> None:
 def _retrain(args: argparse.Namespace) -> int:
     from workbench import steps
 
-    cfg = explicit(args, ("genotype", "baseline", "dataset", "data_root", "epochs", "crop", "batch_size", "lr",
-                          "device", "seed", "workers", "eval_size", "threads"), flags=("resume", "overwrite"))
+    cfg = explicit(args, ("genotype", "baseline", "dataset", "data_root", "epochs", "crop_size", "batch_size", "lr",
+                          "device", "seed", "num_workers", "eval_size", "threads"), flags=("resume", "overwrite"))
     record = steps.retrain(cfg, args.run_dir)
     if record:
         m = record.get("metrics", {})
@@ -98,13 +98,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--epochs", type=int)
-    p.add_argument("--crop", help="training crop HxW, e.g. 512x1024")
+    p.add_argument("--crop-size", help="training crop HxW, e.g. 512x1024")
+    p.add_argument("--crop", dest="crop_size", help=argparse.SUPPRESS)  # 0.1 name
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--threads", type=int)
     p.add_argument("--seed", type=int)
-    p.add_argument("--workers", type=int)
+    p.add_argument("--num-workers", type=int, help="data-loader worker processes")
+    p.add_argument("--workers", type=int, dest="num_workers", help=argparse.SUPPRESS)  # 0.1 name
     p.add_argument("--eval-size", help="evaluate at HxW instead of full resolution")
     p.add_argument("--resume", action="store_true",
                    help="continue from RUN_DIR/checkpoints/last.pt (with the stored configuration)")

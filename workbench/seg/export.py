@@ -46,7 +46,7 @@ def run_export(config: ExportConfig | dict) -> dict:
     cfg = from_dict(ExportConfig, config, source="export")
     check_output(cfg.out, inputs=[cfg.checkpoint, *RunDir(cfg.run).input_files()])
     model, spec, train_cfg = load_run_model(cfg.run, torch.device("cpu"), cfg.checkpoint)
-    size = tuple(cfg.size or train_cfg.get("crop") or (512, 1024))
+    size = tuple(cfg.size or train_cfg.get("crop_size") or train_cfg.get("crop") or (512, 1024))  # "crop": 0.1 runs
     check_size(size, model.size_divisor)
     torch.manual_seed(0)
     x = torch.randn(1, 3, *size)

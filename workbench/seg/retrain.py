@@ -24,7 +24,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RetrainConfig:
+    ALIASES: ClassVar[dict[str, str]] = {"crop": "crop_size", "workers": "num_workers"}  # 0.1 names
+
     genotype: str | None = field(None, help="genotype.json of a search run (or give baseline)")
     baseline: str | None = field(None, help="hand-designed baseline name (workbench.seg.baselines)")
     dataset: Literal["cityscapes", "camvid"] = field("cityscapes", help="dataset format")
@@ -55,7 +57,7 @@ class RetrainConfig:
     train_split: str = field("train", help="training split")
     val_split: str = field("val", help="split scored after training")
     epochs: int = field(100, min=1, help="training epochs")
-    crop: tuple[int, int] = field((512, 1024), help="training crop HxW (divisible by the output stride)")
+    crop_size: tuple[int, int] = field((512, 1024), help="training crop HxW (divisible by the output stride)")
     batch_size: int = field(8, min=1, help="global batch size (split over torchrun processes)")
     recipe: str = field("plain-v1", help="retrain recipe (workbench.seg.recipes); fields left unset take its values")
     optimizer: str | None = field(None, help="sgd or adamw (default: the recipe's)")
@@ -82,7 +84,7 @@ class RetrainConfig:
     eval_every: int = field(0, min=0, help="also evaluate every N epochs (0: only after the last)")
     device: str = field("auto", help="cpu, cuda, cuda:N or auto")
     threads: int | None = field(None, min=1, help="CPU threads per process")
-    workers: int = field(0, min=0, help="data-loader worker processes")
+    num_workers: int = field(0, min=0, help="data-loader worker processes")
     seed: int = field(0, min=0, help="seed of weights, sampling and augmentation")
     sync_bn: bool = field(True, help="SyncBatchNorm under multi-GPU torchrun")
     amp: bool = field(False, help="bfloat16 autocast for the training forward on CUDA (= precision bf16)")
@@ -180,13 +182,13 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
         raise ConfigError(f"batch_size: {cfg.batch_size} is not divisible by the {info.world_size} processes")
     values, recipe_record = recipes.resolve(cfg)
     cfg = dataclasses.replace(cfg, **values)  # every recipe value explicit: config.json shows what ran
-    train_set = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.train_split, train=True, crop_size=cfg.crop,
+    train_set = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.train_split, train=True, crop_size=cfg.crop_size,
                                   scale_range=cfg.scale_range, flip=cfg.flip, preload=cfg.preload)
     val_set = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.val_split, train=False, preload=cfg.preload)
     spec = model_spec(genotype=cfg.genotype, baseline=cfg.baseline, num_classes=train_set.num_classes)
     torch.manual_seed(cfg.seed)  # same initial weights in every process
     model = build_from_spec(spec)
-    check_size(cfg.crop, model.size_divisor, "crop")
+    check_size(cfg.crop_size, model.size_divisor, "crop_size")
     if cfg.eval_size:
         check_size(cfg.eval_size, model.size_divisor, "eval_size")
     per_process = cfg.batch_size // info.world_size
@@ -344,8 +346,8 @@ def _throughput_choice(cfg: RetrainConfig, run: RunDir, state: dict | None, mode
     choice = {"memory_format": options[0][0], "precision": options[0][1], "measured": False}
     if len(options) > 1 and info.is_main:
         gen = torch.Generator().manual_seed(0)
-        images = torch.randn(batch, 3, *cfg.crop, generator=gen).to(device)
-        labels = torch.randint(0, num_classes, (batch, *cfg.crop), generator=gen).to(device)
+        images = torch.randn(batch, 3, *cfg.crop_size, generator=gen).to(device)
+        labels = torch.randint(0, num_classes, (batch, *cfg.crop_size), generator=gen).to(device)
         teachers = {}
 
         def make_step(twin, fmt: str, prec: str):
@@ -376,6 +378,6 @@ def _loader(dataset, cfg: RetrainConfig, info, epoch: int, per_process: int, dev
                                                       shuffle=True, seed=cfg.seed, drop_last=True)
         sampler.set_epoch(epoch)
         return DataLoader(dataset, batch_size=per_process, sampler=sampler, drop_last=True,
-                          num_workers=cfg.workers, generator=generator, pin_memory=device.type == "cuda")
-    return DataLoader(dataset, batch_size=per_process, shuffle=True, drop_last=True, num_workers=cfg.workers,
+                          num_workers=cfg.num_workers, generator=generator, pin_memory=device.type == "cuda")
+    return DataLoader(dataset, batch_size=per_process, shuffle=True, drop_last=True, num_workers=cfg.num_workers,
                       generator=generator, pin_memory=device.type == "cuda")

@@ -4,7 +4,7 @@ As in FasterSeg, the student learns from the teacher's soft predictions as well 
 The teacher is an ordinary baseline retrain (a run directory made by `run_retrain`) under
 `teacher_cache_dir()/<key>`, where the key hashes everything its weights depend on: baseline
 name, the data (root, its synth.json and the listing of the training split), the resolved recipe,
-epochs, crop, batch size and seed. A second student with the same teacher config finds it there
+epochs, crop size, batch size and seed. A second student with the same teacher config finds it there
 (a cache hit); a killed teacher training is resumed; one being trained by another process is
 waited for.
 """
@@ -28,9 +28,9 @@ from workbench.runs import RunDir, RunDirError
 log = logging.getLogger(__name__)
 
 # RetrainConfig fields a teacher copies from its student (what its weights depend on).
-_COPIED = ("dataset", "data_root", "train_split", "val_split", "crop", "batch_size", "recipe", "eval_size")
+_COPIED = ("dataset", "data_root", "train_split", "val_split", "crop_size", "batch_size", "recipe", "eval_size")
 # ... and those that only say how it runs (not part of the key).
-_RUNTIME = ("device", "threads", "workers")
+_RUNTIME = ("device", "threads", "num_workers")
 
 
 def teacher_cache_dir() -> Path:
@@ -66,7 +66,8 @@ def teacher_config(student: Any, values: dict) -> dict:
 
 def teacher_key(cfg: dict) -> tuple[str, dict]:
     """(key, what it hashes): the teacher config without runtime fields, plus the data fingerprint."""
-    keyed = {k: v for k, v in cfg.items() if k not in _RUNTIME}
+    # hashed under the 0.1 name "crop", so teachers cached before the rename are still found
+    keyed = {("crop" if k == "crop_size" else k): v for k, v in cfg.items() if k not in _RUNTIME}
     keyed["data"] = data_fingerprint(cfg["dataset"], cfg["data_root"], cfg["train_split"])
     blob = json.dumps(keyed, sort_keys=True, separators=(",", ":")).encode()
     return f"{cfg['baseline']}-{hashlib.sha256(blob).hexdigest()[:16]}", keyed
