@@ -54,7 +54,7 @@ def main() -> None:
     with torch.inference_mode():
         for h, w in sizes:
             x = torch.randn(1, 3, h, w)
-            best = {}
+            best, per_round = {}, {name: [] for name in nets}
             for name, model in nets.items():
                 model(x)  # warm-up
                 out["networks"][name][f"gflops_{h}x{w}"] = round(count_flops(model, x) / 1e9, 3)
@@ -66,8 +66,10 @@ def main() -> None:
                         model(x)
                         ts.append(time.perf_counter() - t0)
                     best[name] = min(best.get(name, float("inf")), sorted(ts)[len(ts) // 2])
+                    per_round[name].append(round(sorted(ts)[len(ts) // 2] * 1000, 2))
             for name in nets:
                 out["networks"][name][f"latency_ms_{h}x{w}"] = round(best[name] * 1000, 2)
+                out["networks"][name][f"rounds_ms_{h}x{w}"] = per_round[name]  # the noise, round by round
     out["loadavg_before"], out["loadavg_after"] = load_before, os.getloadavg()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
