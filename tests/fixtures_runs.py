@@ -215,3 +215,13 @@ def make_vos_run(path: str | Path, davis_root: str | Path, *, sequence: str = "b
                artifacts={"predictions_onepass": "onepass", "predictions_copy": "copy"})
     run.finish()
     return run
+
+
+def make_sweep_with_frontier(root: str | Path) -> Path:
+    """make_sweep, then its frontier run in ROOT/frontier (what the frontier notebook writes)."""
+    from workbench.frontier import run_frontier
+
+    root = Path(root)
+    make_sweep(root)
+    run_frontier({"roots": [str(root)]}, root / "frontier")
+    return root

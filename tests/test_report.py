@@ -9,15 +9,12 @@ from pathlib import Path
 
 import pytest
 from fixtures_runs import make_davis, make_search_run, make_sweep, make_vos_run
+from offline_browser import CHROMIUM, CHROMIUM_ARGS, offline_page
 
 from widgets.report import build_report
 from workbench import cli
 from workbench.errors import WorkbenchError
 from workbench.frontier import run_frontier
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -112,20 +109,7 @@ def test_report_renders_offline_in_chromium(reports):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            external: list[str] = []
-
-            def block(route):
-                if route.request.url.startswith("file:"):
-                    route.continue_()
-                else:
-                    external.append(route.request.url)
-                    route.abort()
-
-            page.route("**/*", block)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page, external, errors = offline_page(browser, 1280, 900, console_errors=True)
             for name, path in reports.items():
                 page.goto(path.as_uri())
                 shown = page.evaluate("Array.from(document.querySelectorAll('.figure'))"

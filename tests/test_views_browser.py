@@ -19,13 +19,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from offline_browser import CHROMIUM, CHROMIUM_ARGS, offline_page
 
 from workbench.lab import execute
 from workbench.lab.params import resolve_notebook
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 TINY_SEARCH = {"channels": 8, "stem_channels": 8, "head_channels": 8, "nodes": 2, "num_cells": 2, "reductions": [0],
                "fusion_channels": 8, "max_val_images": 1, "warmup_epochs": 0, "lut_warmup": 0, "lut_repeats": 1,
                "threads": 1}
@@ -149,19 +147,7 @@ def test_search_notebook_in_jupyterlab_reload_reopen_and_nbconvert(lab):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             # 2. nbconvert HTML offline: every figure drawn, nothing fetched from the network
-            page = browser.new_page(viewport={"width": 1300, "height": 900})
-            external: list[str] = []
-
-            def block(route):
-                if route.request.url.startswith("file:"):
-                    route.continue_()
-                else:
-                    external.append(route.request.url)
-                    route.abort()
-
-            page.route("**/*", block)
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page, external, errors = offline_page(browser, 1300, 900)
             page.goto(html_path.as_uri())
             page.wait_for_function(f"({FIGURES_WITH_DATA})('.wb-static .js-plotly-plot') >= {n_static}", timeout=30000)
             assert "Error displaying widget" not in page.inner_text("body")

@@ -20,7 +20,7 @@ from fixtures_runs import (
     make_davis,
     make_retrain_run,
     make_search_run,
-    make_sweep,
+    make_sweep_with_frontier,
     make_vos_run,
     softmax,
 )
@@ -31,7 +31,6 @@ from widgets import frontier as fr
 from widgets import video as vid
 from widgets.records import load_run
 from workbench import names
-from workbench.frontier import run_frontier
 from workbench.runs import format_table, list_runs
 
 
@@ -43,10 +42,7 @@ def search_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sweep")
-    make_sweep(root)
-    run_frontier({"roots": [str(root)]}, root / "frontier")
-    return root
+    return make_sweep_with_frontier(tmp_path_factory.mktemp("sweep"))
 
 
 def _construction_state_is_current(slot) -> None:

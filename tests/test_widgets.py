@@ -8,7 +8,15 @@ import types
 
 import numpy as np
 import pytest
-from fixtures_runs import OPS, cell_alpha, make_davis, make_search_run, make_sweep, make_vos_run, softmax
+from fixtures_runs import (
+    OPS,
+    cell_alpha,
+    make_davis,
+    make_search_run,
+    make_sweep_with_frontier,
+    make_vos_run,
+    softmax,
+)
 
 from widgets import cell_graph as cg
 from widgets import evolution as ev
@@ -16,7 +24,7 @@ from widgets import frontier as fr
 from widgets import video as vid
 from widgets.records import load_run
 from widgets.spaces import architecture_figures
-from workbench.frontier import pareto_front, run_frontier
+from workbench.frontier import pareto_front
 from workbench.nas.genotypes import load_genotype
 
 
@@ -27,10 +35,7 @@ def search_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sweep")
-    make_sweep(root)
-    run_frontier({"roots": [str(root)]}, root / "frontier")
-    return root
+    return make_sweep_with_frontier(tmp_path_factory.mktemp("sweep"))
 
 
 @pytest.fixture(scope="module")
