@@ -6,7 +6,9 @@ named twice keeps the file given last) and one quiet round-robin latency run
 the searched arms whose measured latency is at most the hand-designed one's, the most accurate of
 them, and the mIoU difference with its standard error over seeds (sqrt(s1^2/n1 + s2^2/n2)). The
 verdict: "searched wins" when the difference exceeds 2 standard errors, "hand-designed wins" when
-it is below -2, "tie" between. Writes JSON and a markdown table.
+it is below -2, "tie" between. Random architectures of the searched space (arms named '*random*')
+are kept apart: each searched network is also compared with the best of them at or below its
+latency (does the search beat sampling its space?). Writes JSON and a markdown table.
 
     python benchmarks/equal_latency.py --proxy benchmarks/results/proxy_benchmark.json \
         --proxy benchmarks/results/proxy_wide.json --latency benchmarks/results/equal_latency_latency.json \
@@ -29,16 +31,62 @@ def latency_key(config: dict) -> str:
     return f"searched:{g.parent.name if g.name == 'genotype.json' else g.stem}"
 
 
-def judge(arms: dict, latency: dict, size: str) -> list[dict]:
+RANDOM = "random architecture (same space)"
+
+
+def kind_of(name: str, config: dict) -> str:
+    """hand-designed (a baseline), a random architecture of the searched space (an arm named
+    '*random*', see random_genotypes.py), or searched."""
+    return "hand-designed" if config.get("baseline") else RANDOM if "random" in name else "searched"
+
+
+def compare(a: dict, b: dict) -> tuple[float, float, str]:
+    """(mean difference a - b, its standard error over seeds, verdict at 2 standard errors)."""
+    diff = a["miou_mean"] - b["miou_mean"]
+    se = math.sqrt(a["miou_std"] ** 2 / len(a["miou"]) + b["miou_std"] ** 2 / len(b["miou"]))
+    return diff, se, "wins" if diff > 2 * se else "loses" if diff < -2 * se else "tie"
+
+
+def rows_of(arms: dict, latency: dict, size: str) -> list[dict]:
     key = f"latency_ms_{size}"
     rows = []
     for name, arm in arms.items():
         lat = latency["networks"].get(latency_key(arm["config"]), {}).get(key)
         if lat is None:
             raise SystemExit(f"error: {name}: no latency at {size} in the latency run")
-        rows.append({"arm": name, "kind": "hand-designed" if arm["config"].get("baseline") else "searched",
+        rows.append({"arm": name, "kind": kind_of(name, arm["config"]),
                      "latency_ms": lat, "miou": arm["miou"], "miou_mean": arm["miou_mean"],
-                     "miou_std": arm["miou_std"], "params_m": arm.get("params_m")})
+                     "miou_std": arm["miou_std"], "params_m": arm.get("params_m"), "space": space_of(arm["config"])})
+    return rows
+
+
+def space_of(config: dict) -> tuple[str | None, float]:
+    """(preset, width multiplier) of an arm's genotype (`workbench scale` records the width)."""
+    path = Path(config.get("genotype") or "")
+    if not path.is_file():
+        return None, 1.0
+    d = json.loads(path.read_text())
+    return d.get("preset"), float(d.get("width_multiplier") or 1.0)
+
+
+def search_vs_random(rows: list[dict], tolerance: float = 0.10) -> list[dict]:
+    """Each searched network against the best random architecture of its preset, at its width, whose latency
+    is at most (1 + tolerance) x its own: random samples land where they land, so an exact latency
+    match is rare; the tolerance is stated with the result."""
+    out = []
+    for s in sorted((r for r in rows if r["kind"] == "searched"), key=lambda r: r["latency_ms"]):
+        rivals = [r for r in rows if r["kind"] == RANDOM and r["space"] == s["space"]
+                  and r["latency_ms"] <= (1 + tolerance) * s["latency_ms"]]
+        if rivals:
+            best = max(rivals, key=lambda r: r["miou_mean"])
+            diff, se, verdict = compare(s, best)
+            out.append({"searched": s, "random": best, "difference": round(diff, 4), "latency_tolerance": tolerance,
+                        "standard_error": round(se, 4), "verdict": f"searched {verdict}"})
+    return out
+
+
+def judge(arms: dict, latency: dict, size: str) -> list[dict]:
+    rows = rows_of(arms, latency, size)
     hands = [r for r in rows if r["kind"] == "hand-designed"]
     for h in hands:  # on the hand-designed Pareto front: no other hand-designed arm is faster and better
         h["on_hand_designed_front"] = not any(o is not h and o["latency_ms"] <= h["latency_ms"]
@@ -50,12 +98,51 @@ def judge(arms: dict, latency: dict, size: str) -> list[dict]:
                  "verdict": "no searched network at or below this latency"}
         if rivals:
             best = max(rivals, key=lambda r: r["miou_mean"])
-            diff = best["miou_mean"] - hand["miou_mean"]
-            se = math.sqrt(best["miou_std"] ** 2 / len(best["miou"]) + hand["miou_std"] ** 2 / len(hand["miou"]))
-            verdict = "searched wins" if diff > 2 * se else "hand-designed wins" if diff < -2 * se else "tie"
+            diff, se, outcome = compare(best, hand)
+            verdict = {"wins": "searched wins", "loses": "hand-designed wins", "tie": "tie"}[outcome]
             entry.update(searched=best, difference=round(diff, 4), standard_error=round(se, 4), verdict=verdict)
         out.append(entry)
     return out
+
+
+def figure(arms: dict, latency: dict, size: str, out: str) -> None:
+    """mIoU (mean ± std over seeds) against measured latency: hand-designed, searched and random
+    architectures of the searched space (arms named '*random*'), each point labelled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    key = f"latency_ms_{size}"
+    groups: dict[str, list] = {"hand-designed": [], "searched": [], RANDOM: []}
+    for name, arm in arms.items():
+        lat = latency["networks"].get(latency_key(arm["config"]), {}).get(key)
+        if lat is None:
+            continue
+        kind = kind_of(name, arm["config"])
+        groups[kind].append((lat, 100 * arm["miou_mean"], 100 * arm["miou_std"], name))
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    for (kind, pts), style in zip(groups.items(), [("s", "#d62728"), ("o", "#1f77b4"), ("^", "#7f7f7f")]):
+        if not pts:
+            continue
+        pts.sort()
+        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], fmt=style[0],
+                    color=style[1], label=kind, capsize=3, linestyle="none", alpha=0.9)
+        front, best = [], float("-inf")  # the group's Pareto front: faster points first, keep improvements
+        for lat, miou, _, _ in pts:
+            if miou > best:
+                front.append((lat, miou))
+                best = miou
+        ax.plot([f[0] for f in front], [f[1] for f in front], "-", color=style[1], alpha=0.5)
+        for lat, miou, _, name in pts:
+            ax.annotate(name, (lat, miou), textcoords="offset points", xytext=(4, -10), fontsize=7, color=style[1])
+    ax.set_xlabel(f"measured latency at {size}, batch 1 (ms)")
+    ax.set_ylabel("val mIoU (%), mean ± std over seeds")
+    ax.set_title("proxy benchmark: searched vs hand-designed at equal latency")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out)
 
 
 def main() -> None:
@@ -64,6 +151,7 @@ def main() -> None:
     p.add_argument("--latency", required=True, help="frontier_latency.py --out of the same networks")
     p.add_argument("--size", default="256x512")
     p.add_argument("--out", required=True)
+    p.add_argument("--figure", help="also draw the two frontiers to this PNG (matplotlib)")
     args = p.parse_args()
     arms: dict = {}
     for path in args.proxy:
@@ -75,8 +163,11 @@ def main() -> None:
               "searched_wins": sum(p["verdict"] == "searched wins" for p in pairs),
               "searched_wins_on_front": sum(p["verdict"] == "searched wins" and p["hand_designed"]["on_hand_designed_front"]
                                             for p in pairs),
-              "front_size": sum(p["hand_designed"]["on_hand_designed_front"] for p in pairs)}
+              "front_size": sum(p["hand_designed"]["on_hand_designed_front"] for p in pairs),
+              "search_vs_random": search_vs_random(rows_of(arms, latency, args.size))}
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    if args.figure:
+        figure(arms, latency, args.size, args.figure)
     print(f"| hand-designed | ms {args.size} | mIoU | searched (at or below its latency) | ms | mIoU | "
           "difference | 2 SE | verdict |")
     print("|---|---:|---:|---|---:|---:|---:|---:|---|")
@@ -88,6 +179,9 @@ def main() -> None:
         else:
             print(f"| {hand} | {s['arm']} | {s['latency_ms']} | {s['miou_mean']:.3f} ± {s['miou_std']:.3f} "
                   f"(n={len(s['miou'])}) | {e['difference']:+.3f} | {2 * e['standard_error']:.3f} | {e['verdict']} |")
+    for e in result["search_vs_random"]:
+        print(f"search vs random: {e['searched']['arm']} {e['searched']['miou_mean']:.3f} vs {e['random']['arm']} "
+              f"{e['random']['miou_mean']:.3f} ({e['random']['latency_ms']} ms): {e['difference']:+.3f}, {e['verdict']}")
     print(f"searched wins at {result['searched_wins']} of {len(pairs)} hand-designed networks, "
           f"{result['searched_wins_on_front']} of the {result['front_size']} on the hand-designed Pareto front")
 
