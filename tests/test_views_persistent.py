@@ -240,7 +240,7 @@ def test_convergence_figure_matches_derivation(search_run):
 
 def test_compare_runs(sweep, tmp_path):
     from widgets.compare import parallel_figure, rows_csv, sort_filter
-    from widgets.panels import CompareRunsPanel
+    from widgets.compare_panel import CompareRunsPanel
 
     points = fr.load_frontier(sweep)["points"]
     fig = parallel_figure(points)

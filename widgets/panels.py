@@ -1,16 +1,7 @@
 """ipywidgets panels: thin views over the figure builders, for JupyterLab.
 
-Persistent: a plotly FigureWidget sends every edit after its construction as a transient message,
-which a reloaded page never sees: it restores the widget as it was *constructed*. So a figure here
-is never edited in place: each update builds a new FigureWidget *with its data* and swaps it into
-its slot (an ipywidgets Box, whose children are synced state). Reloading JupyterLab while the
-kernel runs shows the current figures.
-
-Static copies: a displayed panel is followed by one static output per figure (plotly's own mime
-type, which JupyterLab draws without a kernel, and HTML with plotly.js inlined once, for nbconvert
-and other front ends). While the live widget is on the page a style rule hides them; where it is
-not (an executed papermill notebook, a saved notebook reopened without its kernel, nbconvert HTML)
-they show the figures.
+Every figure lives in a `widgets.slot.Slot`, so it survives a page reload and leaves a static
+copy in executed notebooks. Comparing runs is `widgets.compare_panel`.
 
 Live: `show_run` on a running run directory follows it: a background thread polls metrics.jsonl,
 alphas.jsonl, run_record.json and genotype.json and updates the panel as epochs land (the step may
@@ -25,7 +16,6 @@ import html
 import logging
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import ipywidgets as W
@@ -36,116 +26,13 @@ from widgets import evolution as ev
 from widgets import frontier as fr
 from widgets import video as vid
 from widgets.records import Run, alphas_at, cell_label, epochs, load_run
+from widgets.slot import HIDE_STATIC, Panel, Slot
 from widgets.spaces import architecture_parts, state_figures
-from widgets.static import export_name, figure_config, notebook_bundle, slug
+from widgets.static import slug
 from widgets.summary import header_html
 from workbench.errors import WorkbenchError
 
 log = logging.getLogger(__name__)
-
-# hide the static copies that follow a live panel in the same JupyterLab output area
-HIDE_STATIC = ("<style>.jp-OutputArea-child:has(.wb-panel) ~ .jp-OutputArea-child:has(.jp-RenderedPlotly),"
-               " .jp-OutputArea-child:has(.wb-panel) ~ .jp-OutputArea-child:has(.wb-static)"
-               " { display: none; }</style>")
-
-
-class Slot:
-    """The place of one figure in a panel: a Box holding the current FigureWidget."""
-
-    def __init__(self, name: str, run: str | None = None, fig: go.Figure | None = None,
-                 on_click=None, click_traces: tuple[int, ...] = ()):
-        self.name, self.run = name, run
-        self.on_click, self.click_traces = on_click, click_traces
-        self.box = W.Box(layout=W.Layout(min_width="0"))
-        self.box.add_class("wb-figure")
-        self.box._wb_slot = self
-        self.figure = go.Figure()
-        self.widget: go.FigureWidget | None = None
-        if fig is not None:
-            self.show(fig)
-
-    @property
-    def filename(self) -> str:
-        return export_name(self.run, self.name)
-
-    def show(self, fig: go.Figure) -> go.FigureWidget:
-        """Replace the figure: a new FigureWidget constructed with `fig`'s data and layout."""
-        self.figure = go.Figure(fig)
-        widget = go.FigureWidget(self.figure)
-        widget._config = figure_config(self.filename)
-        if self.on_click is not None:
-            for i in self.click_traces:
-                if i < len(widget.data):
-                    widget.data[i].on_click(self.on_click)
-        old, self.widget = self.box.children, widget
-        self.box.children = (widget,)
-        for w in old:
-            w.close()
-        return widget
-
-
-def slots_of(widget: W.Widget) -> list[Slot]:
-    """Every figure slot in a widget tree, in display order."""
-    found = []
-    slot = getattr(widget, "_wb_slot", None)
-    if slot is not None:
-        return [slot]
-    for child in getattr(widget, "children", ()) or ():
-        found += slots_of(child)
-    return found
-
-
-def _html_of(widget: W.Widget) -> str:
-    """The text of the HTML widgets of a tree (the static copy of a panel's headers and notes)."""
-    if isinstance(widget, W.HTML) and "<style>" not in widget.value:
-        return widget.value
-    return "".join(_html_of(c) for c in getattr(widget, "children", ()) or ())
-
-
-class Panel(W.VBox):
-    """A VBox with a short text form and static copies of its figures (see the module doc)."""
-
-    run_name: str | None = None
-
-    def __init__(self, children=(), **kwargs):
-        super().__init__(list(children), **kwargs)
-        self.add_class("wb-panel")
-        self._static: list[tuple[Slot, object, bool, str]] = []
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__}>"
-
-    def slots(self) -> list[Slot]:
-        return slots_of(self)
-
-    def _repr_mimebundle_(self, **kwargs):
-        bundle = super()._repr_mimebundle_(**kwargs)
-        if bundle is not None:
-            bundle["text/html"] = f"<div class='wb-static-header'>{_html_of(self)}</div>"
-        return bundle
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        if not any(isinstance(c, W.HTML) and c.value == HIDE_STATIC for c in self.children):
-            self.children = (*self.children, W.HTML(HIDE_STATIC))
-        display(self._repr_mimebundle_(), raw=True)
-        self._static = []
-        for k, slot in enumerate(self.slots()):
-            div_id = f"wb-{uuid.uuid4().hex[:12]}"
-            handle = display(notebook_bundle(slot.figure, div_id, slot.filename, with_plotlyjs=k == 0), raw=True,
-                             display_id=True)
-            self._static.append((slot, handle, k == 0, div_id))
-
-    def update_static(self) -> None:
-        """Bring the static copies up to date (a live panel calls this as epochs land, so a notebook
-        saved later holds the latest figures)."""
-        for slot, handle, first, div_id in self._static:
-            try:
-                handle.update(notebook_bundle(slot.figure, div_id, slot.filename, with_plotlyjs=first), raw=True)
-            except Exception as exc:  # no kernel display hook (plain Python): nothing to update
-                log.debug("static copy not updated: %s", exc)
-
 
 class CellGraphPanel(Panel):
     """The derived architecture of a run (genotype.json): a selector over its cells, fusion cell,
@@ -516,121 +403,8 @@ def show_run(run_dir: str | Path, live: bool | None = None, interval: float = 2.
     return RunPanel(run_dir, live=live, interval=interval)
 
 
-class CompareRunsPanel(Panel):
-    """The runs under a folder side by side: a sortable, filterable runs table (CSV download),
-    any metric or one edge's op weights overlaid across the selected runs, parallel coordinates
-    of the sweep's parameters against mIoU and measured latency, and the panel of the run opened
-    from the table."""
+def compare_runs(root: str | Path):
+    """The runs under a folder side by side (`widgets.compare_panel.CompareRunsPanel`)."""
+    from widgets.compare_panel import CompareRunsPanel
 
-    COLUMNS = ("run", "status", "kind", "preset", "latency_weight", "seed", "dataset", "miou", "search_miou",
-               "latency_ms", "expected_ms", "noisy", "jf", "duration_s", "report")
-
-    def __init__(self, root: str | Path, max_overlay: int = 8):
-        from workbench.runs import list_runs
-
-        self.root = Path(root)
-        self.run_name = slug(self.root.resolve().name)
-        self.rows = list_runs(self.root)
-        for r in self.rows:
-            r["report"] = "report.html" if (Path(r.get("path", "")) / "report.html").is_file() else None
-        self.runs = {r["run"]: load_run(r["path"]) for r in self.rows if r.get("path") and r["status"] != "unreadable"}
-        self.query = W.Text(placeholder="words, or column:value (status:failed)", description="filter",
-                            continuous_update=False)
-        self.sort = W.Dropdown(options=list(self.COLUMNS), value="run", description="sort by")
-        self.descending = W.Checkbox(value=False, description="descending", indent=False)
-        self.table = W.HTML()
-        self.csv = W.HTML()
-        with_metrics = [n for n, run in self.runs.items() if run.metrics]
-        self.select = W.SelectMultiple(options=list(self.runs), value=tuple(with_metrics[:max_overlay]), rows=6,
-                                       description="overlay")
-        keys = sorted({k for run in self.runs.values() for m in run.metrics for k, v in m.items()
-                       if k not in ("epoch", "step") and isinstance(v, (int, float)) and not isinstance(v, bool)})
-        default = next((k for k in ("val_miou", "miou", "loss", "train_loss") if k in keys), keys[0] if keys else None)
-        self.metric = W.Dropdown(options=keys or ["(no metrics)"], value=default or "(no metrics)",
-                                 description="metric")
-        searches = [run for run in self.runs.values() if run.alphas]
-        cells = sorted({c["index"] for run in searches for c in run.alphas[-1]["cells"]})
-        self.cell = W.Dropdown(options=cells or [0], description="cell")
-        self.edge = W.BoundedIntText(value=0, min=0, max=64, description="edge")
-        self.run_picker = W.Dropdown(options=["(none)", *self.runs], value="(none)", description="open run")
-        self._metric_fig, self._edge_fig = Slot("overlay-metric", self.run_name), Slot("overlay-edge", self.run_name)
-        self._parallel = Slot("parallel-coordinates", self.run_name)
-        self.view = W.VBox()
-        for w in (self.query, self.sort, self.descending):
-            w.observe(lambda _: self.refresh_table(), names="value")
-        self.select.observe(lambda _: self.refresh_overlays(), names="value")
-        self.metric.observe(lambda _: self.refresh_overlays(), names="value")
-        self.cell.observe(lambda _: self.refresh_overlays(), names="value")
-        self.edge.observe(lambda _: self.refresh_overlays(), names="value")
-        self.run_picker.observe(lambda _: self.open_run(), names="value")
-        wrap = W.Layout(flex_flow="row wrap")
-        super().__init__([
-            W.HTML(f"<h3 style='margin:4px 0'>runs under {html.escape(str(self.root))}</h3>"),
-            W.HBox([self.query, self.sort, self.descending], layout=wrap), self.csv, self.table,
-            W.HBox([self.select, W.VBox([self.metric, self.cell, self.edge])], layout=wrap),
-            self._metric_fig.box, self._edge_fig.box, self._parallel.box, self.run_picker, self.view])
-        self.refresh_table()
-        self.refresh_overlays()
-        self.refresh_parallel()
-
-    def shown_rows(self) -> list[dict]:
-        from widgets.compare import sort_filter
-
-        return sort_filter(self.rows, self.sort.value, self.descending.value, self.query.value)
-
-    def refresh_table(self) -> None:
-        import base64
-
-        from widgets.compare import rows_csv
-        from workbench.names import METRICS
-
-        rows = self.shown_rows()
-        head = "".join(f"<th style='padding:2px 6px;background:#f4f4f4' title='{c}'>"
-                       f"{html.escape(METRICS[c].title if c in METRICS else c)}</th>" for c in self.COLUMNS)
-        body = "".join("<tr>" + "".join(
-            f"<td style='padding:2px 6px;border-top:1px solid #eee'>"
-            f"{html.escape(METRICS[c].format(r.get(c)) if c in METRICS else ('-' if r.get(c) is None else str(r.get(c))))}"
-            "</td>" for c in self.COLUMNS) + "</tr>" for r in rows)
-        self.table.value = (f"<div style='max-height:320px;overflow:auto'><table style='border-collapse:collapse;"
-                            f"font-size:0.88em'><tr>{head}</tr>{body}</table></div>"
-                            f"<span style='color:#666;font-size:0.85em'>{len(rows)} of {len(self.rows)} runs; "
-                            "open one below</span>")
-        data = base64.b64encode(rows_csv(rows, [c for c in self.COLUMNS if c != "report"] + ["path"]).encode()).decode()
-        self.csv.value = (f"<a download='{self.run_name}-runs.csv' href='data:text/csv;base64,{data}'>"
-                          "download the table as CSV</a>")
-
-    def refresh_overlays(self) -> None:
-        runs = [self.runs[n] for n in self.select.value if n in self.runs]
-        if self.metric.value in ("(no metrics)", None):
-            self._metric_fig.show(go.Figure(layout={"title": "no metrics recorded", "height": 200}))
-        else:
-            self._metric_fig.name = f"overlay-{self.metric.value}"
-            self._metric_fig.show(ev.overlay_metric_figure(runs, self.metric.value))
-        searches = [r for r in runs if r.alphas]
-        if searches:
-            self._edge_fig.name = f"overlay-cell{self.cell.value}-edge{self.edge.value}"
-            self._edge_fig.show(ev.overlay_edge_figure(searches, self.cell.value, self.edge.value))
-        else:
-            self._edge_fig.show(go.Figure(layout={"title": "select search runs to compare op weights", "height": 200}))
-
-    def refresh_parallel(self) -> None:
-        from widgets.compare import parallel_figure
-
-        points = fr.load_frontier(self.root)["points"]
-        if len(points) > 1:
-            self._parallel.show(parallel_figure(points))
-        else:
-            self._parallel.show(go.Figure(layout={"title": "parallel coordinates: needs two or more runs with an "
-                                                           "mIoU and a measured latency", "height": 200}))
-
-    def open_run(self) -> None:
-        for old in self.view.children:
-            if isinstance(old, RunPanel):
-                old.stop()
-        name = self.run_picker.value
-        self.view.children = () if name not in self.runs else (RunPanel(self.runs[name].path),)
-
-
-def compare_runs(root: str | Path) -> CompareRunsPanel:
-    """Compare the runs under a folder (a sweep's output_root, `runs/`)."""
     return CompareRunsPanel(root)
