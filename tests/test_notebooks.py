@@ -20,6 +20,7 @@ from workbench.lab import execute
 from workbench.lab import params as nb_params
 from workbench.lab import sweep as lab_sweep
 from workbench.runs import RunDir
+from workbench.seg import recipes
 
 NOTEBOOK_NAMES = ["search", "retrain", "video_segmentation", "frontier"]
 
@@ -84,6 +85,11 @@ def test_validation_normalizes_values():
                                                    "synth_data": "false", "overrides": {"gcn": False}})
     assert out == {"epochs": 3, "latency_weight": 0.5, "synth_data": False, "overrides": {"gcn": False}}
     assert type(out["epochs"]) is int
+    # a parameter whose default is None takes None ("the recipe's"); one with a real default does not
+    assert nb_params.validate_parameters("retrain", {"lr": None, "recipe": "fast-v1"}) == {"lr": None,
+                                                                                          "recipe": "fast-v1"}
+    with pytest.raises(ConfigError, match="epochs: expected an integer"):
+        nb_params.validate_parameters("retrain", {"epochs": None})
 
 
 @pytest.mark.parametrize("values, message", [
@@ -225,9 +231,13 @@ def test_retrain_notebook_then_frontier_notebook(searched, tiny_cityscapes, tmp_
     execute.run_notebook("retrain", {
         "genotype": str(searched / "genotype.json"), "data_root": str(tiny_cityscapes), "synth_data": False,
         "epochs": 1, "crop_size": (32, 64), "batch_size": 2, "eval_size": "64x128", "bench_size": "64x128",
-        "bench_repeats": 2, "device": "cpu"}, out)
+        "bench_repeats": 2, "device": "cpu", "recipe": "fast-v1",
+        "overrides": {"memory_format": "contiguous", "precision": "fp32"}}, out)
     rec = RunDir(out).record()
     assert rec["status"] == "finished" and rec["kind"] == "retrain" and 0 <= rec["metrics"]["miou"] <= 1
+    # the notebook's recipe reaches the step, and lr=None leaves the recipe's learning rate
+    assert rec["recipe"]["name"] == "fast-v1"
+    assert json.loads((out / "config.json").read_text())["lr"] == recipes.get_recipe("fast-v1").lr
     real = RunDir(out / "benchmark").record()["metrics"]["latency_ms"]
     assert real > 0
 

@@ -146,6 +146,9 @@ def validate_parameters(notebook: str | Path, values: dict[str, Any]) -> dict[st
     for key, value in values.items():
         p = params[key]
         kind = p.type
+        if value is None and p.default is None:  # `x: float = None`: None means "the step's default"
+            out[key] = None
+            continue
         try:
             coerced = coerce(key, value, kind)
         except ConfigError as exc:
