@@ -1,20 +1,24 @@
 """Accuracy-latency frontier: searched networks vs hand-designed baselines on synth-cityscapes.
 
 For each latency weight: search (`workbench.steps.search`, preset --preset), then retrain the
-derived network; retrain every baseline with the same budget (epochs, crop, batch, lr, seed);
-benchmark every retrained network at --size on --device (batch 1); collect (mIoU, measured
-latency) with `workbench.steps.frontier` into benchmarks/results/frontier.json. Every step is a
-run directory under --runs-dir and finished steps are skipped, so an interrupted sweep continues
-where it stopped (the running step resumes from its checkpoint).
+derived network, and its width-scaled copies (--widths, `workbench scale`: a searched network is
+tiny, widening it after the search is how it reaches the hand-designed networks' latencies); retrain
+every baseline (default: the hand-designed frontier `workbench.seg.baselines.FRONTIER`) with the
+same recipe (--recipe, default fast-v1) and budget (epochs, crop, batch, seed); benchmark every
+retrained network at --size on --device (batch 1); collect (mIoU, measured latency) with
+`workbench.steps.frontier` into benchmarks/results/frontier.json. Every step is a run directory
+under --runs-dir and finished steps are skipped, so an interrupted sweep continues where it stopped
+(the running step resumes from its checkpoint). One seed: for the seed-averaged comparison judged
+at equal latency see benchmarks/proxy_benchmark.py and benchmarks/equal_latency.py.
 
 Small (minutes, CPU):
     python benchmarks/frontier.py --runs-dir runs/frontier-small --synth-count 16 --synth-size 64x128 \
         --weights 0,1 --search-set input_size=64x128 crop_size=64x128 epochs=3 --epochs 2 \
-        --crop 64x128 --size 64x128 --baselines fpn_mobilenet_v2 --device cpu
+        --crop 64x128 --size 64x128 --widths 1,2 --baselines pspnet_lcnet_035 --device cpu
 Full (GPU):
     python benchmarks/frontier.py --device cuda --synth-count 500 --synth-size 512x1024 \
         --weights 0,0.05,0.1,0.3,1.0 --search-set input_size=512x1024 crop_size=256x512 epochs=30 \
-        --epochs 100 --crop 512x1024 --size 512x1024
+        --widths 1,2,3,4 --epochs 100 --crop 512x1024 --size 512x1024
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from workbench import steps
 from workbench.config import parse_overrides, parse_size
 from workbench.jsonio import atomic_write_json
 from workbench.runs import RunDir
-from workbench.seg.baselines import BASELINES
+from workbench.seg.baselines import FRONTIER
 
 log = logging.getLogger("benchmarks.frontier")
 
@@ -59,12 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="gas")
     p.add_argument("--weights", default="0,0.1,0.5,1.0", help="latency weights (lambda) to search with")
     p.add_argument("--search-set", nargs="*", default=[], metavar="KEY=VALUE", help="search config overrides")
+    p.add_argument("--widths", default="1", help="width multipliers of each searched network to retrain")
+    p.add_argument("--recipe", default="fast-v1", help="retrain recipe (workbench.seg.recipes), same for all")
     p.add_argument("--epochs", type=int, default=20, help="retrain epochs (same for every network)")
     p.add_argument("--crop", default="256x512")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--baselines", default=",".join(BASELINES))
+    p.add_argument("--baselines", default=",".join(FRONTIER))
     p.add_argument("--size", default="512x1024", help="benchmark input size")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None)
@@ -78,12 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     if not (data / "leftImg8bit" / "train").is_dir():
         steps.synth_data("cityscapes", data, count=args.synth_count, size=parse_size(args.synth_size))
 
-    retrain = {"dataset": "cityscapes", "data_root": str(data), "epochs": args.epochs,
+    retrain = {"dataset": "cityscapes", "data_root": str(data), "recipe": args.recipe, "epochs": args.epochs,
                "crop_size": list(parse_size(args.crop)), "batch_size": args.batch_size, "lr": args.lr,
                "seed": args.seed, "device": args.device, "threads": args.threads}
     bench = {"size": list(parse_size(args.size)), "device": args.device, "threads": args.threads,
              "repeats": args.repeats, "memory": False}
     search_overrides = parse_overrides(args.search_set)
+    try:
+        widths = [float(w) for w in args.widths.split(",") if w.strip()]
+    except ValueError:
+        widths = []
+    if not widths or not all(0 < w < float("inf") for w in widths):
+        p.error(f"--widths: positive numbers separated by commas, got {args.widths!r}")
     trained = []
     for weight in [float(w) for w in args.weights.split(",") if w.strip()]:
         tag = f"{args.preset}_lw{weight:g}"
@@ -93,10 +105,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads:
             search_cfg.setdefault("threads", args.threads)
         step(f"search {tag}", _search, search_cfg, search_dir)
-        retrain_dir = runs / f"retrain_{tag}"
-        step(f"retrain {tag}", steps.retrain, {**retrain, "genotype": str(search_dir / "genotype.json")},
-             retrain_dir)
-        trained.append(retrain_dir)
+        for width in widths:
+            genotype = search_dir / "genotype.json"
+            name = tag if width == 1 else f"{tag}_x{width:g}"
+            if width != 1:  # the scaled copy lives beside its retrain, never inside the search run
+                genotype = steps.scale_genotype(genotype, width, runs / "scaled" / f"{name}.json")
+            retrain_dir = runs / f"retrain_{name}"
+            step(f"retrain {name}", steps.retrain, {**retrain, "genotype": str(genotype)}, retrain_dir)
+            trained.append(retrain_dir)
     for name in filter(None, args.baselines.split(",")):
         retrain_dir = runs / f"baseline_{name}"
         step(f"retrain {name}", steps.retrain, {**retrain, "baseline": name}, retrain_dir)
@@ -109,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     steps.frontier({"roots": [str(runs)], "dataset": "cityscapes"}, frontier_dir)
     frontier = json.loads((frontier_dir / "frontier.json").read_text())
     frontier["budget"] = {"retrain": retrain, "search_overrides": search_overrides, "preset": args.preset,
+                          "widths": widths,
                           "bench": bench, "data": {"root": str(data), "synth_count": args.synth_count,
                                                    "synth_size": args.synth_size}}
     frontier["wall_time_s"] = round(time.time() - t0, 1)

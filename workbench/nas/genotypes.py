@@ -159,7 +159,7 @@ def scale_width(source: str | Path | dict | Genotype, factor: float, divisor: in
     multiplied by `factor` and rounded to a multiple of `divisor` -- the width multiplier of
     MobileNet/EfficientNet, applied after the search. On a CPU a searched network's latency is
     dominated by per-op overhead at small spatial sizes, so widening it often costs little latency
-    (benchmarks/results/frontier_equal_latency.md). The LUT estimate no longer applies: cleared."""
+    (benchmarks/results/equal_latency.md). The LUT estimate no longer applies: cleared."""
     import math
 
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor <= 0:
