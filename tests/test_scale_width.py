@@ -86,3 +86,40 @@ def test_bad_genotype_and_same_file(tmp_path, capsys):
     copy.write_text((RESULTS / GENOTYPES[0]).read_text())
     assert cli.main(["scale", str(copy), "--width", "2", "--out", str(copy)]) == 2
     assert copy.read_text() == (RESULTS / GENOTYPES[0]).read_text()
+
+
+def test_retrain_widens_records_and_names_the_point(tiny_cityscapes, tmp_path, capsys):
+    """`retrain --width 2` trains the scaled network, keeps it in the run, records the width and
+    names its frontier point by it; the same run from a `workbench scale` file is the same network."""
+    from test_seg_helpers import retrain_config
+
+    from workbench.frontier import point_name
+    from workbench.runs import RunDir
+    from workbench.seg.model import build_from_spec, count_params, model_spec
+    from workbench.seg.retrain import run_retrain
+
+    source = tmp_path / "search" / "genotype.json"
+    source.parent.mkdir()
+    source.write_text((RESULTS / GENOTYPES[0]).read_text())
+    (source.parent / "run_record.json").write_text(json.dumps({"preset": "autortnet", "latency_weight": 0.5}))
+    run_dir = tmp_path / "retrain"
+    rec = run_retrain(retrain_config(source, tiny_cityscapes, epochs=1, width=2.0), run_dir)
+    assert rec["status"] == "finished" and rec["width_multiplier"] == 2.0 and rec["latency_weight"] == 0.5
+    kept = json.loads((run_dir / "genotype.json").read_text())
+    assert kept == scale_width(source, 2.0).to_dict() and kept["width_multiplier"] == 2.0
+    scaled_file = tmp_path / "x2.json"
+    assert cli.main(["scale", str(source), "--width", "2", "--out", str(scaled_file)]) == 0
+    n = rec["metrics"]["params_m"] * 1e6
+    from_file = count_params(build_from_spec(model_spec(genotype=scaled_file, baseline=None, num_classes=19)))
+    plain = count_params(build_from_spec(model_spec(genotype=source, baseline=None, num_classes=19)))
+    assert round(n) == from_file and from_file > 2.5 * plain
+    assert point_name(RunDir(run_dir), rec, tmp_path) == "autortnet-lw0.5-x2-s3"
+
+    # a width for a baseline, or a width that is not a positive finite number: one error line, exit 2
+    capsys.readouterr()
+    for args in (["--baseline", "pspnet_lcnet_035", "--width", "2"], ["--genotype", str(source), "--width", "0"],
+                 ["--genotype", str(source), "--width", "nan"]):
+        out = tmp_path / f"bad{len(args)}-{args[-1]}"
+        assert cli.main(["retrain", *args, "--data-root", str(tiny_cityscapes), "--run-dir", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: width:") and len(err.splitlines()) == 1 and not out.exists()

@@ -91,7 +91,7 @@ def point_name(run: RunDir, rec: dict, root: Path) -> str:
     two or more folders below the root is named by the folders above its stage folder
     ('lgcnet-lw0.5-s1/retrain' -> 'lgcnet-lw0.5-s1'). A run right below the root keeps its folder
     name, unless that is only a stage's name ('retrain'): then it is named by its settings,
-    '<preset>-lw<latency weight>-s<seed>' (as the example sweeps name their points)."""
+    '<preset>-lw<latency weight>[-x<width>]-s<seed>' (as the example sweeps name their points)."""
     try:
         parts = run.path.relative_to(root).parts
     except ValueError:
@@ -106,6 +106,8 @@ def point_name(run: RunDir, rec: dict, root: Path) -> str:
     if rec.get("latency_weight") is not None:
         name += f"-lw{rec['latency_weight']:g}" if isinstance(rec["latency_weight"], (int, float)) \
             else f"-lw{rec['latency_weight']}"
+    if isinstance(rec.get("width_multiplier"), (int, float)) and rec["width_multiplier"] != 1:
+        name += f"-x{rec['width_multiplier']:g}"
     if rec.get("seed") is not None:
         name += f"-s{rec['seed']}"
     return name

@@ -20,8 +20,9 @@ def _source(p: argparse.ArgumentParser, required: bool = True) -> None:
 def _retrain(args: argparse.Namespace) -> int:
     from workbench import steps
 
-    cfg = explicit(args, ("genotype", "baseline", "dataset", "data_root", "epochs", "crop_size", "batch_size", "lr",
-                          "device", "seed", "num_workers", "eval_size", "threads"), flags=("resume", "overwrite"))
+    cfg = explicit(args, ("genotype", "baseline", "width", "recipe", "dataset", "data_root", "epochs", "crop_size",
+                          "batch_size", "lr", "device", "seed", "num_workers", "eval_size", "threads"),
+                   flags=("resume", "overwrite"))
     record = steps.retrain(cfg, args.run_dir)
     if record:
         m = record.get("metrics", {})
@@ -94,6 +95,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Single process, or `torchrun --nproc_per_node=N -m workbench retrain ...` "
                                    "for DistributedDataParallel (batch size is global).")
     _source(p)
+    p.add_argument("--width", type=float, help="width multiplier of the genotype (as `workbench scale`; recorded)")
+    p.add_argument("--recipe", help="retrain recipe: plain-v1 (default) or fast-v1 (workbench.seg.recipes)")
     p.add_argument("--dataset", choices=["cityscapes", "camvid"])
     p.add_argument("--data-root")
     p.add_argument("--run-dir", required=True)

@@ -27,7 +27,8 @@ class ModelSpec:
     name: str  # genotype path or baseline name
     num_classes: int
     fingerprint: str
-    genotype: dict | None = None  # the raw genotype.json content
+    genotype: dict | None = None  # the raw genotype.json content (width-scaled when width != 1)
+    width: float = 1.0  # width multiplier applied to the genotype file's architecture
 
 
 def genotype_fingerprint(genotype: dict, num_classes: int) -> str:
@@ -50,10 +51,15 @@ def read_genotype_file(path: str | Path) -> dict:
     return data
 
 
-def model_spec(*, genotype: str | Path | None, baseline: str | None, num_classes: int | None) -> ModelSpec:
-    """Validate the source (exactly one of genotype/baseline) without building anything."""
+def model_spec(*, genotype: str | Path | None, baseline: str | None, num_classes: int | None,
+               width: float = 1.0) -> ModelSpec:
+    """Validate the source (exactly one of genotype/baseline) without building anything. `width`
+    widens a genotype as `workbench scale` does (DARTS retrains wider than it searched)."""
     if (genotype is None) == (baseline is None):
         raise ConfigError("genotype/baseline: give exactly one of a genotype file or a baseline name")
+    if width != 1.0 and baseline is not None:
+        raise ConfigError(f"width: scales a searched genotype; baseline {baseline!r} has its own widths "
+                          f"(see workbench.seg.baselines)")
     if baseline is not None:
         from workbench.seg.baselines import BASELINES
 
@@ -62,8 +68,15 @@ def model_spec(*, genotype: str | Path | None, baseline: str | None, num_classes
         n = int(num_classes or 19)
         return ModelSpec("baseline", baseline, n, f"baseline:{baseline}:{n}")
     data = read_genotype_file(genotype)
+    if width != 1.0:
+        from workbench.nas.genotypes import scale_width
+
+        try:
+            data = scale_width(data, width).to_dict()
+        except GenotypeError as exc:
+            raise GenotypeError(str(exc) if str(genotype) in str(exc) else f"{genotype}: {exc}") from None
     n = int(num_classes or data.get("num_classes") or 19)
-    return ModelSpec("genotype", str(genotype), n, genotype_fingerprint(data, n), genotype=data)
+    return ModelSpec("genotype", str(genotype), n, genotype_fingerprint(data, n), genotype=data, width=width)
 
 
 def build_from_spec(spec: ModelSpec) -> nn.Module:
@@ -77,7 +90,8 @@ def build_from_spec(spec: ModelSpec) -> nn.Module:
     from workbench.nas.genotypes import load_genotype
     from workbench.nas.network import build_network
 
-    genotype = load_genotype(spec.name)  # GenotypeError naming the file on a bad schema/version
+    # GenotypeError naming the file on a bad schema/version; a widened one was loaded by model_spec
+    genotype = load_genotype(spec.name if spec.width == 1.0 else spec.genotype)
     try:
         model = build_network(genotype, num_classes=spec.num_classes)
         _smoke_forward(model, model.size_divisor)

@@ -52,6 +52,7 @@ class RetrainConfig:
 
     genotype: str | None = field(None, help="genotype.json of a search run (or give baseline)")
     baseline: str | None = field(None, help="hand-designed baseline name (workbench.seg.baselines)")
+    width: float = field(1.0, min=0.0, help="width multiplier of the genotype's channels, as `workbench scale`")
     dataset: Literal["cityscapes", "camvid"] = field("cityscapes", help="dataset format")
     data_root: str = field("datasets/synth-cityscapes", help="dataset root directory")
     train_split: str = field("train", help="training split")
@@ -95,6 +96,10 @@ class RetrainConfig:
     def validate(self) -> None:
         if (self.genotype is None) == (self.baseline is None):
             raise ConfigError("genotype/baseline: give exactly one of a genotype file or a baseline name")
+        if not (0 < self.width < float("inf")):
+            raise ConfigError(f"width: must be a positive finite number, got {self.width!r}")
+        if self.width != 1.0 and self.baseline is not None:
+            raise ConfigError(f"width: scales a searched genotype, not the baseline {self.baseline!r}")
         recipes.resolve(self)  # unknown recipe, bad choices and ranges: one ConfigError naming the field
 
 
@@ -185,7 +190,8 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
     train_set = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.train_split, train=True, crop_size=cfg.crop_size,
                                   scale_range=cfg.scale_range, flip=cfg.flip, preload=cfg.preload)
     val_set = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.val_split, train=False, preload=cfg.preload)
-    spec = model_spec(genotype=cfg.genotype, baseline=cfg.baseline, num_classes=train_set.num_classes)
+    spec = model_spec(genotype=cfg.genotype, baseline=cfg.baseline, num_classes=train_set.num_classes,
+                      width=cfg.width)
     torch.manual_seed(cfg.seed)  # same initial weights in every process
     model = build_from_spec(spec)
     check_size(cfg.crop_size, model.size_divisor, "crop_size")
@@ -235,7 +241,8 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
                   "recipe": recipe_record, "throughput": speed, "teacher": teacher_info}
         artifacts = {"checkpoint": "checkpoints/last.pt"}
         if spec.kind == "genotype":
-            fields.update(_search_fields(cfg.genotype, spec.genotype), genotype_source=str(cfg.genotype))
+            fields.update(_search_fields(cfg.genotype, spec.genotype), genotype_source=str(cfg.genotype),
+                          width_multiplier=spec.genotype.get("width_multiplier") or 1.0)
             if Path(cfg.genotype).resolve() != run.genotype_path.resolve():
                 atomic_write_json(run.genotype_path, spec.genotype)  # the run is self-contained
             artifacts["genotype"] = "genotype.json"
