@@ -1,7 +1,7 @@
 """Accuracy-latency frontier: searched networks vs hand-designed baselines on synth-cityscapes.
 
 For each latency weight: search (`workbench.steps.search`, preset --preset), then retrain the
-derived network, and its width-scaled copies (--widths, `workbench scale`: a searched network is
+derived network, also widened (--widths, retrain's `width`, as `workbench scale`: a searched network is
 tiny, widening it after the search is how it reaches the hand-designed networks' latencies); retrain
 every baseline (default: the hand-designed frontier `workbench.seg.baselines.FRONTIER`) with the
 same recipe (--recipe, default fast-v1) and budget (epochs, crop, batch, seed); benchmark every
@@ -105,13 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads:
             search_cfg.setdefault("threads", args.threads)
         step(f"search {tag}", _search, search_cfg, search_dir)
-        for width in widths:
-            genotype = search_dir / "genotype.json"
+        for width in widths:  # retrain keeps the widened genotype in its run and records the width
             name = tag if width == 1 else f"{tag}_x{width:g}"
-            if width != 1:  # the scaled copy lives beside its retrain, never inside the search run
-                genotype = steps.scale_genotype(genotype, width, runs / "scaled" / f"{name}.json")
             retrain_dir = runs / f"retrain_{name}"
-            step(f"retrain {name}", steps.retrain, {**retrain, "genotype": str(genotype)}, retrain_dir)
+            step(f"retrain {name}", steps.retrain,
+                 {**retrain, "genotype": str(search_dir / "genotype.json"), "width": width}, retrain_dir)
             trained.append(retrain_dir)
     for name in filter(None, args.baselines.split(",")):
         retrain_dir = runs / f"baseline_{name}"

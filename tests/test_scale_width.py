@@ -115,6 +115,18 @@ def test_retrain_widens_records_and_names_the_point(tiny_cityscapes, tmp_path, c
     assert round(n) == from_file and from_file > 2.5 * plain
     assert point_name(RunDir(run_dir), rec, tmp_path) == "autortnet-lw0.5-x2-s3"
 
+    # the search's latency table covers the searched widths only: the benchmark of the widened run
+    # says why it has no LUT estimate instead of failing; the source genotype still gets one
+    from workbench import steps
+
+    lut_values = {"preset": "autortnet", "input_size": [64, 128], "device": "cpu", "threads": 1,
+                  "lut_warmup": 0, "lut_repeats": 1, "lut_rounds": 1, "lut_cache_dir": ""}
+    steps.build_lut(lut_values, source.parent / "latency_lut.json", genotype=source)
+    bench = {"size": [64, 128], "device": "cpu", "threads": 1, "warmup": 0, "repeats": 1, "memory": False}
+    wide = steps.benchmark({**bench, "run": str(run_dir)})["lut"]
+    assert wide["predicted_ms"] is None and "widened" in wide["note"]
+    assert steps.benchmark({**bench, "genotype": str(source)})["lut"]["predicted_ms"] > 0
+
     # a width for a baseline, or a width that is not a positive finite number: one error line, exit 2
     capsys.readouterr()
     for args in (["--baseline", "pspnet_lcnet_035", "--width", "2"], ["--genotype", str(source), "--width", "0"],

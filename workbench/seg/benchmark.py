@@ -30,7 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from workbench.config import field, from_dict, to_dict
 from workbench.device import device_fingerprint, resolve_device, set_threads, synchronize
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, DataError
 from workbench.jsonio import atomic_write_json, read_json
 from workbench.loadcheck import OtherLoad
 from workbench.nas.latency.timing import NOISY_SPREAD
@@ -220,7 +220,15 @@ def _lut_prediction(cfg: BenchmarkConfig, spec: ModelSpec, device_fp: dict) -> d
     if mismatch:
         return {"predicted_ms": None, "path": str(path),
                 "note": f"LUT measured for another setting ({', '.join(mismatch)})"}
-    predicted = float(predict_genotype_latency(load_genotype(spec.genotype), lut))
+    try:
+        predicted = float(predict_genotype_latency(load_genotype(spec.genotype), lut))
+    except DataError:
+        if cfg.lut:  # the table the user named does not cover this network: say so
+            raise
+        # the search's table does not cover a network widened after the search
+        return {"predicted_ms": None, "path": str(path),
+                "note": "the search's latency table has no entries at this network's widths (widened after the "
+                        "search); `workbench lut build --genotype` times one"}
     return {"predicted_ms": predicted, "path": str(path), "note": None}
 
 
