@@ -78,6 +78,9 @@ def lab(tmp_path_factory):
     tracker = root / ".settings" / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
     tracker.parent.mkdir(parents=True)
     tracker.write_text('{"windowingMode": "none"}')
+    news = root / ".settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True)
+    news.write_text('{"fetchNews": "false"}')  # no "notified about Jupyter news?" toast over the page
     log = open(root / "lab.log", "w")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
     url = f"http://127.0.0.1:{port}"
@@ -193,6 +196,92 @@ def test_search_notebook_in_jupyterlab_reload_reopen_and_nbconvert(lab):
                 .some(gd => gd.data.some(t => t.type === 'heatmap' && t.z && t.z.length > 0))""")
             page.locator(".wb-panel").first.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "lab_search_panel_after_reload.png"), full_page=False)
+            context.close()
+        finally:
+            browser.close()
+
+
+def _parameterized_frontier(root: Path, runs: Path) -> Path:
+    import nbformat
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    nb = parameterize_notebook(load_notebook_node(str(resolve_notebook("frontier"))),
+                               {"roots": [str(runs)], "output_dir": str(root / "frontier_run")})
+    path = root / "frontier.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+# the figure scrolled into view, then the viewport position of the marker whose customdata is
+# `index` (the frontier point's index)
+POINT_XY = """([sel, index]) => {
+    const gd = Array.from(document.querySelectorAll(sel)).find(g => g.offsetParent !== null && g.data
+        && g.data.some(t => Array.isArray(t.customdata) && t.customdata.includes(index)));
+    const t = gd.data.find(t => Array.isArray(t.customdata) && t.customdata.includes(index));
+    const i = t.customdata.indexOf(index), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+    gd.scrollIntoView({block: "center"});
+    const box = gd.getBoundingClientRect();
+    return [box.left + xa._offset + xa.l2p(xa.d2l(t.x[i])), box.top + ya._offset + ya.l2p(ya.d2l(t.y[i]))];
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_frontier_notebook_click_shows_the_architecture(lab):
+    """Run All on the frontier notebook in JupyterLab, click a searched point: its settings and its
+    architecture (the cell graph, with traces) appear below the figure."""
+    from fixtures_runs import make_sweep
+    from playwright.sync_api import sync_playwright
+
+    root = lab["root"]
+    shots = REPO_SHOTS if os.environ.get("WORKBENCH_SCREENSHOTS") == "1" else root
+    # WORKBENCH_SCREENSHOT_RUNS: a folder of real runs (e.g. demo_runs/sweep) for the documentation's shot
+    runs = Path(os.environ.get("WORKBENCH_SCREENSHOT_RUNS") or "")
+    if not runs.name:
+        runs = root / "sweep"
+        make_sweep(runs)
+    _parameterized_frontier(root, runs)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = context.new_page()
+            _open(page, lab, "frontier.ipynb")
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60000)
+            page.wait_for_function("window.jupyterapp && window.jupyterapp.commands.isEnabled('notebook:run-all-cells')",
+                                   timeout=60000)
+            page.wait_for_timeout(2000)
+            page.click(f"{SHOWN_NOTEBOOK} .jp-Cell >> nth=0")
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=180000)
+            page.wait_for_function(f"({FIGURES_WITH_DATA})('.wb-panel .js-plotly-plot') >= 2", timeout=60000)
+            import json
+
+            frontier = json.loads((root / "frontier_run" / "frontier.json").read_text())
+            # the searched point with the highest mIoU: it has a genotype to draw
+            index, point = max(((i, q) for i, q in enumerate(frontier["points"]) if q["kind"] == "searched"),
+                               key=lambda iq: iq[1]["miou"])
+            panel = page.locator(".wb-panel").filter(has_text="click a point to see its architecture").first
+            panel.scroll_into_view_if_needed()
+            x, y = page.evaluate(POINT_XY, [".wb-panel .js-plotly-plot", index])
+            page.mouse.click(x, y)
+            page.wait_for_function("name => Array.from(document.querySelectorAll('.wb-panel b'))"
+                                   ".some(b => b.textContent === name)", arg=point["name"], timeout=30000)
+            # the architecture panel under the details now draws the clicked run's cells
+            # (the panel swaps in a new figure widget on every change: look it up, do not hold it)
+            # (the architecture panel is the innermost .wb-panel with that title, and its graph is
+            # a cell's: not the 'no architecture' placeholder)
+            page.wait_for_function("""name => Array.from(document.querySelectorAll('.wb-panel'))
+                .filter(el => el.innerText.includes('architecture of ' + name) && !el.querySelector('.wb-panel'))
+                .some(el => Array.from(el.querySelectorAll('.js-plotly-plot')).some(gd => gd.offsetParent !== null
+                    && Array.isArray(gd.data) && gd.data.length > 0
+                    && !String((gd.layout.title || {}).text || '').startsWith('no architecture')))""",
+                                   arg=point["name"], timeout=30000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60000)
+            assert "Error displaying widget" not in page.inner_text("body")
+            page.evaluate("document.querySelector('.wb-panel .js-plotly-plot').scrollIntoView({block: 'start'})")
+            page.screenshot(path=str(shots / "lab_frontier_click.png"), full_page=False)
             context.close()
         finally:
             browser.close()
