@@ -42,15 +42,14 @@ def test_first_mask_accepts_indexed_and_binary(tmp_path):
     assert np.array_equal(read_first_mask(tmp_path / "bin.png", (48, 64)), (m > 0).astype(np.uint8))
 
 
-@pytest.mark.parametrize("case, message", [("empty", "empty"), ("rgb", "RGB image"),
+@pytest.mark.parametrize("case, message", [("empty", "empty"), ("rgb", "soft or blurred"),
                                            ("size", "64x40")])
 def test_first_mask_errors_name_the_file(tmp_path, case, message):
     path = tmp_path / f"{case}.png"
     if case == "empty":
         write_indexed_png(path, np.zeros((48, 64), np.uint8))
-    elif case == "rgb":
-        rgb = np.zeros((48, 64, 3), np.uint8)
-        rgb[10:20, 10:20] = (128, 0, 0)
+    elif case == "rgb":  # a soft RGB mask: noise of many colours, no edge to snap
+        rgb = (np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)
         Image.fromarray(rgb, mode="RGB").save(path)
     else:
         m = np.zeros((40, 64), np.uint8)
@@ -60,6 +59,68 @@ def test_first_mask_errors_name_the_file(tmp_path, case, message):
         read_first_mask(path, (48, 64))
     text = str(err.value)
     assert str(path) in text and message in text and "\n" not in text
+
+
+def _two_objects() -> np.ndarray:
+    m = np.zeros((48, 64), np.uint8)
+    m[10:20, 5:15], m[30:40, 40:60] = 1, 2
+    return m
+
+
+def test_rgb_mask_davis_colours_keep_their_ids_other_colours_are_numbered(tmp_path):
+    from workbench.data.labels import davis_palette
+
+    m = _two_objects()
+    pal = np.array(davis_palette(), np.uint8).reshape(-1, 3)
+    Image.fromarray(pal[m], mode="RGB").save(tmp_path / "davis_rgb.png")  # an indexed mask saved as RGB
+    assert np.array_equal(read_first_mask(tmp_path / "davis_rgb.png", (48, 64)), m)
+    Image.fromarray(pal[np.where(m == 1, 2, np.where(m == 2, 1, 0))], mode="RGB").save(tmp_path / "swapped.png")
+    assert np.array_equal(read_first_mask(tmp_path / "swapped.png", (48, 64)), np.where(m == 1, 2, np.where(m == 2, 1, 0)))
+    own = np.zeros((48, 64, 4), np.uint8)  # RGBA in the user's own colours: 1..K in colour order
+    own[..., 3] = 255
+    own[m == 1, :3], own[m == 2, :3] = (250, 200, 0), (0, 90, 255)
+    Image.fromarray(own, mode="RGBA").save(tmp_path / "own.png")
+    got = read_first_mask(tmp_path / "own.png", (48, 64))
+    assert np.array_equal(got, np.where(m == 1, 2, np.where(m == 2, 1, 0)))  # (0,90,255) < (250,200,0)
+
+
+def test_anti_aliased_masks_are_snapped_not_read_as_many_objects(tmp_path, caplog):
+    """A binary or RGB mask with a soft one-pixel edge of many in-between values is thresholded
+    (with a warning), never read as dozens of objects; a soft mask with no hard object is refused."""
+    m = _two_objects()
+    gray = (m > 0).astype(np.float64) * 255
+    edge = np.zeros_like(m, bool)
+    edge[9, 5:15], edge[20, 5:15] = True, True  # the rows above and below object 1
+    ramp = np.linspace(20, 235, edge.sum())
+    soft = gray.copy()
+    soft[edge] = ramp
+    Image.fromarray(soft.astype(np.uint8), mode="L").save(tmp_path / "soft_gray.png")
+    with caplog.at_level("WARNING"):
+        got = read_first_mask(tmp_path / "soft_gray.png", (48, 64))
+    expected = (m > 0).astype(np.uint8)
+    expected[edge] = (ramp >= 128).astype(np.uint8)  # nearest of 0 / 255
+    assert np.array_equal(got, expected) and "anti-aliased" in caplog.text
+    rgb = np.zeros((48, 64, 3), np.float64)
+    rgb[m == 1], rgb[m == 2] = (255, 0, 0), (0, 0, 255)
+    rgb[edge] = np.stack([ramp, np.zeros_like(ramp), np.zeros_like(ramp)], axis=1)  # black -> red blend
+    Image.fromarray(rgb.astype(np.uint8), mode="RGB").save(tmp_path / "soft_rgb.png")
+    got = read_first_mask(tmp_path / "soft_rgb.png", (48, 64))
+    assert set(np.unique(got).tolist()) == {0, 1, 2}  # two objects, not 20
+    assert np.array_equal(got[~edge], np.where(m == 1, 2, np.where(m == 2, 1, 0))[~edge])  # blue < red
+
+    # a grey id mask keeps its ids, its void (255) and a small object (9 pixels, with an interior)
+    ids = m.copy()
+    ids[0, :] = 255
+    ids[42:45, 2:5] = 3
+    Image.fromarray(ids, mode="L").save(tmp_path / "ids.png")
+    assert np.array_equal(read_first_mask(tmp_path / "ids.png", (48, 64)), ids)
+    # a blurred mask (wide ramps, not a one-pixel edge) is refused, saying why
+    from scipy.ndimage import gaussian_filter
+
+    blurred = gaussian_filter((m > 0).astype(np.float64) * 255, sigma=4)
+    Image.fromarray(blurred.round().astype(np.uint8), mode="L").save(tmp_path / "blurred.png")
+    with pytest.raises(DataError, match="soft or blurred"):
+        read_first_mask(tmp_path / "blurred.png", (48, 64))
 
 
 def test_missing_video_is_one_line_error(tmp_path):

@@ -83,14 +83,36 @@ def test_segment_video_folder(untrained_model, tmp_path):
     assert rec["metrics"]["fps"] > 0 and "jf" not in rec["metrics"]
 
 
+def test_segment_video_start_and_max_frames(untrained_model, tmp_path, capsys):
+    """--start 1 --max-frames 2 segments frames 00001-00002 (the mask is frame 1's); an RGB mask
+    in its own colours is read; a start past the end is one error line."""
+    frames = _video(tmp_path, t=5)
+    rgb = np.zeros((48, 80, 3), np.uint8)
+    rgb[10:30, 10:30] = (255, 160, 0)
+    Image.fromarray(rgb, mode="RGB").save(tmp_path / "first.png")
+    out = tmp_path / "out"
+    assert main(["vos", "segment", "--run-dir", str(untrained_model), "--video", str(frames), "--first-mask",
+                 str(tmp_path / "first.png"), "--out", str(out), "--device", "cpu", "--threads", "1",
+                 "--method", "copy", "--start", "1", "--max-frames", "2"]) == 0
+    files = sorted(p.name for p in (out / "copy" / "frames").glob("*.png"))
+    assert files == ["00001.png", "00002.png"]
+    first = np.asarray(Image.open(out / "copy" / "frames" / "00001.png"))
+    assert np.array_equal(first, (rgb.any(axis=2)).astype(np.uint8))  # the colour became object 1
+    capsys.readouterr()
+    assert main(["vos", "segment", "--video", str(frames), "--first-mask", str(tmp_path / "first.png"),
+                 "--out", str(tmp_path / "late"), "--method", "copy", "--start", "9"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {frames}: start frame 9") and "\n" not in err
+
+
 @pytest.mark.parametrize("case", ["empty", "rgb", "size"])
 def test_segment_video_bad_first_mask(untrained_model, tmp_path, capsys, case):
     frames = _video(tmp_path)
     path = tmp_path / "first.png"
     if case == "empty":
         write_indexed_png(path, np.zeros((48, 80), np.uint8))
-    elif case == "rgb":
-        Image.fromarray(np.full((48, 80, 3), 200, np.uint8), mode="RGB").save(path)
+    elif case == "rgb":  # soft: noise of many colours, no object with an interior
+        Image.fromarray((np.random.default_rng(0).random((48, 80, 3)) * 255).astype(np.uint8), mode="RGB").save(path)
     else:
         write_indexed_png(path, np.ones((40, 80), np.uint8))
     rc = main(["vos", "segment", "--run-dir", str(untrained_model), "--video", str(frames),

@@ -26,7 +26,8 @@ def _segment(args: argparse.Namespace) -> int:
     from workbench import steps
 
     cfg = explicit(args, {"run_dir": "model", "data_root": "data_root", "split": "split", "video": "video",
-                          "first_mask": "first_mask", "method": "method", "device": "device", "threads": "threads"},
+                          "first_mask": "first_mask", "method": "method", "device": "device", "threads": "threads",
+                          "max_frames": "max_frames", "start": "start"},
                    flags=("overwrite",), overrides=None)
     if args.tracker_set:
         cfg["tracker"] = parse_overrides(args.tracker_set)
@@ -67,7 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--data-root", help="DAVIS-format dataset root")
     s.add_argument("--split", default="val")
     s.add_argument("--video", help="a video file (mp4/avi) or a folder of frames")
-    s.add_argument("--first-mask", help="indexed PNG: object ids in the first frame")
+    s.add_argument("--first-mask", help="the first frame's mask: indexed, grayscale or RGB PNG (object ids/colours)")
+    s.add_argument("--start", type=int, help="first frame of --video to segment (--first-mask is its mask)")
+    s.add_argument("--max-frames", type=int, help="segment at most this many frames of --video")
     s.add_argument("--out", required=True, help="run directory for results: OUT/<method>/<seq>/")
     s.add_argument("--method", default="onepass", choices=["onepass", "offline", "copy", "all"])
     s.add_argument("--device", default="auto")

@@ -49,6 +49,7 @@ class SegmentConfig:
     device: str = field("auto", help="cpu, cuda or auto")
     threads: int = field(0, help="torch CPU threads (0: leave as is)", min=0)
     max_frames: int = field(0, help="read at most this many frames of `video` (0: all)", min=0)
+    start: int = field(0, help="first frame of `video` to segment (first_mask is this frame's mask)", min=0)
     tracker: dict = field(default_factory=dict, help="TrackerConfig overrides")
     overwrite: bool = field(False, help="replace an earlier segmentation in the run directory")
 
@@ -74,7 +75,7 @@ class Video:
 
 def load_videos(cfg: SegmentConfig) -> list[Video]:
     if cfg.video is not None:
-        frames, names = read_frames(cfg.video, cfg.max_frames or None)
+        frames, names = read_frames(cfg.video, cfg.max_frames or None, cfg.start)
         first = read_first_mask(cfg.first_mask, frames.shape[1:3])
         return [Video(Path(cfg.video).stem, frames, names, first, False)]
     from workbench.data.davis import list_sequences, load_sequence

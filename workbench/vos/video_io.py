@@ -3,6 +3,7 @@ its first frame. Every problem is one line naming the file."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -10,17 +11,22 @@ import numpy as np
 from workbench.data.io import open_image, read_rgb
 from workbench.errors import DataError
 
+log = logging.getLogger(__name__)
+
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-def read_frames(path: str | Path, max_frames: int | None = None) -> tuple[np.ndarray, list[str]]:
-    """uint8 [T, H, W, 3] frames and their names (file stems, or 00000.. for a video file)."""
+def read_frames(path: str | Path, max_frames: int | None = None, start: int = 0) -> tuple[np.ndarray, list[str]]:
+    """uint8 [T, H, W, 3] frames from frame `start` on (at most max_frames) and their names (file
+    stems, or the frame numbers 00000.. of a video file)."""
     path = Path(path)
     if not path.exists():
         raise DataError(path, "video file or frame folder not found")
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
-        files = files[:max_frames] if max_frames else files
+        if files and start >= len(files):
+            raise DataError(path, f"start frame {start} is past the last frame ({len(files)} frames)")
+        files = files[start:start + max_frames] if max_frames else files[start:]
         if not files:
             raise DataError(path, f"no frames ({', '.join(FRAME_SUFFIXES)}) in the folder")
         frames = [read_rgb(f) for f in files]
@@ -34,32 +40,50 @@ def read_frames(path: str | Path, max_frames: int | None = None) -> tuple[np.nda
         reader = imageio.get_reader(str(path), "ffmpeg")
         frames = []
         for i, frame in enumerate(reader):
-            if max_frames and i >= max_frames:
+            if max_frames and i >= start + max_frames:
                 break
-            frames.append(np.asarray(frame, dtype=np.uint8)[..., :3])
+            if i >= start:
+                frames.append(np.asarray(frame, dtype=np.uint8)[..., :3])
         reader.close()
     except Exception as exc:  # ffmpeg errors come in many classes
         raise DataError(path, f"cannot read video ({exc.__class__.__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     if not frames:
-        raise DataError(path, "the video has no frames")
-    return np.stack(frames), [f"{i:05d}" for i in range(len(frames))]
+        raise DataError(path, f"no frames from frame {start} on" if start else "the video has no frames")
+    return np.stack(frames), [f"{i:05d}" for i in range(start, start + len(frames))]
+
+
+# An anti-aliased edge is a run of in-between values one pixel wide: a value almost all of whose
+# pixels (EDGE_FRACTION) touch another value is an edge, not an object, and its pixels go to the
+# nearest object value. When such edge pixels are more than SOFT_MAX of the mask's foreground, the
+# mask is soft or blurred, and it is refused.
+EDGE_FRACTION = 0.9
+SOFT_MAX = 0.5
 
 
 def read_first_mask(path: str | Path, size: tuple[int, int]) -> np.ndarray:
     """The first-frame object mask as uint8 ids (0 background, 1..K objects, 255 void).
 
-    Accepts a palette-indexed PNG (as DAVIS) or a grayscale one; a grayscale mask with only the
-    values 0 and 255 is read as one object. Refuses RGB, empty masks and a size mismatch.
+    Accepts what Cutie and SAM 2 users bring: a palette-indexed PNG (as DAVIS), a grayscale one
+    (values are ids; 0/255 only is one object) and an RGB(A) one (black is background, each other
+    colour one object: the DAVIS palette's index when every colour is in it, else 1..K in colour
+    order). A soft or anti-aliased grayscale/RGB mask is thresholded to its object colours when
+    its in-between values are a thin edge (a warning says how many pixels moved), and refused
+    with a message otherwise; it never becomes dozens of objects. Refuses empty masks and a size
+    mismatch.
     """
     path = Path(path)
     img = open_image(path)
-    if img.mode not in ("P", "L", "1"):
-        raise DataError(path, f"first-frame mask is a {img.mode} image; expected a palette-indexed "
-                              "or grayscale PNG whose pixel values are object ids (0 = background)")
-    mask = np.asarray(img.convert("L") if img.mode == "1" else img, dtype=np.uint8)
-    if img.mode in ("L", "1") and set(np.unique(mask).tolist()) <= {0, 255}:
-        mask = (mask == 255).astype(np.uint8)
+    if img.mode in ("RGB", "RGBA"):
+        mask = _rgb_ids(path, np.asarray(img.convert("RGB"), dtype=np.uint8))
+    elif img.mode in ("P", "L", "1", "LA"):
+        gray = img.mode != "P"
+        mask = np.asarray(img.convert("L") if gray else img, dtype=np.uint8)
+        if gray:
+            mask = _gray_ids(path, mask)
+    else:
+        raise DataError(path, f"first-frame mask is a {img.mode} image; expected a palette-indexed, "
+                              "grayscale or RGB PNG")
     if mask.shape != tuple(size):
         raise DataError(path, f"first-frame mask is {mask.shape[1]}x{mask.shape[0]} (WxH) but the "
                               f"video frames are {size[1]}x{size[0]}")
@@ -70,3 +94,63 @@ def read_first_mask(path: str | Path, size: tuple[int, int]) -> np.ndarray:
         raise DataError(path, f"object ids {ids[:8]}{'...' if len(ids) > 8 else ''} are not 1..K: number the "
                               "objects 1, 2, ..., K (an anti-aliased or soft mask has many grey values)")
     return mask
+
+
+def _snap(path: Path, values: np.ndarray, inverse: np.ndarray, background: np.ndarray, fixed: np.ndarray,
+          shape: tuple[int, int], what: str) -> tuple[np.ndarray, np.ndarray]:
+    """(kept values, per-pixel index into them): edge-only values moved to the nearest kept value.
+    `background` marks the background value(s), `fixed` the values always kept (background, void)."""
+    labels = inverse.reshape(shape)
+    edge = np.zeros(shape, bool)  # pixels with a 4-neighbour of another value
+    rows, cols = labels[1:] != labels[:-1], labels[:, 1:] != labels[:, :-1]
+    edge[1:] |= rows
+    edge[:-1] |= rows
+    edge[:, 1:] |= cols
+    edge[:, :-1] |= cols
+    counts = np.bincount(inverse, minlength=len(values))
+    on_edge = np.bincount(inverse[edge.reshape(-1)], minlength=len(values))
+    keep = fixed | (on_edge < EDGE_FRACTION * counts)
+    stray = int(counts[~keep].sum())
+    if stray:
+        foreground = int(counts[~background].sum())
+        if not (keep & ~background).any() or stray > SOFT_MAX * foreground:
+            raise DataError(path, f"first-frame mask has {int((~keep).sum())} {what} that lie only on edges, "
+                                  f"{100 * stray / max(foreground, 1):.0f} % of the object pixels: a soft or blurred "
+                                  "mask? Save it with hard edges (nearest-neighbour) or as an indexed PNG")
+        log.warning("%s: %d pixels of %d in-between %s (an anti-aliased edge) assigned to the nearest object "
+                    "or background", path, stray, int((~keep).sum()), what)
+    kept = np.flatnonzero(keep)
+    dist = ((values[:, None, :].astype(np.int32) - values[None, kept, :].astype(np.int32)) ** 2).sum(-1)
+    return values[kept], dist.argmin(axis=1)[inverse]
+
+
+def _rgb_ids(path: Path, rgb: np.ndarray) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    values, inverse = np.unique(rgb.reshape(-1, 3), axis=0, return_inverse=True)
+    black = (values == 0).all(axis=1)
+    values, index = _snap(path, values, inverse.reshape(-1), black, black, (h, w), "colours")
+    objects = [i for i in range(len(values)) if values[i].any()]
+    if len(objects) > 254:
+        raise DataError(path, f"first-frame mask has {len(objects)} object colours; at most 254 objects")
+    from workbench.data.labels import davis_palette
+
+    palette = {tuple(davis_palette()[3 * k:3 * k + 3]): k for k in range(1, 255)}
+    colours = [tuple(int(c) for c in values[i]) for i in objects]
+    if all(c in palette for c in colours):  # an RGB copy of a DAVIS annotation keeps its ids
+        ids = [palette[c] for c in colours]
+    else:
+        ids = list(range(1, len(objects) + 1))  # colour order: deterministic
+    lut = np.zeros(len(values), np.uint8)
+    lut[objects] = ids
+    return lut[index].reshape(h, w)
+
+
+def _gray_ids(path: Path, gray: np.ndarray) -> np.ndarray:
+    """Grey values are ids (255 void); only 0 and 255 is one object; edge-only greys are snapped."""
+    values, inverse = np.unique(gray.reshape(-1), return_inverse=True)
+    values, index = _snap(path, values[:, None], inverse.reshape(-1), values == 0, (values == 0) | (values == 255),
+                          gray.shape, "grey values")
+    out = values[index, 0].reshape(gray.shape).astype(np.uint8)
+    if set(values[:, 0].tolist()) <= {0, 255}:
+        return (out == 255).astype(np.uint8)
+    return out
