@@ -68,6 +68,31 @@ def test_unknown_preset_and_op_are_config_errors():
         get_preset("gas", num_cells=2, reductions=[0, 5])
 
 
+@pytest.mark.parametrize("name", ["gas-paper", "lgcnet-paper", "autortnet-paper"])
+def test_paper_presets_validate_build_and_name_their_sources(name):
+    """A paper preset is a valid config at the papers' scale whose supernet runs, and every value
+    in paper_presets.py says where it comes from (a paper, FasterSeg's code, or 'our choice')."""
+    import re
+    from pathlib import Path
+
+    from workbench.nas import paper_presets
+
+    cfg = get_preset(name)
+    assert cfg.epochs == 50 and cfg.warmup_epochs == 20 and cfg.arch_lr == 3e-4 and cfg.batch_size == 2
+    assert cfg.input_size == ((768, 1536) if name == "autortnet-paper" else (1024, 2048))
+    model = build_supernet(cfg, num_classes=19)
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 128)).shape == (1, 19, 64, 128)
+    assert sum(p.numel() for p in model.weight_parameters()) > 4 * sum(
+        p.numel() for p in build_supernet(get_preset(name.removesuffix("-paper")), 19).weight_parameters())
+    source = Path(paper_presets.__file__).read_text()
+    body = source[source.index("_SCHEDULE = {"):]
+    valued = [ln for ln in body.splitlines() if re.search(r'"\w+":\s*[^{\s]', ln) and not ln.strip().startswith("#")]
+    assert valued and all("#" in ln for ln in valued), [ln for ln in valued if "#" not in ln]
+    assert all(re.search("our choice|our reading|FasterSeg|abstract|issue 13", ln)
+               for ln in valued), [ln for ln in valued if not re.search("our choice|our reading|FasterSeg|abstract|issue 13", ln)]
+
+
 def test_supernet_forward_shapes_and_strides():
     model = build_supernet(tiny(), num_classes=5)
     assert [s.stride for s in model.specs] == [8, 8, 16, 8]  # three cells, then the fusion cell at 1/8

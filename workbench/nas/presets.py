@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from workbench.config import field, from_dict
 from workbench.errors import ConfigError
+from workbench.nas.paper_presets import PAPER_PRESETS
 from workbench.nas.space import SpaceConfig, get_space
 
 # Flat space settings of workbench 0.1 that another space had; a stored 0.1 config still lists them.
@@ -199,6 +200,8 @@ PRESETS: dict[str, dict] = {
                   "latency_weight": 0.1},
     # ProxylessNAS / FBNet: MBConv blocks with searched kernel, expansion, squeeze-excitation and width
     "mbconv": {"space": {"name": "mbconv"}, "latency_weight": 0.1},
+    # gas-paper, lgcnet-paper, autortnet-paper: paper scale, every value with its source
+    **PAPER_PRESETS,
 }
 
 
