@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torchvision.ops import box_iou
 
 from workbench.vos.tracker import Proposals, Tracker, TrackerConfig
 
@@ -94,3 +95,65 @@ def test_absent_target_not_reassigned_to_visible_lookalike():
     for t, s in enumerate(seen, start=1):
         expect = {1: "target"} if (t < 6 or t >= 20) else {}
         assert s == expect, (t, s)
+
+
+def _occluded(hidden: range, frames: int) -> list:
+    out = []
+    for t in range(1, frames + 1):
+        props = [("other", box(700, 80), BLUE)]
+        if t not in hidden:
+            props.append(("target", box(100 + 6 * t, 240), RED))
+        out.append(props)
+    return out
+
+
+def test_occlusions_of_1_5_and_20_frames_are_reacquired():
+    for length in (1, 5, 20):
+        hidden = range(4, 4 + length)
+        seen = run(start([(1, box(100, 240), RED)]), _occluded(hidden, 4 + length + 6))
+        for t, s in enumerate(seen, start=1):
+            assert s == ({} if t in hidden else {1: "target"}), (length, t, s)
+
+
+def test_target_leaving_the_frame_comes_back_elsewhere():
+    """Out of frame for 10 frames, back on the far side: re-acquired by re-ID alone."""
+    tr = start([(1, box(700, 240), RED)])
+    frames = []
+    for t in range(1, 26):
+        props = [("other", box(400, 60), BLUE)]
+        if t <= 5:
+            props.append(("target", box(700 + 25 * t, 240), RED))  # walks out on the right
+        elif t > 15:
+            props.append(("target", box(60 + 10 * (t - 15), 300), RED))  # re-enters on the left
+        frames.append(props)
+    seen = run(tr, frames)
+    for t, s in enumerate(seen, start=1):
+        assert s == ({1: "target"} if t <= 5 or t > 15 else {}), (t, s)
+
+
+def test_two_lookalikes_crossing_each_other_keep_their_ids():
+    """Two identical-looking targets cross on the same row (full overlap at the crossing)."""
+    tr = start([(1, box(200, 240), RED), (2, box(600, 240), RED)])
+    frames = [[("a", box(200 + 20 * t, 240), RED), ("b", box(600 - 20 * t, 240), RED)] for t in range(1, 21)]
+    seen = run(tr, frames)
+    assert all(s == {1: "a", 2: "b"} for t, s in enumerate(seen, start=1) if t != 10), seen
+
+
+def test_duplicate_detection_does_not_become_a_permanent_distractor():
+    """A partial duplicate of the target (IoU ~0.45, it survives NMS) must not become a non-target
+    track that later forbids the target: after a one-frame occlusion the target comes back."""
+    tr = start([(1, box(100, 240), RED)])
+    frames = []
+    for t in range(1, 12):
+        x = 100 + 6 * t
+        props = [("other", box(700, 80), BLUE)]
+        if t != 3:
+            props.append(("target", box(x, 240), RED))
+        if t == 2:  # the duplicate: same object, box shifted by a third of its size
+            dup = box(x + 14, 240)
+            assert 0.4 < float(box_iou(dup[None], box(x, 240)[None])) < 0.5
+            props.append(("duplicate", dup, F.normalize(RED + 0.2 * BLUE, dim=0)))
+        frames.append(props)
+    seen = run(tr, frames)
+    for t, s in enumerate(seen, start=1):
+        assert s == ({} if t == 3 else {1: "target"}), (t, s)

@@ -12,6 +12,8 @@ unguided mask shapes in their boxes) and decides which proposal is which target:
 * unmatched proposals are followed as non-target tracks. An object seen at the same time as a
   target cannot be that target, so a proposal continuing a non-target track that already existed
   while the target was visible is never assigned to it: a look-alike distractor stays ignored.
+  A proposal overlapping a matched target's (IoU >= track_iou) is a duplicate detection of it,
+  not another object: it starts no track, so it can never lock its own target out later.
 * memories are updated (EMA) only on confident matches.
 """
 
@@ -181,6 +183,9 @@ class Tracker:
             matches = {int(k): int(p) for p, k in zip(rows, cols) if cost[p, k] < FORBIDDEN}
         owner = props.owners()
         used = set(matches.values()) | {p for p in range(len(owner)) if owner[p] >= 0}
+        if matches:  # a second detection of a matched target is a duplicate, not another object
+            iou = box_iou(props.boxes, props.boxes[list(matches.values())]).max(1).values
+            used |= {p for p in range(len(owner)) if iou[p] >= self.cfg.track_iou}
         self._advance_tracks(props.boxes, used, frame)
         return matches
 
