@@ -12,7 +12,8 @@ from workbench.config import parse_overrides
 def _train(args: argparse.Namespace) -> int:
     from workbench import steps
 
-    cfg = explicit(args, ("data_root", "device", "seed", "epochs", "steps_per_epoch", "batch_size", "threads"),
+    cfg = explicit(args, ("data_root", "device", "seed", "epochs", "steps_per_epoch", "batch_size", "threads",
+                          "backbone", "backbone_weights"),
                    flags=("resume", "overwrite"))
     if args.no_attention:
         cfg["attention"] = False
@@ -60,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="continue from the last checkpoint (with the stored configuration)")
     t.add_argument("--overwrite", action="store_true", help="replace an earlier run in --run-dir")
     t.add_argument("--no-attention", action="store_true", help="ablation: no mask-guided attention")
+    t.add_argument("--backbone", help="tiny (default), resnet18, resnet50 or mobilenet_v3_large (torchvision + FPN)")
+    t.add_argument("--backbone-weights", help="torchvision ImageNet state dict (.pth) for the backbone; "
+                                              "nothing is downloaded")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any VosTrainConfig field")
     t.set_defaults(func=_train)
 

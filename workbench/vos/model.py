@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from workbench.vos.backbone import Backbone
+from workbench.vos.backbone import build_backbone
 from workbench.vos.heads import DetectionHead, MaskHead, ReIDHead, rois_of
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -20,6 +20,7 @@ class ModelSpec:
     """What builds the network (stored in checkpoints so a run dir rebuilds its model)."""
 
     attention: bool = True
+    backbone: str = "tiny"     # workbench.vos.backbone.BACKBONES
     emb_dim: int = 64
     mask_size: int = 32
     fpn: int = 48
@@ -31,7 +32,7 @@ class OVSNet(nn.Module):
     def __init__(self, spec: ModelSpec | None = None):
         super().__init__()
         self.spec = spec = spec or ModelSpec()
-        self.backbone = Backbone(fpn=spec.fpn)
+        self.backbone = build_backbone(spec.backbone, fpn=spec.fpn)
         ch = self.backbone.channels
         self.det = DetectionHead(ch[8], ref_size=spec.ref_size)
         self.mask = MaskHead(ch, size=spec.mask_size, attention=spec.attention)

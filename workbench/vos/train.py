@@ -52,6 +52,8 @@ class VosTrainConfig:
     prior_dropout: float = field(0.25, help="probability of training a mask without prior",
                                  min=0, max=1)
     attention: bool = field(True, help="mask-guided attention in the mask head (ablation: off)")
+    backbone: str = field("tiny", help="tiny (from scratch, CPU speed), resnet18, resnet50 or mobilenet_v3_large")
+    backbone_weights: str | None = field(None, help="a torchvision ImageNet state dict on disk for the backbone")
     emb_dim: int = field(64, help="re-ID embedding size", min=8)
     input_scale: float = field(0.5, help="frames resized by this before the network",
                                min=0.1, max=1.0)
@@ -62,8 +64,16 @@ class VosTrainConfig:
     overwrite: bool = field(False, help="replace an earlier run in the run directory")
 
     def validate(self) -> None:
+        from workbench.vos.backbone import BACKBONES
+
         if not Path(self.data_root).exists():
             raise ConfigError(f"data_root: {self.data_root} does not exist")
+        if self.backbone not in BACKBONES:
+            raise ConfigError(f"backbone: unknown backbone {self.backbone!r} (known: {', '.join(BACKBONES)})")
+        if self.backbone_weights and self.backbone == "tiny":
+            raise ConfigError("backbone_weights: the tiny backbone trains from scratch; pick a torchvision backbone")
+        if self.backbone_weights and not Path(self.backbone_weights).is_file():
+            raise ConfigError(f"backbone_weights: {self.backbone_weights} not found")
 
 
 def lr_at(cfg: VosTrainConfig, step: int) -> float:
@@ -149,11 +159,16 @@ def _train(cfg: VosTrainConfig, rd: RunDir, resume: bool) -> dict:
     set_threads(cfg.threads or None)
     seqs = load_split(cfg.data_root, cfg.split, cfg.resolution, cfg.input_scale)
     seed_everything(cfg.seed)
-    spec = ModelSpec(attention=cfg.attention, emb_dim=cfg.emb_dim, input_scale=cfg.input_scale)
-    model = OVSNet(spec).to(device)
+    spec = ModelSpec(attention=cfg.attention, backbone=cfg.backbone, emb_dim=cfg.emb_dim,
+                     input_scale=cfg.input_scale)
+    model = OVSNet(spec)
+    state = rd.load_checkpoint() if resume else None
+    if cfg.backbone_weights and state is None:  # a resumed run has them in its checkpoint
+        n = model.backbone.load_pretrained(cfg.backbone_weights)
+        log.info("backbone %s: %d tensors from %s", cfg.backbone, n, cfg.backbone_weights)
+    model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start = 0
-    state = rd.load_checkpoint() if resume else None
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -165,7 +180,8 @@ def _train(cfg: VosTrainConfig, rd: RunDir, resume: bool) -> dict:
             rd.metrics_path.unlink()
     rd.write_config(to_dict(cfg))
     rd.start("vos_train", dataset=str(cfg.data_root), seed=cfg.seed, preset="ovsnet",
-             attention=cfg.attention, device=str(device))
+             attention=cfg.attention, backbone=cfg.backbone, backbone_weights=cfg.backbone_weights,
+             device=str(device))
     try:
         for epoch in range(start, cfg.epochs):
             model.train()
