@@ -16,7 +16,7 @@ def _commands() -> set[str]:
 
 def test_every_documented_command_is_registered():
     expected = {"data", "eval", "baseline", "lut", "search", "retrain", "predict", "bench",
-                "export", "vos", "notebook", "batch", "report", "runs", "demo", "ablations"}
+                "export", "vos", "notebook", "batch", "report", "runs", "demo", "ablations", "pretrain", "scale"}
     assert expected <= _commands()
 
 

@@ -146,6 +146,13 @@ def retrain(config: Any, run_dir: str | Path) -> dict:
     return run_retrain(config, run_dir)
 
 
+def pretrain(config: Any, run_dir: str | Path) -> dict:
+    """Pretrain a derived network's stem and body as an ImageFolder classifier (top-1/top-5)."""
+    from workbench.seg.pretrain import run_pretrain
+
+    return run_pretrain(config, run_dir)
+
+
 def evaluate(config: Any, run_dir: str | Path | None = None) -> dict:
     """Evaluate a retrained run's checkpoint on a split (mIoU, per-class IoU)."""
     from workbench.seg.evaluate import run_evaluate

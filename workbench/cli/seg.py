@@ -20,7 +20,7 @@ def _source(p: argparse.ArgumentParser, required: bool = True) -> None:
 def _retrain(args: argparse.Namespace) -> int:
     from workbench import steps
 
-    cfg = explicit(args, ("genotype", "baseline", "width", "recipe", "dataset", "data_root", "epochs", "crop_size",
+    cfg = explicit(args, ("genotype", "baseline", "width", "init_from", "recipe", "dataset", "data_root", "epochs", "crop_size",
                           "batch_size", "lr", "device", "seed", "num_workers", "eval_size", "threads"),
                    flags=("resume", "overwrite"))
     record = steps.retrain(cfg, args.run_dir)
@@ -90,6 +90,18 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pretrain(args: argparse.Namespace) -> int:
+    from workbench import steps
+
+    cfg = explicit(args, ("genotype", "width", "data_root", "image_size", "epochs", "batch_size", "lr", "device",
+                          "threads", "seed", "num_workers"), flags=("resume", "overwrite"))
+    record = steps.pretrain(cfg, args.run_dir)
+    m = record.get("metrics", {})
+    print(f"pretrain: val top-1 {m.get('top1', float('nan')):.4f}, top-5 {m.get('top5', float('nan')):.4f} "
+          f"-> {args.run_dir} (retrain --init-from {args.run_dir})")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("retrain", help="train a derived network or a baseline from scratch, evaluate mIoU",
                        description="Single process, or `torchrun --nproc_per_node=N -m workbench retrain ...` "
@@ -97,6 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _source(p)
     p.add_argument("--width", type=float, help="width multiplier of the genotype (as `workbench scale`; recorded)")
     p.add_argument("--recipe", help="retrain recipe: plain-v1 (default) or fast-v1 (workbench.seg.recipes)")
+    p.add_argument("--init-from", help="a `workbench pretrain` run directory: start from its stem and body")
     p.add_argument("--dataset", choices=["cityscapes", "camvid"])
     p.add_argument("--data-root")
     p.add_argument("--run-dir", required=True)
@@ -116,6 +129,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in RUN_DIR")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other RetrainConfig field")
     p.set_defaults(func=_retrain)
+
+    p = sub.add_parser("pretrain", help="pretrain a derived network's body as an ImageFolder classifier",
+                       description="ImageNet layout: DATA_ROOT/train/<class>/*, DATA_ROOT/val/<class>/*. Reports "
+                                   "top-1/top-5; resumable; `retrain --init-from RUN_DIR` starts from it.")
+    p.add_argument("--genotype", required=True, help="genotype.json of a search run")
+    p.add_argument("--width", type=float, help="width multiplier (as `workbench scale`); retrain at the same")
+    p.add_argument("--data-root", required=True)
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--image-size", type=int, help="square training crop / validation size (default 224)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--device", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--num-workers", type=int)
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in RUN_DIR")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other PretrainConfig field")
+    p.set_defaults(func=_pretrain)
 
     p = sub.add_parser("evaluate", help="score a retrained run's checkpoint on a split")
     p.add_argument("--run-dir", required=True, help="retrain run directory")

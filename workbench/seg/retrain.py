@@ -53,6 +53,7 @@ class RetrainConfig:
     genotype: str | None = field(None, help="genotype.json of a search run (or give baseline)")
     baseline: str | None = field(None, help="hand-designed baseline name (workbench.seg.baselines)")
     width: float = field(1.0, min=0.0, help="width multiplier of the genotype's channels, as `workbench scale`")
+    init_from: str | None = field(None, help="a `workbench pretrain` run: start from its stem and body")
     dataset: Literal["cityscapes", "camvid"] = field("cityscapes", help="dataset format")
     data_root: str = field("datasets/synth-cityscapes", help="dataset root directory")
     train_split: str = field("train", help="training split")
@@ -100,6 +101,8 @@ class RetrainConfig:
             raise ConfigError(f"width: must be a positive finite number, got {self.width!r}")
         if self.width != 1.0 and self.baseline is not None:
             raise ConfigError(f"width: scales a searched genotype, not the baseline {self.baseline!r}")
+        if self.init_from and self.baseline is not None:
+            raise ConfigError("init_from: pretrained weights are for a searched genotype, not a baseline")
         recipes.resolve(self)  # unknown recipe, bad choices and ranges: one ConfigError naming the field
 
 
@@ -210,6 +213,10 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
     optimizer = build_optimizer(model.parameters(), values)
     start_epoch, step = 0, 0
     state = run.load_checkpoint() if cfg.resume else None
+    if cfg.init_from and state is None:  # a resumed run has them in its own checkpoint
+        from workbench.seg.pretrain import load_pretrained_body
+
+        log.info("stem and body from %s (%d tensors)", cfg.init_from, load_pretrained_body(model, cfg.init_from))
     if state is not None:
         check_fingerprint(state, spec, run.checkpoint_dir / "last.pt")
         model.load_state_dict(state["model"])
@@ -242,7 +249,7 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
         artifacts = {"checkpoint": "checkpoints/last.pt"}
         if spec.kind == "genotype":
             fields.update(_search_fields(cfg.genotype, spec.genotype), genotype_source=str(cfg.genotype),
-                          width_multiplier=spec.genotype.get("width_multiplier") or 1.0)
+                          width_multiplier=spec.genotype.get("width_multiplier") or 1.0, init_from=cfg.init_from)
             if Path(cfg.genotype).resolve() != run.genotype_path.resolve():
                 atomic_write_json(run.genotype_path, spec.genotype)  # the run is self-contained
             artifacts["genotype"] = "genotype.json"
