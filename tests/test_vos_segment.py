@@ -105,6 +105,40 @@ def test_segment_video_start_and_max_frames(untrained_model, tmp_path, capsys):
     assert err.startswith(f"error: {frames}: start frame 9") and "\n" not in err
 
 
+def test_objects_entering_later_are_added_from_their_frame(untrained_model, tmp_path, capsys):
+    """--masks DIR: object 2 is annotated at frame 3 (YouTube-VOS semantics). One-pass and copy
+    output it from frame 3 on (its given pixels at frame 3), never before; offline refuses."""
+    frames = _video(tmp_path, t=6)
+    first = np.zeros((48, 80), np.uint8)
+    first[8:24, 8:24] = 1
+    write_indexed_png(tmp_path / "first.png", first)
+    later = np.zeros((48, 80), np.uint8)
+    later[28:44, 50:70] = 2
+    later[8:24, 8:24] = 1  # an id that is already a target: ignored
+    write_indexed_png(tmp_path / "masks" / "00003.png", later)
+    out = tmp_path / "out"
+    assert main(["vos", "segment", "--run-dir", str(untrained_model), "--video", str(frames), "--first-mask",
+                 str(tmp_path / "first.png"), "--masks", str(tmp_path / "masks"), "--out", str(out),
+                 "--method", "all", "--device", "cpu", "--threads", "1"]) == 0
+    rec = RunDir(out).record()
+    assert set(rec["methods_results"]) == {"onepass", "copy"}  # offline skipped: first-frame objects only
+    for method in ("onepass", "copy"):
+        labels = [np.asarray(Image.open(out / method / "frames" / f"{t:05d}.png")) for t in range(6)]
+        assert all(2 not in lab for lab in labels[:3]), method
+        assert np.array_equal(labels[3] == 2, later == 2), method
+    copy = [np.asarray(Image.open(out / "copy" / "frames" / f"{t:05d}.png")) for t in range(6)]
+    assert all(np.array_equal(copy[t], np.where(later == 2, 2, first)) for t in (3, 4, 5))
+    capsys.readouterr()
+    assert main(["vos", "segment", "--run-dir", str(untrained_model), "--video", str(frames), "--first-mask",
+                 str(tmp_path / "first.png"), "--masks", str(tmp_path / "masks"), "--out", str(tmp_path / "off"),
+                 "--method", "offline", "--device", "cpu"]) == 2
+    assert "offline baseline takes first-frame objects only" in capsys.readouterr().err
+    write_indexed_png(tmp_path / "masks" / "clip9.png", later)
+    assert main(["vos", "segment", "--video", str(frames), "--first-mask", str(tmp_path / "first.png"),
+                 "--masks", str(tmp_path / "masks"), "--out", str(tmp_path / "bad"), "--method", "copy"]) == 2
+    assert "no frame named 'clip9'" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
 @pytest.mark.parametrize("case", ["empty", "rgb", "size"])
 def test_segment_video_bad_first_mask(untrained_model, tmp_path, capsys, case):
     frames = _video(tmp_path)

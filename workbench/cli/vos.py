@@ -28,7 +28,7 @@ def _segment(args: argparse.Namespace) -> int:
 
     cfg = explicit(args, {"run_dir": "model", "data_root": "data_root", "split": "split", "video": "video",
                           "first_mask": "first_mask", "method": "method", "device": "device", "threads": "threads",
-                          "max_frames": "max_frames", "start": "start"},
+                          "max_frames": "max_frames", "start": "start", "masks": "masks"},
                    flags=("overwrite",), overrides=None)
     if args.tracker_set:
         cfg["tracker"] = parse_overrides(args.tracker_set)
@@ -73,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--split", default="val")
     s.add_argument("--video", help="a video file (mp4/avi) or a folder of frames")
     s.add_argument("--first-mask", help="the first frame's mask: indexed, grayscale or RGB PNG (object ids/colours)")
+    s.add_argument("--masks", help="folder of later masks named by frame (00012.png): objects entering there")
     s.add_argument("--start", type=int, help="first frame of --video to segment (--first-mask is its mask)")
     s.add_argument("--max-frames", type=int, help="segment at most this many frames of --video")
     s.add_argument("--out", required=True, help="run directory for results: OUT/<method>/<seq>/")

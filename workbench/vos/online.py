@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from workbench.vos.data import mask_boxes, resize_frames, roi_mask
 from workbench.vos.model import OVSNet
-from workbench.vos.tracker import Proposals, Tracker, TrackerConfig
+from workbench.vos.tracker import Proposals, Target, Tracker, TrackerConfig
 
 ROI_EXPAND = 1.15
 
@@ -112,6 +112,16 @@ def mask_targets(mask: np.ndarray) -> list[int]:
     return [int(i) for i in np.unique(mask) if i not in (0, 255)]
 
 
+def overlay_new(labels: np.ndarray, given: np.ndarray, known: set[int]) -> np.ndarray:
+    """A frame's label map with the given pixels of the objects that enter at this frame."""
+    out = labels.copy()
+    for i in mask_targets(given):
+        if i not in known:
+            out[out == i] = 0
+            out[given == i] = i
+    return out
+
+
 class OnlineSegmenter:
     """Runs OVS-Net over a video frame by frame; `flip` adds flip test-time augmentation."""
 
@@ -160,13 +170,7 @@ class OnlineSegmenter:
         if not ids and not absent:
             self.tracker.init([], torch.zeros(0, 4), torch.zeros(0, 1), torch.zeros(0, 1, 1))
             return FrameResult({}, self.scale)
-        full = torch.from_numpy(np.stack([mask == i for i in ids]).astype(np.float32)) \
-            if ids else torch.zeros(0, *mask.shape)
-        boxes = mask_boxes(full) if ids else torch.zeros(0, 4)
-        templates = torch.stack([self._template(m, b) for m, b in zip(full, boxes)]) if ids \
-            else torch.zeros(0, self.size, self.size)
-        embs = self.model.embed(out, expand(boxes).to(self.device), templates[:, None].to(
-            self.device)).cpu() if ids else torch.zeros(0, self.model.spec.emb_dim)
+        boxes, templates, embs = self._describe(out, mask, ids)
         present = [True] * len(ids)
         if absent:
             for i, (box, tmpl) in absent.items():
@@ -186,11 +190,45 @@ class OnlineSegmenter:
         return FrameResult({i: (expand(b[None])[0], tm) for i, b, tm, p in
                             zip(ids, boxes, templates, present) if p}, self.scale)
 
+    def _net_mask(self, mask: np.ndarray) -> np.ndarray:
+        if self.net_size == tuple(mask.shape):
+            return mask
+        return F.interpolate(torch.from_numpy(mask.copy())[None, None].float(), size=self.net_size,
+                             mode="nearest")[0, 0].to(torch.uint8).numpy()
+
+    def _describe(self, out: dict, mask: np.ndarray, ids: list[int]
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Boxes, RoI templates and embeddings of the objects `ids` of a mask (network pixels)."""
+        if not ids:
+            return (torch.zeros(0, 4), torch.zeros(0, self.size, self.size),
+                    torch.zeros(0, self.model.spec.emb_dim))
+        full = torch.from_numpy(np.stack([mask == i for i in ids]).astype(np.float32))
+        boxes = mask_boxes(full)
+        templates = torch.stack([self._template(m, b) for m, b in zip(full, boxes)])
+        embs = self.model.embed(out, expand(boxes).to(self.device), templates[:, None].to(self.device)).cpu()
+        return boxes, templates, embs
+
     @torch.no_grad()
-    def step(self, frame: np.ndarray) -> FrameResult:
+    def step(self, frame: np.ndarray, mask: np.ndarray | None = None) -> FrameResult:
+        """The next frame. `mask` (optional, frame pixels) annotates objects that enter here: the
+        ids it has that are not targets yet become targets from this frame on (YouTube-VOS
+        semantics); ids that are already targets are ignored."""
         self.t += 1
-        tracker, dev, cfg = self.tracker, self.device, self.cfg
+        tracker = self.tracker
         out = self._pass(frame)
+        result = self._step(out)
+        if mask is not None:
+            net_mask = self._net_mask(mask)
+            known = {t.obj_id for t in tracker.targets}
+            new = [i for i in mask_targets(net_mask) if i not in known]
+            boxes, templates, embs = self._describe(out, net_mask, new)
+            for i, b, tm, e in zip(new, boxes, templates, embs):
+                tracker.targets.append(Target(i, e.clone(), e.clone(), b.clone(), tm.clone(), last_seen=self.t))
+                result.objects[i] = (expand(b[None])[0], tm)
+        return result
+
+    def _step(self, out: dict) -> FrameResult:
+        tracker, dev, cfg = self.tracker, self.device, self.cfg
         boxes, scores = self.model.propose(out, cfg.score_thresh, cfg.topk, cfg.nms_iou)[0]
         rois = expand(boxes)
         shapes = self.model.segment(out, rois, None).sigmoid() if len(boxes) else \
@@ -246,10 +284,15 @@ class OnlineSegmenter:
         tracker.mark_absent(updated)
         return FrameResult(result, self.scale, sims)
 
-    def run(self, frames, mask: np.ndarray):
-        """Yields (frame index, label map); frame 0 is the given mask."""
+    def run(self, frames, mask: np.ndarray, later: dict[int, np.ndarray] | None = None):
+        """Yields (frame index, label map); frame 0 is the given mask. `later` = {frame: mask}
+        adds the objects entering at that frame; their given pixels are that frame's output."""
         self.start(frames[0], mask)
         yield 0, np.where(mask == 255, 0, mask).astype(np.uint8)
         for t in range(1, len(frames)):
-            res = self.step(frames[t])
-            yield t, compose_rois(res, self.out_size)
+            given = (later or {}).get(t)
+            known = {tg.obj_id for tg in self.tracker.targets}
+            labels = compose_rois(self.step(frames[t], given), self.out_size)
+            if given is not None:
+                labels = overlay_new(labels, given, known)
+            yield t, labels

@@ -23,11 +23,11 @@ from tqdm.auto import tqdm
 from workbench.config import field, from_dict, to_dict
 from workbench.data.io import write_indexed_png
 from workbench.device import device_fingerprint, resolve_device, set_threads, synchronize
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, DataError
 from workbench.outputs import check_output
 from workbench.runs import RunDir
 from workbench.vos.offline import segment_offline
-from workbench.vos.online import OnlineSegmenter
+from workbench.vos.online import OnlineSegmenter, mask_targets, overlay_new
 from workbench.vos.tracker import TrackerConfig
 from workbench.vos.train import load_model
 from workbench.vos.video_io import read_first_mask, read_frames
@@ -44,7 +44,9 @@ class SegmentConfig:
     resolution: str = field("480p", help="JPEGImages/<resolution>")
     sequences: list[str] | None = field(None, help="only these sequences of the split")
     video: str | None = field(None, help="a video file (mp4/avi) or a folder of frames")
-    first_mask: str | None = field(None, help="first-frame mask of `video` (indexed PNG)")
+    first_mask: str | None = field(None, help="first-frame mask of `video` (indexed, grayscale or RGB PNG)")
+    masks: str | None = field(None, help="folder of later masks of `video`, named by frame (00012.png): "
+                                         "objects entering at that frame (YouTube-VOS semantics)")
     method: Literal["onepass", "offline", "copy", "all"] = field("onepass", help="what to run")
     device: str = field("auto", help="cpu, cuda or auto")
     threads: int = field(0, help="torch CPU threads (0: leave as is)", min=0)
@@ -58,6 +60,8 @@ class SegmentConfig:
             raise ConfigError("segment: give either data_root (a DAVIS split) or video + first_mask")
         if self.video is not None and self.first_mask is None:
             raise ConfigError("first_mask: a video needs the mask of its first frame")
+        if self.masks is not None and self.video is None:
+            raise ConfigError("masks: later masks go with a video (a DAVIS split brings its own annotations)")
         if self.method != "copy" and self.model is None:
             raise ConfigError("model: methods onepass/offline need a trained run directory")
         if self.data_root is not None and not Path(self.data_root).exists():
@@ -71,13 +75,15 @@ class Video:
     frame_names: list[str]
     first: np.ndarray            # uint8 [H, W] first-frame mask
     scored: bool                 # annotations beyond the first frame exist
+    later: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)  # frame -> entering objects
 
 
 def load_videos(cfg: SegmentConfig) -> list[Video]:
     if cfg.video is not None:
         frames, names = read_frames(cfg.video, cfg.max_frames or None, cfg.start)
         first = read_first_mask(cfg.first_mask, frames.shape[1:3])
-        return [Video(Path(cfg.video).stem, frames, names, first, False)]
+        return [Video(Path(cfg.video).stem, frames, names, first, False, _later_masks(cfg.masks, names,
+                                                                                      frames.shape[1:3]))]
     from workbench.data.davis import list_sequences, load_sequence
 
     names = cfg.sequences or list_sequences(cfg.data_root, cfg.split)
@@ -89,19 +95,55 @@ def load_videos(cfg: SegmentConfig) -> list[Video]:
     return videos
 
 
+OFFLINE_LATER = ("method: the offline baseline takes first-frame objects only; objects entering later "
+                 "(masks) need onepass or copy")
+
+
+def _later_masks(folder: str | None, names: list[str], size: tuple[int, int]) -> dict[int, np.ndarray]:
+    """{frame index: mask} of a folder of masks named by frame; frames outside the read range are
+    skipped (with --start/--max-frames), a name that is no frame of the video is an error."""
+    if folder is None:
+        return {}
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(root, "masks folder not found")
+    index = {n: i for i, n in enumerate(names)}
+    out = {}
+    for path in sorted(root.glob("*.png")):
+        if path.stem not in index:
+            if path.stem.isdigit() and names and names[0].isdigit():
+                continue  # a frame before --start or after --max-frames
+            raise DataError(path, f"no frame named {path.stem!r} in the video (frames {names[0]}..{names[-1]})")
+        if index[path.stem] > 0:  # frame 0's mask is --first-mask
+            out[index[path.stem]] = read_first_mask(path, size, what=f"mask of frame {path.stem}")
+    return out
+
+
+def copy_forward(first: np.ndarray, count: int, later: dict[int, np.ndarray]) -> list[np.ndarray]:
+    """The first-frame-copy baseline: each object's given mask repeated from the frame it is given."""
+    current = np.where(first == 255, 0, first).astype(np.uint8)
+    out = []
+    for t in range(count):
+        if t in later:
+            current = overlay_new(current, later[t], set(mask_targets(current)))
+        out.append(current)
+    return out
+
+
 def segment_one(method: str, model, video: Video, tracker_cfg: TrackerConfig,
                 device: torch.device) -> tuple[list[np.ndarray], float]:
     """Label maps of every frame and the seconds spent segmenting."""
     synchronize(device)
     t0 = time.perf_counter()
     if method == "copy":
-        first = np.where(video.first == 255, 0, video.first).astype(np.uint8)
-        labels = [first] * len(video.frames)
+        labels = copy_forward(video.first, len(video.frames), video.later)
     elif method == "offline":
+        if video.later:
+            raise ConfigError(OFFLINE_LATER)
         labels = segment_offline(model, video.frames, video.first, tracker_cfg, device)
     else:
         seg = OnlineSegmenter(model, tracker_cfg, device)
-        labels = [lab for _, lab in seg.run(video.frames, video.first)]
+        labels = [lab for _, lab in seg.run(video.frames, video.first, video.later)]
     synchronize(device)
     return labels, time.perf_counter() - t0
 
@@ -112,11 +154,16 @@ def run_segment(config: SegmentConfig | dict, run_dir: str | Path) -> dict:
     tracker_cfg = from_dict(TrackerConfig, cfg.tracker, source="tracker")
     methods = list(METHODS) if cfg.method == "all" else [cfg.method]
     rd = RunDir(run_dir)
-    check_output(rd.path, kind="run", inputs=[cfg.data_root, cfg.video, cfg.first_mask, cfg.model])
+    check_output(rd.path, kind="run", inputs=[cfg.data_root, cfg.video, cfg.first_mask, cfg.masks, cfg.model])
     device = resolve_device(cfg.device)
     threads = set_threads(cfg.threads or None)
     model = load_model(cfg.model, device) if set(methods) - {"copy"} else None
     videos = load_videos(cfg)
+    if cfg.method == "offline" and any(v.later for v in videos):
+        raise ConfigError(OFFLINE_LATER)
+    if cfg.method == "all" and any(v.later for v in videos):
+        methods = [m for m in methods if m != "offline"]  # said in the log and the record
+        log.warning("objects enter later: the offline baseline (first-frame objects only) is skipped")
     with rd.claim(overwrite=cfg.overwrite):
         return _segment(cfg, rd, methods, model, videos, device, threads, tracker_cfg)
 

@@ -61,7 +61,7 @@ EDGE_FRACTION = 0.9
 SOFT_MAX = 0.5
 
 
-def read_first_mask(path: str | Path, size: tuple[int, int]) -> np.ndarray:
+def read_first_mask(path: str | Path, size: tuple[int, int], what: str = "first-frame mask") -> np.ndarray:
     """The first-frame object mask as uint8 ids (0 background, 1..K objects, 255 void).
 
     Accepts what Cutie and SAM 2 users bring: a palette-indexed PNG (as DAVIS), a grayscale one
@@ -82,13 +82,13 @@ def read_first_mask(path: str | Path, size: tuple[int, int]) -> np.ndarray:
         if gray:
             mask = _gray_ids(path, mask)
     else:
-        raise DataError(path, f"first-frame mask is a {img.mode} image; expected a palette-indexed, "
+        raise DataError(path, f"{what} is a {img.mode} image; expected a palette-indexed, "
                               "grayscale or RGB PNG")
     if mask.shape != tuple(size):
-        raise DataError(path, f"first-frame mask is {mask.shape[1]}x{mask.shape[0]} (WxH) but the "
+        raise DataError(path, f"{what} is {mask.shape[1]}x{mask.shape[0]} (WxH) but the "
                               f"video frames are {size[1]}x{size[0]}")
     if not ((mask > 0) & (mask < 255)).any():
-        raise DataError(path, "first-frame mask is empty: no object pixels (ids 1..254)")
+        raise DataError(path, f"{what} is empty: no object pixels (ids 1..254)")
     ids = sorted(set(np.unique(mask).tolist()) - {0, 255})
     if ids != list(range(1, len(ids) + 1)):
         raise DataError(path, f"object ids {ids[:8]}{'...' if len(ids) > 8 else ''} are not 1..K: number the "
