@@ -98,6 +98,16 @@ def test_segment_video_start_and_max_frames(untrained_model, tmp_path, capsys):
     assert files == ["00001.png", "00002.png"]
     first = np.asarray(Image.open(out / "copy" / "frames" / "00001.png"))
     assert np.array_equal(first, (rgb.any(axis=2)).astype(np.uint8))  # the colour became object 1
+    # --overlay: an mp4 of the frames with the masks blended in the DAVIS colours
+    import imageio.v2 as imageio
+
+    assert main(["vos", "segment", "--video", str(frames), "--first-mask", str(tmp_path / "first.png"),
+                 "--out", str(tmp_path / "ov"), "--method", "copy", "--overlay"]) == 0
+    movie = imageio.mimread(tmp_path / "ov" / "copy" / "frames.mp4")
+    assert len(movie) == 5 and movie[0].shape == (48, 80, 3)
+    inside, outside = movie[2][12:28, 12:28].astype(float), movie[2][35:45, 60:75].astype(float)
+    raw = np.asarray(Image.open(frames / "00002.jpg")).astype(float)
+    assert np.abs(inside - raw[12:28, 12:28]).mean() > 3 * np.abs(outside - raw[35:45, 60:75]).mean()
     capsys.readouterr()
     assert main(["vos", "segment", "--video", str(frames), "--first-mask", str(tmp_path / "first.png"),
                  "--out", str(tmp_path / "late"), "--method", "copy", "--start", "9"]) == 2

@@ -29,7 +29,7 @@ def _segment(args: argparse.Namespace) -> int:
     cfg = explicit(args, {"run_dir": "model", "data_root": "data_root", "split": "split", "video": "video",
                           "first_mask": "first_mask", "method": "method", "device": "device", "threads": "threads",
                           "max_frames": "max_frames", "start": "start", "masks": "masks"},
-                   flags=("overwrite",), overrides=None)
+                   flags=("overwrite", "overlay"), overrides=None)
     if args.tracker_set:
         cfg["tracker"] = parse_overrides(args.tracker_set)
     rec = steps.segment_video(cfg, args.out)
@@ -82,6 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--threads", type=int)
     s.add_argument("--tracker-set", action="append", metavar="KEY=VALUE",
                    help="TrackerConfig override, e.g. reacquire_sim=0.8")
+    s.add_argument("--overlay", action="store_true", help="also write OUT/<method>/<video>.mp4 with the masks blended in")
     s.add_argument("--json", action="store_true", help="also print the metrics as JSON")
     s.add_argument("--overwrite", action="store_true", help="replace an earlier segmentation in --out")
     s.set_defaults(func=_segment)

@@ -30,7 +30,7 @@ from workbench.vos.offline import segment_offline
 from workbench.vos.online import OnlineSegmenter, mask_targets, overlay_new
 from workbench.vos.tracker import TrackerConfig
 from workbench.vos.train import load_model
-from workbench.vos.video_io import read_first_mask, read_frames
+from workbench.vos.video_io import read_first_mask, read_frames, write_overlay
 
 log = logging.getLogger("workbench.vos.segment")
 METHODS = ("onepass", "offline", "copy")
@@ -53,6 +53,7 @@ class SegmentConfig:
     max_frames: int = field(0, help="read at most this many frames of `video` (0: all)", min=0)
     start: int = field(0, help="first frame of `video` to segment (first_mask is this frame's mask)", min=0)
     tracker: dict = field(default_factory=dict, help="TrackerConfig overrides")
+    overlay: bool = field(False, help="also write <method>/<video>.mp4: the frames with the masks blended in")
     overwrite: bool = field(False, help="replace an earlier segmentation in the run directory")
 
     def validate(self) -> None:
@@ -182,6 +183,8 @@ def _segment(cfg: SegmentConfig, rd: RunDir, methods: list[str], model, videos: 
                 labels, secs = segment_one(method, model, v, tracker_cfg, device)
                 for name, lab in zip(v.frame_names, labels):
                     write_indexed_png(out_dir / v.name / f"{name}.png", lab)
+                if cfg.overlay:
+                    write_overlay(out_dir / f"{v.name}.mp4", v.frames, labels)
                 n = len(labels) - 1  # frame 0 is given
                 per_seq[v.name] = {"frames": len(labels), "fps": n / secs if secs > 0 else None}
                 frames_total += n
