@@ -115,6 +115,29 @@ def test_segment_video_start_and_max_frames(untrained_model, tmp_path, capsys):
     assert err.startswith(f"error: {frames}: start frame 9") and "\n" not in err
 
 
+def test_one_pass_streams_frames_one_at_a_time(untrained_model, tmp_path, monkeypatch):
+    """A video is decoded as it is segmented: when the first labels come out, only the frames up to
+    them have been read (memory bounded by a frame, whatever the length)."""
+    from workbench.vos import segment as seg
+    from workbench.vos import video_io
+
+    frames = _video(tmp_path, t=8)
+    m = np.zeros((48, 80), np.uint8)
+    m[10:30, 10:30] = 1
+    write_indexed_png(tmp_path / "first.png", m)
+    reads = []
+    real = video_io.read_rgb
+    monkeypatch.setattr(video_io, "read_rgb", lambda path: reads.append(path) or real(path))
+    cfg = seg.SegmentConfig(model=str(untrained_model), video=str(frames), first_mask=str(tmp_path / "first.png"),
+                            device="cpu")
+    (video,) = seg.load_videos(cfg)
+    assert len(reads) == 1  # the first frame (its size checks the mask)
+    stream = seg.label_stream("onepass", seg.load_model(cfg.model), video, seg.TrackerConfig(), torch.device("cpu"))
+    names = [next(stream)[0], next(stream)[0], next(stream)[0]]
+    assert names == ["00000", "00001", "00002"] and len(reads) == 1 + 3
+    assert len(list(stream)) == 5 and len(reads) == 1 + 8
+
+
 def test_objects_entering_later_are_added_from_their_frame(untrained_model, tmp_path, capsys):
     """--masks DIR: object 2 is annotated at frame 3 (YouTube-VOS semantics). One-pass and copy
     output it from frame 3 on (its given pixels at frame 3), never before; offline refuses."""

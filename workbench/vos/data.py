@@ -26,7 +26,10 @@ def load_split(root, split: str, resolution: str = "480p", scale: float = 1.0) -
 def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """uint8 [T, H, W, 3] -> uint8 [T, h, w, 3], antialiased bilinear; training and inference
     share it so the network always sees the same resampling."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    frames = np.ascontiguousarray(frames)
+    if not frames.flags.writeable:  # a decoded image viewed read-only; torch wants writable memory
+        frames = frames.copy()
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
     x = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Literal
 
@@ -27,10 +28,10 @@ from workbench.errors import ConfigError, DataError
 from workbench.outputs import check_output
 from workbench.runs import RunDir
 from workbench.vos.offline import segment_offline
-from workbench.vos.online import OnlineSegmenter, mask_targets, overlay_new
+from workbench.vos.online import OnlineSegmenter, compose_rois, mask_targets, overlay_new
 from workbench.vos.tracker import TrackerConfig
 from workbench.vos.train import load_model
-from workbench.vos.video_io import read_first_mask, read_frames, write_overlay
+from workbench.vos.video_io import FrameStream, OverlayWriter, read_first_mask
 
 log = logging.getLogger("workbench.vos.segment")
 METHODS = ("onepass", "offline", "copy")
@@ -72,8 +73,8 @@ class SegmentConfig:
 @dataclasses.dataclass
 class Video:
     name: str
-    frames: np.ndarray           # uint8 [T, H, W, 3]
-    frame_names: list[str]
+    frames: np.ndarray | FrameStream  # uint8 [T, H, W, 3] in memory, or decoded one at a time
+    frame_names: list[str] | None     # None for a stream (it names its frames)
     first: np.ndarray            # uint8 [H, W] first-frame mask
     scored: bool                 # annotations beyond the first frame exist
     later: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)  # frame -> entering objects
@@ -81,10 +82,10 @@ class Video:
 
 def load_videos(cfg: SegmentConfig) -> list[Video]:
     if cfg.video is not None:
-        frames, names = read_frames(cfg.video, cfg.max_frames or None, cfg.start)
-        first = read_first_mask(cfg.first_mask, frames.shape[1:3])
-        return [Video(Path(cfg.video).stem, frames, names, first, False, _later_masks(cfg.masks, names,
-                                                                                      frames.shape[1:3]))]
+        stream = FrameStream(cfg.video, cfg.max_frames or None, cfg.start)
+        first = read_first_mask(cfg.first_mask, stream.size)
+        return [Video(Path(cfg.video).stem, stream, None, first, False,
+                      _later_masks(cfg.masks, stream.first_name, stream.size))]
     from workbench.data.davis import list_sequences, load_sequence
 
     names = cfg.sequences or list_sequences(cfg.data_root, cfg.split)
@@ -100,53 +101,68 @@ OFFLINE_LATER = ("method: the offline baseline takes first-frame objects only; o
                  "(masks) need onepass or copy")
 
 
-def _later_masks(folder: str | None, names: list[str], size: tuple[int, int]) -> dict[int, np.ndarray]:
-    """{frame index: mask} of a folder of masks named by frame; frames outside the read range are
-    skipped (with --start/--max-frames), a name that is no frame of the video is an error."""
+def _later_masks(folder: str | None, first_name: str, size: tuple[int, int]) -> dict[str, np.ndarray]:
+    """{frame name: mask} of a folder of masks named by frame (read before the stream starts: they
+    are few). Masks of frames up to the first are skipped; a name that cannot be a frame of this
+    video (frames are numbered, e.g. 00012) is an error."""
     if folder is None:
         return {}
     root = Path(folder)
     if not root.is_dir():
         raise DataError(root, "masks folder not found")
-    index = {n: i for i, n in enumerate(names)}
     out = {}
     for path in sorted(root.glob("*.png")):
-        if path.stem not in index:
-            if path.stem.isdigit() and names and names[0].isdigit():
-                continue  # a frame before --start or after --max-frames
-            raise DataError(path, f"no frame named {path.stem!r} in the video (frames {names[0]}..{names[-1]})")
-        if index[path.stem] > 0:  # frame 0's mask is --first-mask
-            out[index[path.stem]] = read_first_mask(path, size, what=f"mask of frame {path.stem}")
+        if first_name.isdigit() and not path.stem.isdigit():
+            raise DataError(path, f"no frame named {path.stem!r} in the video (its frames are numbered "
+                                  f"from {first_name})")
+        after = int(path.stem) > int(first_name) if first_name.isdigit() else path.stem > first_name
+        if after:  # the first frame's mask is --first-mask
+            out[path.stem] = read_first_mask(path, size, what=f"mask of frame {path.stem}")
     return out
 
 
-def copy_forward(first: np.ndarray, count: int, later: dict[int, np.ndarray]) -> list[np.ndarray]:
-    """The first-frame-copy baseline: each object's given mask repeated from the frame it is given."""
-    current = np.where(first == 255, 0, first).astype(np.uint8)
-    out = []
-    for t in range(count):
-        if t in later:
-            current = overlay_new(current, later[t], set(mask_targets(current)))
-        out.append(current)
-    return out
+def _frames(video: Video):
+    """(name, frame) pairs of a video, in memory or streamed."""
+    return zip(video.frame_names, video.frames) if video.frame_names is not None else iter(video.frames)
 
 
-def segment_one(method: str, model, video: Video, tracker_cfg: TrackerConfig,
-                device: torch.device) -> tuple[list[np.ndarray], float]:
-    """Label maps of every frame and the seconds spent segmenting."""
-    synchronize(device)
-    t0 = time.perf_counter()
-    if method == "copy":
-        labels = copy_forward(video.first, len(video.frames), video.later)
-    elif method == "offline":
-        if video.later:
+def label_stream(method: str, model, video: Video, tracker_cfg: TrackerConfig, device: torch.device):
+    """Yields (name, frame, label map, seconds spent segmenting it) frame by frame. One-pass and
+    copy hold one frame at a time (a FrameStream is decoded as it goes); the offline baseline
+    needs the whole video in memory, as such pipelines do."""
+    later = video.later
+    if method == "offline":
+        if later:
             raise ConfigError(OFFLINE_LATER)
-        labels = segment_offline(model, video.frames, video.first, tracker_cfg, device)
-    else:
-        seg = OnlineSegmenter(model, tracker_cfg, device)
-        labels = [lab for _, lab in seg.run(video.frames, video.first, video.later)]
-    synchronize(device)
-    return labels, time.perf_counter() - t0
+        names, frames = zip(*_frames(video))
+        synchronize(device)
+        t0 = time.perf_counter()
+        labels = segment_offline(model, np.stack(frames), video.first, tracker_cfg, device)
+        synchronize(device)
+        per_frame = (time.perf_counter() - t0) / max(len(labels) - 1, 1)
+        for t, (name, frame, lab) in enumerate(zip(names, frames, labels)):
+            yield name, frame, lab, per_frame if t else 0.0
+        return
+    current = np.where(video.first == 255, 0, video.first).astype(np.uint8)
+    seg = OnlineSegmenter(model, tracker_cfg, device) if method == "onepass" else None
+    for t, (name, frame) in enumerate(_frames(video)):
+        synchronize(device)
+        t0 = time.perf_counter()
+        given = later.get(name)
+        if seg is None:  # copy: each object's given mask repeated from the frame it is given
+            if given is not None:
+                current = overlay_new(current, given, set(mask_targets(current)))
+            lab = current
+        elif t == 0:
+            seg.start(frame, video.first)
+            lab = current
+        else:
+            known = {tg.obj_id for tg in seg.tracker.targets}
+            lab = compose_rois(seg.step(frame, given), seg.out_size)
+            if given is not None:
+                lab = overlay_new(lab, given, known)
+        synchronize(device)
+        yield name, frame, lab, time.perf_counter() - t0 if t else 0.0
 
 
 def run_segment(config: SegmentConfig | dict, run_dir: str | Path) -> dict:
@@ -179,17 +195,26 @@ def _segment(cfg: SegmentConfig, rd: RunDir, methods: list[str], model, videos: 
         for method in methods:
             out_dir = rd.path / method
             per_seq, frames_total, secs_total = {}, 0, 0.0
+            wall_total = 0.0
             for v in tqdm(videos, desc=f"vos {method}", leave=False, disable=None):
-                labels, secs = segment_one(method, model, v, tracker_cfg, device)
-                for name, lab in zip(v.frame_names, labels):
-                    write_indexed_png(out_dir / v.name / f"{name}.png", lab)
-                if cfg.overlay:
-                    write_overlay(out_dir / f"{v.name}.mp4", v.frames, labels)
-                n = len(labels) - 1  # frame 0 is given
-                per_seq[v.name] = {"frames": len(labels), "fps": n / secs if secs > 0 else None}
+                count, secs, t0 = 0, 0.0, time.perf_counter()
+                with OverlayWriter(out_dir / f"{v.name}.mp4") if cfg.overlay else nullcontext() as overlay:
+                    for name, frame, lab, spent in label_stream(method, model, v, tracker_cfg, device):
+                        write_indexed_png(out_dir / v.name / f"{name}.png", lab)
+                        if overlay is not None:
+                            overlay.add(frame, lab)
+                        count, secs = count + 1, secs + spent
+                wall = time.perf_counter() - t0
+                n = count - 1  # frame 0 is given
+                per_seq[v.name] = {"frames": count, "fps": n / secs if secs > 0 else None,
+                                   "fps_end_to_end": n / wall if wall > 0 else None}
                 frames_total += n
                 secs_total += secs
+                wall_total += wall
+            # fps: segmentation only (frames decoded, outputs not written); fps_end_to_end: decoding,
+            # segmenting and writing the PNGs (and the overlay), what a user waits for
             res = {"fps": frames_total / secs_total if secs_total > 0 else None,
+                   "fps_end_to_end": frames_total / wall_total if wall_total > 0 else None,
                    "sequences": per_seq, "predictions": method}
             if cfg.data_root is not None and all(v.scored for v in videos):
                 from workbench.metrics.davis import evaluate_vos
@@ -208,8 +233,9 @@ def _segment(cfg: SegmentConfig, rd: RunDir, methods: list[str], model, videos: 
         rd.finish("failed", error=str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
         raise
     main = summary[methods[0]]
-    metrics = {k: main[k] for k in ("jf", "j_mean", "f_mean", "fps") if k in main}
+    keys = ("jf", "j_mean", "f_mean", "fps", "fps_end_to_end")
+    metrics = {k: main[k] for k in keys if k in main}
     for m, res in summary.items():
-        metrics.update({f"{m}_{k}": res[k] for k in ("jf", "j_mean", "f_mean", "fps") if k in res})
+        metrics.update({f"{m}_{k}": res[k] for k in keys if k in res})
     rd.update(metrics=metrics)
     return rd.finish()

@@ -4,6 +4,7 @@ its first frame. Every problem is one line naming the file."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,41 +17,67 @@ log = logging.getLogger(__name__)
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-def read_frames(path: str | Path, max_frames: int | None = None, start: int = 0) -> tuple[np.ndarray, list[str]]:
-    """uint8 [T, H, W, 3] frames from frame `start` on (at most max_frames) and their names (file
-    stems, or the frame numbers 00000.. of a video file)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(path, "video file or frame folder not found")
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
-        if files and start >= len(files):
-            raise DataError(path, f"start frame {start} is past the last frame ({len(files)} frames)")
-        files = files[start:start + max_frames] if max_frames else files[start:]
-        if not files:
-            raise DataError(path, f"no frames ({', '.join(FRAME_SUFFIXES)}) in the folder")
-        frames = [read_rgb(f) for f in files]
-        shapes = {f.shape for f in frames}
-        if len(shapes) > 1:
-            raise DataError(path, f"frames of different sizes in the folder: {sorted(shapes)}")
-        return np.stack(frames), [f.stem for f in files]
-    try:
-        import imageio.v2 as imageio
+class FrameStream:
+    """The frames of a video file or a frame folder from frame `start` on (at most `max_frames`),
+    decoded one at a time: iterating holds one frame in memory, whatever the video's length.
+    Each `iter()` starts again from `start`. Problems are one DataError naming the file."""
 
-        reader = imageio.get_reader(str(path), "ffmpeg")
-        frames = []
-        for i, frame in enumerate(reader):
-            if max_frames and i >= start + max_frames:
-                break
-            if i >= start:
-                frames.append(np.asarray(frame, dtype=np.uint8)[..., :3])
-        reader.close()
-    except Exception as exc:  # ffmpeg errors come in many classes
-        raise DataError(path, f"cannot read video ({exc.__class__.__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    if not frames:
-        raise DataError(path, f"no frames from frame {start} on" if start else "the video has no frames")
-    return np.stack(frames), [f"{i:05d}" for i in range(start, start + len(frames))]
+    def __init__(self, path: str | Path, max_frames: int | None = None, start: int = 0):
+        self.path, self.max_frames, self.start = Path(path), max_frames or None, int(start)
+        if not self.path.exists():
+            raise DataError(self.path, "video file or frame folder not found")
+        self.files: list[Path] | None = None
+        if self.path.is_dir():
+            files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+            if files and self.start >= len(files):
+                raise DataError(self.path, f"start frame {self.start} is past the last frame ({len(files)} frames)")
+            self.files = files[self.start:self.start + self.max_frames] if self.max_frames else files[self.start:]
+            if not self.files:
+                raise DataError(self.path, f"no frames ({', '.join(FRAME_SUFFIXES)}) in the folder")
+        self.size: tuple[int, int] | None = None
+        first = next(iter(self), None)
+        if first is None:
+            raise DataError(self.path, f"no frames from frame {self.start} on" if self.start else "the video has no frames")
+        self.first_name, self.first = first
+        self.size = tuple(self.first.shape[:2])
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
+        """(name, uint8 [H, W, 3]) pairs: file stems, or the frame numbers 00000.. of a video file."""
+        if self.files is not None:
+            for f in self.files:
+                frame = read_rgb(f)
+                if self.size is not None and frame.shape[:2] != self.size:
+                    raise DataError(f, f"frame is {frame.shape[1]}x{frame.shape[0]}, the first was "
+                                       f"{self.size[1]}x{self.size[0]} (frames of different sizes in the folder)")
+                yield f.stem, frame
+            return
+        try:
+            import imageio.v2 as imageio
+
+            reader = imageio.get_reader(str(self.path), "ffmpeg")
+        except Exception as exc:  # ffmpeg errors come in many classes
+            raise DataError(self.path, f"cannot read video ({exc.__class__.__name__}: "
+                                       f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        try:
+            for i, frame in enumerate(reader):
+                if self.max_frames and i >= self.start + self.max_frames:
+                    break
+                if i >= self.start:
+                    yield f"{i:05d}", np.asarray(frame, dtype=np.uint8)[..., :3]
+        except DataError:
+            raise
+        except Exception as exc:
+            raise DataError(self.path, f"cannot read video ({exc.__class__.__name__}: "
+                                       f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        finally:
+            reader.close()
+
+
+def read_frames(path: str | Path, max_frames: int | None = None, start: int = 0) -> tuple[np.ndarray, list[str]]:
+    """uint8 [T, H, W, 3] frames from frame `start` on (at most max_frames) and their names, all in
+    memory (the offline baseline needs them all; one-pass streams a FrameStream instead)."""
+    names, frames = zip(*FrameStream(path, max_frames, start))
+    return np.stack(frames), list(names)
 
 
 # An anti-aliased edge is a run of in-between values one pixel wide: a value almost all of whose
@@ -156,27 +183,33 @@ def _gray_ids(path: Path, gray: np.ndarray) -> np.ndarray:
     return out
 
 
-def write_overlay(path: str | Path, frames: np.ndarray, labels: list[np.ndarray], fps: float = 24.0,
-                  alpha: float = 0.5) -> Path:
-    """An mp4 of the frames with each object's mask blended in its DAVIS palette colour (what a
-    user watches to judge a result); H.264 via imageio-ffmpeg, sizes padded to even numbers."""
-    import imageio.v2 as imageio
+class OverlayWriter:
+    """An mp4 of frames with each object's mask blended in its DAVIS palette colour (what a user
+    watches to judge a result), written frame by frame; H.264 via imageio-ffmpeg, odd sizes padded."""
 
-    from workbench.data.labels import davis_palette
+    def __init__(self, path: str | Path, fps: float = 24.0, alpha: float = 0.5):
+        import imageio.v2 as imageio
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    palette = np.array(davis_palette(), np.float32).reshape(-1, 3)
-    h, w = frames.shape[1:3]
-    pad = ((0, h % 2), (0, w % 2), (0, 0))
-    try:
-        with imageio.get_writer(str(path), fps=fps, codec="libx264", macro_block_size=1,
-                                ffmpeg_log_level="error") as writer:
-            for frame, lab in zip(frames, labels):
-                out = frame.astype(np.float32)
-                on = (lab > 0) & (lab < 255)
-                out[on] = (1 - alpha) * out[on] + alpha * palette[lab[on]]
-                writer.append_data(np.pad(out.round().astype(np.uint8), pad, mode="edge"))
-    except OSError as exc:
-        raise DataError(path, f"cannot write the overlay video ({exc})") from None
-    return path
+        from workbench.data.labels import davis_palette
+
+        self.path, self.alpha = Path(path), alpha
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.palette = np.array(davis_palette(), np.float32).reshape(-1, 3)
+        try:
+            self.writer = imageio.get_writer(str(self.path), fps=fps, codec="libx264", macro_block_size=1,
+                                             ffmpeg_log_level="error")
+        except OSError as exc:
+            raise DataError(self.path, f"cannot write the overlay video ({exc})") from None
+
+    def add(self, frame: np.ndarray, labels: np.ndarray) -> None:
+        out = frame.astype(np.float32)
+        on = (labels > 0) & (labels < 255)
+        out[on] = (1 - self.alpha) * out[on] + self.alpha * self.palette[labels[on]]
+        h, w = out.shape[:2]
+        self.writer.append_data(np.pad(out.round().astype(np.uint8), ((0, h % 2), (0, w % 2), (0, 0)), mode="edge"))
+
+    def __enter__(self) -> OverlayWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.writer.close()
