@@ -61,7 +61,8 @@ def split_halves(dataset: Dataset, seed: int) -> tuple[Subset, Subset]:
 def loader(dataset: Dataset, cfg: SearchConfig, epoch: int, salt: int) -> DataLoader:
     g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 31 + salt)
     return DataLoader(dataset, batch_size=min(cfg.batch_size, len(dataset)), shuffle=True, drop_last=True,
-                      generator=g, num_workers=cfg.num_workers)
+                      generator=g, num_workers=cfg.num_workers,
+                      pin_memory=cfg.device != "cpu" and torch.cuda.is_available())
 
 
 @torch.no_grad()
