@@ -13,7 +13,7 @@ def _train(args: argparse.Namespace) -> int:
     from workbench import steps
 
     cfg = explicit(args, ("data_root", "device", "seed", "epochs", "steps_per_epoch", "batch_size", "threads",
-                          "backbone", "backbone_weights"),
+                          "backbone", "backbone_weights", "dataset"),
                    flags=("resume", "overwrite"))
     if args.no_attention:
         cfg["attention"] = False
@@ -48,7 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda a: (p.print_help(), 1)[1])
 
     t = vs.add_parser("train", help="train OVS-Net on a DAVIS-format train split")
-    t.add_argument("--data-root", required=True, help="DAVIS-format dataset root")
+    t.add_argument("--data-root", required=True, help="dataset root (DAVIS or YouTube-VOS layout)")
+    t.add_argument("--dataset", choices=["davis", "youtube-vos"], help="layout of --data-root (default davis); "
+                   "mix sources with --set 'mix=[{dataset: youtube-vos, data_root: D, weight: 2}]'")
     t.add_argument("--run-dir", required=True, help="where checkpoints and records go")
     t.add_argument("--epochs", type=int)
     t.add_argument("--steps-per-epoch", type=int, help="optimizer steps per epoch")

@@ -26,6 +26,7 @@ class DavisSequence:
     masks: dict[int, np.ndarray]            # frame index -> uint8 [H, W], every annotated frame
     num_objects: int                        # max object id in the first annotation
     frame_paths: list[Path] = field(default_factory=list)
+    first_appearance: dict[int, int] = field(default_factory=dict)  # object -> first frame (YouTube-VOS)
 
     def __len__(self) -> int:
         return len(self.frame_names)

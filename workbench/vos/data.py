@@ -10,12 +10,17 @@ from torchvision.ops import masks_to_boxes, roi_align
 from workbench.errors import DataError
 
 
-def load_split(root, split: str, resolution: str = "480p", scale: float = 1.0) -> list:
-    """All sequences of a split that have at least two annotated frames, resized by `scale`
-    (the network's input scale) once, up front."""
-    from workbench.data.davis import list_sequences, load_sequence
+def load_split(root, split: str, resolution: str = "480p", scale: float = 1.0, dataset: str = "davis") -> list:
+    """All sequences of a split (DAVIS or YouTube-VOS layout) that have at least two annotated
+    frames, resized by `scale` (the network's input scale) once, up front."""
+    if dataset == "youtube-vos":
+        from workbench.data.youtube_vos import load_split as load_youtube
 
-    seqs = [load_sequence(root, name, resolution) for name in list_sequences(root, split)]
+        seqs = load_youtube(root, split)
+    else:
+        from workbench.data.davis import list_sequences, load_sequence
+
+        seqs = [load_sequence(root, name, resolution) for name in list_sequences(root, split)]
     seqs = [rescale(s, scale) for s in seqs if len(s.masks) >= 2]
     if not seqs:
         raise DataError(root, f"split {split!r} has no sequence with two annotated frames "

@@ -14,8 +14,9 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -37,8 +38,11 @@ log = logging.getLogger("workbench.vos.train")
 class VosTrainConfig:
     ALIASES: ClassVar[dict[str, str]] = {"iters_per_epoch": "steps_per_epoch", "crop": "crop_size"}  # 0.1 names
 
-    data_root: str = field("datasets/synth-davis", help="DAVIS-format dataset root")
-    split: str = field("train", help="ImageSets/2017/<split>.txt")
+    data_root: str = field("datasets/synth-davis", help="dataset root (DAVIS or YouTube-VOS layout)")
+    dataset: Literal["davis", "youtube-vos"] = field("davis", help="layout of data_root")
+    split: str = field("train", help="DAVIS: ImageSets/2017/<split>.txt; YouTube-VOS: the <split>/ folder")
+    mix: list[dict] = field(default_factory=list, help="more sources, each {dataset, data_root, split, weight}; "
+                                                       "data_root itself has weight 1")
     resolution: str = field("480p", help="JPEGImages/<resolution>")
     epochs: int = field(8, help="training epochs", min=1)
     steps_per_epoch: int = field(40, help="optimizer steps per epoch", min=1)
@@ -68,12 +72,32 @@ class VosTrainConfig:
 
         if not Path(self.data_root).exists():
             raise ConfigError(f"data_root: {self.data_root} does not exist")
+        for i, src in enumerate(self.mix):
+            unknown = set(src) - {"dataset", "data_root", "split", "weight"} if isinstance(src, dict) else {"?"}
+            if unknown or "data_root" not in src:
+                raise ConfigError(f"mix[{i}]: expected {{dataset, data_root, split, weight}}, got {src!r}")
+            if src.get("dataset", "davis") not in ("davis", "youtube-vos"):
+                raise ConfigError(f"mix[{i}].dataset: davis or youtube-vos, got {src.get('dataset')!r}")
+            weight = src.get("weight", 1.0)
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < math.inf:
+                raise ConfigError(f"mix[{i}].weight: a positive number, got {weight!r}")
+            if not Path(src["data_root"]).exists():
+                raise ConfigError(f"mix[{i}].data_root: {src['data_root']} does not exist")
         if self.backbone not in BACKBONES:
             raise ConfigError(f"backbone: unknown backbone {self.backbone!r} (known: {', '.join(BACKBONES)})")
         if self.backbone_weights and self.backbone == "tiny":
             raise ConfigError("backbone_weights: the tiny backbone trains from scratch; pick a torchvision backbone")
         if self.backbone_weights and not Path(self.backbone_weights).is_file():
             raise ConfigError(f"backbone_weights: {self.backbone_weights} not found")
+
+
+def pick_sequences(offsets: np.ndarray, weights: list[float], n: int, g: torch.Generator) -> list[int]:
+    """n sequence indices: a source by its weight, then a sequence of it uniformly. One source
+    draws exactly as before mixing existed (runs resume and reproduce unchanged)."""
+    if len(weights) == 1:
+        return torch.randint(int(offsets[1]), (n,), generator=g).tolist()
+    source = torch.multinomial(torch.tensor(weights), n, replacement=True, generator=g).tolist()
+    return [int(offsets[k]) + int(torch.randint(int(offsets[k + 1] - offsets[k]), (1,), generator=g)) for k in source]
 
 
 def lr_at(cfg: VosTrainConfig, step: int) -> float:
@@ -157,7 +181,14 @@ def run_train(config: VosTrainConfig | dict, run_dir: str | Path, resume: bool |
 def _train(cfg: VosTrainConfig, rd: RunDir, resume: bool) -> dict:
     device = resolve_device(cfg.device)
     set_threads(cfg.threads or None)
-    seqs = load_split(cfg.data_root, cfg.split, cfg.resolution, cfg.input_scale)
+    sources = [load_split(cfg.data_root, cfg.split, cfg.resolution, cfg.input_scale, cfg.dataset)]
+    weights = [1.0]
+    for src in cfg.mix:
+        sources.append(load_split(src["data_root"], src.get("split", "train"), cfg.resolution, cfg.input_scale,
+                                  src.get("dataset", "davis")))
+        weights.append(float(src.get("weight", 1.0)))
+    seqs = [s for source in sources for s in source]
+    offsets = np.cumsum([0] + [len(source) for source in sources])
     seed_everything(cfg.seed)
     spec = ModelSpec(attention=cfg.attention, backbone=cfg.backbone, emb_dim=cfg.emb_dim,
                      input_scale=cfg.input_scale)
@@ -192,7 +223,7 @@ def _train(cfg: VosTrainConfig, rd: RunDir, resume: bool) -> dict:
                            disable=None):
                 for group in opt.param_groups:
                     group["lr"] = lr_at(cfg, epoch * cfg.steps_per_epoch + it)
-                picks = torch.randint(len(seqs), (cfg.batch_size,), generator=g).tolist()
+                picks = pick_sequences(offsets, weights, cfg.batch_size, g)
                 clips = [dict(sample_clip(seqs[s], cfg.crop_size, cfg.max_gap, g), seq=s) for s in picks]
                 losses = train_step(model, clips, cfg, g, device)
                 check_finite(float(losses["loss"].detach()), f"loss at epoch {epoch}, step {it}")
