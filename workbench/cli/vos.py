@@ -13,7 +13,7 @@ def _train(args: argparse.Namespace) -> int:
     from workbench import steps
 
     cfg = explicit(args, ("data_root", "device", "seed", "epochs", "steps_per_epoch", "batch_size", "threads",
-                          "backbone", "backbone_weights", "dataset"),
+                          "backbone", "backbone_weights", "dataset", "init_from"),
                    flags=("resume", "overwrite"))
     if args.no_attention:
         cfg["attention"] = False
@@ -49,7 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     t = vs.add_parser("train", help="train OVS-Net on a DAVIS-format train split")
     t.add_argument("--data-root", required=True, help="dataset root (DAVIS or YouTube-VOS layout)")
-    t.add_argument("--dataset", choices=["davis", "youtube-vos"], help="layout of --data-root (default davis); "
+    t.add_argument("--init-from", help="a `vos train` run to start from (stage 2 after the static-image stage)")
+    t.add_argument("--dataset", choices=["davis", "youtube-vos", "static"], help="layout of --data-root (default "
+                   "davis; static: still images with instance masks, a COCO JSON or images/ + masks/); "
                    "mix sources with --set 'mix=[{dataset: youtube-vos, data_root: D, weight: 2}]'")
     t.add_argument("--run-dir", required=True, help="where checkpoints and records go")
     t.add_argument("--epochs", type=int)

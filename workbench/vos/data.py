@@ -11,12 +11,17 @@ from workbench.errors import DataError
 
 
 def load_split(root, split: str, resolution: str = "480p", scale: float = 1.0, dataset: str = "davis") -> list:
-    """All sequences of a split (DAVIS or YouTube-VOS layout) that have at least two annotated
-    frames, resized by `scale` (the network's input scale) once, up front."""
+    """All sequences of a split (DAVIS or YouTube-VOS layout, or clips made from still images:
+    `static`) that have at least two annotated frames, resized by `scale` (the network's input
+    scale) once, up front."""
     if dataset == "youtube-vos":
         from workbench.data.youtube_vos import load_split as load_youtube
 
         seqs = load_youtube(root, split)
+    elif dataset == "static":  # still images with instance masks, warped into clips
+        from workbench.vos.static_clips import load_static
+
+        seqs = load_static(root)
     else:
         from workbench.data.davis import list_sequences, load_sequence
 

@@ -39,7 +39,10 @@ class VosTrainConfig:
     ALIASES: ClassVar[dict[str, str]] = {"iters_per_epoch": "steps_per_epoch", "crop": "crop_size"}  # 0.1 names
 
     data_root: str = field("datasets/synth-davis", help="dataset root (DAVIS or YouTube-VOS layout)")
-    dataset: Literal["davis", "youtube-vos"] = field("davis", help="layout of data_root")
+    dataset: Literal["davis", "youtube-vos", "static"] = field(
+        "davis", help="layout of data_root; static = still images with instance masks (COCO JSON or "
+                      "images/ + masks/) warped into clips")
+    init_from: str | None = field(None, help="a `vos train` run to start from (e.g. the static-image stage)")
     split: str = field("train", help="DAVIS: ImageSets/2017/<split>.txt; YouTube-VOS: the <split>/ folder")
     mix: list[dict] = field(default_factory=list, help="more sources, each {dataset, data_root, split, weight}; "
                                                        "data_root itself has weight 1")
@@ -76,8 +79,8 @@ class VosTrainConfig:
             unknown = set(src) - {"dataset", "data_root", "split", "weight"} if isinstance(src, dict) else {"?"}
             if unknown or "data_root" not in src:
                 raise ConfigError(f"mix[{i}]: expected {{dataset, data_root, split, weight}}, got {src!r}")
-            if src.get("dataset", "davis") not in ("davis", "youtube-vos"):
-                raise ConfigError(f"mix[{i}].dataset: davis or youtube-vos, got {src.get('dataset')!r}")
+            if src.get("dataset", "davis") not in ("davis", "youtube-vos", "static"):
+                raise ConfigError(f"mix[{i}].dataset: davis, youtube-vos or static, got {src.get('dataset')!r}")
             weight = src.get("weight", 1.0)
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < math.inf:
                 raise ConfigError(f"mix[{i}].weight: a positive number, got {weight!r}")
@@ -197,6 +200,12 @@ def _train(cfg: VosTrainConfig, rd: RunDir, resume: bool) -> dict:
     if cfg.backbone_weights and state is None:  # a resumed run has them in its checkpoint
         n = model.backbone.load_pretrained(cfg.backbone_weights)
         log.info("backbone %s: %d tensors from %s", cfg.backbone, n, cfg.backbone_weights)
+    if cfg.init_from and state is None:  # the next stage starts from the previous stage's weights
+        previous = load_model(cfg.init_from)
+        if dataclasses.asdict(previous.spec) != dataclasses.asdict(spec):
+            raise ConfigError(f"init_from: {cfg.init_from} has another network ({dataclasses.asdict(previous.spec)}); "
+                              "train the stages with the same backbone, attention and sizes")
+        model.load_state_dict(previous.state_dict())
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start = 0
@@ -212,6 +221,7 @@ def _train(cfg: VosTrainConfig, rd: RunDir, resume: bool) -> dict:
     rd.write_config(to_dict(cfg))
     rd.start("vos_train", dataset=str(cfg.data_root), seed=cfg.seed, preset="ovsnet",
              attention=cfg.attention, backbone=cfg.backbone, backbone_weights=cfg.backbone_weights,
+             init_from=cfg.init_from,
              device=str(device))
     try:
         for epoch in range(start, cfg.epochs):
