@@ -34,6 +34,8 @@ def _search(args: argparse.Namespace) -> int:
                      latency_weight="latency_weight", target_latency_ms="target_latency_ms", device="device",
                      seed="seed", threads="threads", flags=("resume", "overwrite"))
     record = steps.search(values, args.run_dir)
+    if not record:  # a process other than rank 0 under torchrun: rank 0 reports
+        return 0
     run_dir = Path(args.run_dir)
     print(steps.describe_genotype(run_dir / "genotype.json"))
     m = record.get("metrics", {})

@@ -18,8 +18,9 @@ from workbench.nas.supernet import Supernet
 class Architect:
     def __init__(self, model: Supernet, latency: torch.nn.Module | None, *, lr: float, weight_decay: float,
                  latency_weight: float, target_latency_ms: float | None, target_mode: str = "above",
-                 ignore_index: int = 255):
+                 ignore_index: int = 255, average_gradients=None):
         self.model, self.latency = model, latency
+        self.average_gradients = average_gradients  # under torchrun: average the alphas' gradients
         self.optimizer = torch.optim.Adam(model.arch_parameters(), lr=lr, betas=(0.5, 0.999),
                                           weight_decay=weight_decay)
         self.latency_weight, self.target, self.mode = latency_weight, target_latency_ms, target_mode
@@ -44,5 +45,7 @@ class Architect:
             term = latency_term(self.expected_latency(), self.reference_ms, self.target, self.mode)
             loss = loss + self.latency_weight * term
         loss.backward()
+        if self.average_gradients is not None:
+            self.average_gradients(self.model.arch_parameters())
         self.optimizer.step()
         return float(loss.detach())

@@ -33,6 +33,8 @@ from workbench.nas.supernet import Supernet
 from workbench.nas.target import adapt_weight, miss_pct, resolve_target
 from workbench.outputs import check_output
 from workbench.runs import RunDir
+from workbench.seg import distributed as dist_utils
+from workbench.seg.distributed import DistInfo
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +118,10 @@ class Search:
     """Everything a search holds between epochs; `state()` is the checkpoint."""
 
     def __init__(self, cfg: SearchConfig, run: RunDir, lut: dict, num_classes: int, device: torch.device,
-                 target: dict | None = None):
+                 target: dict | None = None, info: DistInfo | None = None):
         self.cfg, self.run, self.lut, self.num_classes, self.device = cfg, run, lut, num_classes, device
         self.target = target
+        self.info = info or DistInfo()
         seed_everything(cfg.seed)
         self.model = build_supernet(cfg, num_classes).to(device)
         self.latency = self.model.latency_model(lut).to(device)
@@ -127,8 +130,12 @@ class Search:
         fixed_target = target["ms"] if target and cfg.latency_control == "fixed" else None
         self.architect = Architect(self.model, self.latency, lr=cfg.arch_lr, weight_decay=cfg.arch_weight_decay,
                                    latency_weight=cfg.latency_weight, target_latency_ms=fixed_target,
-                                   target_mode=cfg.target_mode)
+                                   target_mode=cfg.target_mode, average_gradients=self._average)
         self.epoch = -1  # last finished epoch
+
+    def _average(self, params) -> None:
+        """Under torchrun every process holds the same model: average its gradients (DDP's job)."""
+        dist_utils.average_gradients(params, self.info)
 
     def state(self) -> dict:
         return {"epoch": self.epoch, "model": self.model.state_dict(), "weight_optimizer": self.w_opt.state_dict(),
@@ -169,7 +176,8 @@ class Search:
         search_alphas = epoch >= min(cfg.warmup_epochs, cfg.epochs - 1)
         model.train()
         w_losses, a_losses = [], []
-        pairs = zip(loader(w_data, cfg, epoch, 0), loader(a_data, cfg, epoch, 1))
+        rank, world = self.info.rank, self.info.world_size
+        pairs = zip(loader(w_data, cfg, epoch, 0, rank, world), loader(a_data, cfg, epoch, 1, rank, world))
         total = min(len(w_data), len(a_data)) // min(cfg.batch_size, len(w_data), len(a_data))
         if cfg.steps_per_epoch:
             total = min(total, cfg.steps_per_epoch)
@@ -184,6 +192,7 @@ class Search:
             loss = F.cross_entropy(logits, yw.to(self.device), ignore_index=255)
             w_losses.append(check_finite(float(loss.detach()), f"train loss at epoch {epoch}, step {step}"))
             loss.backward()
+            self._average(model.weight_parameters())
             torch.nn.utils.clip_grad_norm_(model.weight_parameters(), cfg.grad_clip)
             self.w_opt.step()
         return {"train_loss": sum(w_losses) / max(len(w_losses), 1),
@@ -209,21 +218,36 @@ class Search:
 
 
 def run_search(config: SearchConfig | dict, run_dir: str | Path, resume: bool | None = None) -> dict:
-    """Search, record every epoch in run_dir, derive genotype.json; returns the run record."""
+    """Search, record every epoch in run_dir, derive genotype.json; returns the run record.
+
+    Under `torchrun --nproc_per_node=N -m workbench search ...` every process holds the same
+    supernet, takes its shard of each global batch (`batch_size`) and averages the weight and the
+    architecture gradients; rank 0 times the latency table, scores the held-out images and owns the
+    run directory (gloo on CPU, nccl on GPU, as retrain)."""
     cfg = resolve_config(config)
     resume = cfg.resume if resume is None else bool(resume)
     run = RunDir(run_dir)
     data_root = None if cfg.dataset == "random" else cfg.data_root or f"datasets/synth-{cfg.dataset}"
     check_output(run.path, kind="run", inputs=[data_root, cfg.lut_path or None])
-    with run.claim(resume=resume, overwrite=cfg.overwrite):
-        if resume and run.config_path.exists():
-            given = {**config, "resume": True} if isinstance(config, dict) else config
-            if isinstance(given, dict):  # flat space settings given as today's nested ones
-                given = {k: v for k, v in given.items() if k not in ("preset",)} | {"preset": cfg.preset}
-                given = _nested(given, cfg)
-            cfg, _ = resume_config(SearchConfig, upgrade_stored(run.read_config()), given,
-                                   source=f"resume {run.path}")
-        return _search(cfg, run, resume)
+    info, device = dist_utils.setup(resolve_device(cfg.device))
+    try:
+        if not info.is_main:  # rank 0 owns the run directory (its claim, config and records)
+            dist_utils.barrier(info)  # ... and has resolved the stored configuration of a resume
+            if resume and run.config_path.exists():
+                cfg = from_dict(SearchConfig, upgrade_stored(run.read_config()))
+            return _search(cfg, dist_utils.ReadOnlyRun(run), resume, info, device)
+        with run.claim(resume=resume, overwrite=cfg.overwrite):
+            if resume and run.config_path.exists():
+                given = {**config, "resume": True} if isinstance(config, dict) else config
+                if isinstance(given, dict):  # flat space settings given as today's nested ones
+                    given = {k: v for k, v in given.items() if k not in ("preset",)} | {"preset": cfg.preset}
+                    given = _nested(given, cfg)
+                cfg, _ = resume_config(SearchConfig, upgrade_stored(run.read_config()), given,
+                                       source=f"resume {run.path}")
+            dist_utils.barrier(info)
+            return _search(cfg, run, resume, info, device)
+    finally:
+        dist_utils.cleanup()
 
 
 def _nested(given: dict, cfg: SearchConfig) -> dict:
@@ -232,8 +256,10 @@ def _nested(given: dict, cfg: SearchConfig) -> dict:
     return {**top, "space": space} if space else top
 
 
-def _search(cfg: SearchConfig, run: RunDir, resume: bool) -> dict:
-    device = resolve_device(cfg.device)
+def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None = None,
+            device: torch.device | None = None) -> dict:
+    info = info or DistInfo()
+    device = device or resolve_device(cfg.device)
     set_threads(cfg.threads or None)
     previous = run.load_checkpoint() if resume else None
     run.write_config(to_dict(cfg))
@@ -241,34 +267,38 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool) -> dict:
               dataset=cfg.dataset, target_latency_ms=cfg.target_latency_ms, device=str(device))
     try:
         train, val, num_classes = build_datasets(cfg)
-        if previous is not None and run.lut_path.exists():
-            lut = load_lut(run.lut_path)
-        elif cfg.lut_path:
-            lut = load_lut(cfg.lut_path)
-        else:
-            lut = lut_for(cfg, num_classes, str(device))
-        atomic_write_json(run.lut_path, lut)
-        stored_target = run.record().get("target") if previous is not None else None
-        target = stored_target or resolve_target(cfg, num_classes, device)
-        if target:
-            run.update(target=target, target_latency_ms=target["ms"])
-        search = Search(cfg, run, lut, num_classes, device, target)
+        lut, target = None, None
+        if info.is_main:  # timing (the table, a target baseline) happens in one process only
+            if previous is not None and run.lut_path.exists():
+                lut = load_lut(run.lut_path)
+            elif cfg.lut_path:
+                lut = load_lut(cfg.lut_path)
+            else:
+                lut = lut_for(cfg, num_classes, str(device))
+            atomic_write_json(run.lut_path, lut)
+            stored_target = run.record().get("target") if previous is not None else None
+            target = stored_target or resolve_target(cfg, num_classes, device)
+            if target:
+                run.update(target=target, target_latency_ms=target["ms"])
+        lut, target = dist_utils.broadcast_object((lut, target), info)
+        search = Search(cfg, run, lut, num_classes, device, target, info)
         if previous is not None:
             search.load(previous)
             last = search.epoch
-            for path in (run.metrics_path, run.alphas_path):
+            for path in (run.metrics_path, run.alphas_path) if info.is_main else ():
                 truncate_jsonl(path, lambda r, last=last: r.get("epoch", -1) <= last)
             log.info("resuming after epoch %d", last)
             run.update(resumed_after_epoch=last, resumes=int(run.record().get("resumes") or 0) + 1)
         else:
-            for path in (run.metrics_path, run.alphas_path):
+            for path in (run.metrics_path, run.alphas_path) if info.is_main else ():
                 truncate_jsonl(path, lambda r: False)
             run.log_alphas(search.alpha_record(-1, temperature(cfg, 0)))
         w_data, a_data = split_halves(train, cfg.seed)
         for epoch in range(search.epoch + 1, cfg.epochs):
             t0 = time.time()
             stats = search.train_epoch(epoch, w_data, a_data)
-            miou = evaluate_miou(search.model, val, num_classes, device)
+            dist_utils.sync_buffers(search.model, info)  # rank 0's BatchNorm statistics everywhere
+            miou = evaluate_miou(search.model, val, num_classes, device) if info.is_main else None
             lat = search.expected_latency_ms()
             search.epoch = epoch
             control = search.steer_latency_weight(epoch)
@@ -281,6 +311,8 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool) -> dict:
             log.info("epoch %d: train loss %.3f, val mIoU %s, expected latency %.2f ms (%.1f s)", epoch,
                      stats["train_loss"], "n/a" if miou is None else f"{miou:.3f}", lat, time.time() - t0)
         genotype = search.derive()
+        if not info.is_main:  # the other processes hold the same alphas; rank 0 writes the result
+            return {}
         save_genotype(genotype, run.genotype_path)
         last = (run.metrics() or [{}])[-1]
         run.update(metrics={"expected_latency_ms": genotype.expected_latency_ms,

@@ -58,11 +58,22 @@ def split_halves(dataset: Dataset, seed: int) -> tuple[Subset, Subset]:
     return Subset(dataset, perm[: n // 2]), Subset(dataset, perm[n // 2:])
 
 
-def loader(dataset: Dataset, cfg: SearchConfig, epoch: int, salt: int) -> DataLoader:
-    g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 31 + salt)
+def loader(dataset: Dataset, cfg: SearchConfig, epoch: int, salt: int, rank: int = 0, world_size: int = 1
+           ) -> DataLoader:
+    """Batches of one epoch, shuffled by (seed, epoch, salt). Under torchrun each process takes its
+    shard of every global batch of `batch_size` (a DistributedSampler with the same seed)."""
+    seed = cfg.seed * 7919 + epoch * 31 + salt
+    pin = cfg.device != "cpu" and torch.cuda.is_available()
+    if world_size > 1:
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed,
+                                     drop_last=True)
+        return DataLoader(dataset, batch_size=max(min(cfg.batch_size, len(dataset)) // world_size, 1),
+                          sampler=sampler, drop_last=True, num_workers=cfg.num_workers, pin_memory=pin)
+    g = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=min(cfg.batch_size, len(dataset)), shuffle=True, drop_last=True,
-                      generator=g, num_workers=cfg.num_workers,
-                      pin_memory=cfg.device != "cpu" and torch.cuda.is_available())
+                      generator=g, num_workers=cfg.num_workers, pin_memory=pin)
 
 
 @torch.no_grad()

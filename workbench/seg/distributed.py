@@ -86,3 +86,27 @@ def broadcast_object(obj, info: DistInfo):
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def average_gradients(params, info: DistInfo) -> None:
+    """Average the gradients of `params` over processes (what DDP does for one model; used where
+    one model takes two kinds of steps, as the search's weight and architecture steps)."""
+    if not info.enabled:
+        return
+    for p in params:
+        if p.grad is not None:  # on the model's device: gloo on CPU, nccl on this process's GPU
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            p.grad.div_(info.world_size)
+
+
+class ReadOnlyRun:
+    """A run directory as processes other than rank 0 see it: they read (a checkpoint to resume,
+    the record) but never write, so one process owns every file."""
+
+    def __init__(self, run):
+        self._run = run
+
+    def __getattr__(self, name: str):
+        if name in ("write_config", "start", "update", "finish", "log_metrics", "log_alphas", "save_checkpoint"):
+            return lambda *args, **kwargs: None
+        return getattr(self._run, name)
