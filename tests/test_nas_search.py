@@ -123,3 +123,23 @@ def test_search_on_tiny_cityscapes(tmp_path, lut_cache, tiny_cityscapes):
                             crop_size=[32, 64], max_val_images=2), tmp_path / "run")
     assert rec["status"] == "finished" and rec["num_classes"] == 19
     assert runs.RunDir(tmp_path / "run").metrics()[0]["val_miou"] is not None
+
+
+def test_bf16_search_runs_and_fp16_needs_cuda(lut_cache, tmp_path, capsys):
+    """precision=bf16 autocasts the forward passes of both steps (losses differ from fp32 in the
+    last digits, not more); fp16 off CUDA is one error line and writes nothing."""
+    from workbench.cli import main
+
+    cfg = {**TINY, "preset": "lgcnet", "epochs": 2, "lut_cache_dir": str(lut_cache), "seed": 1}
+    fp32 = run_search(cfg, tmp_path / "fp32")
+    bf16 = run_search({**cfg, "precision": "bf16"}, tmp_path / "bf16")
+    assert bf16["status"] == "finished"
+    a = [m["train_loss"] for m in runs.RunDir(tmp_path / "fp32").metrics()]
+    b = [m["train_loss"] for m in runs.RunDir(tmp_path / "bf16").metrics()]
+    assert a != b and all(abs(x - y) < 0.05 * x for x, y in zip(a, b))
+    assert fp32["status"] == "finished"
+    assert main(["search", "--preset", "lgcnet", "--dataset", "random", "--run-dir", str(tmp_path / "fp16"),
+                 "--device", "cpu", "--set", "precision=fp16"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == "error: precision: fp16 needs a CUDA device (gradient scaling); use bf16 on the CPU"
+    assert not (tmp_path / "fp16").exists()

@@ -12,15 +12,17 @@ import torch
 import torch.nn.functional as F
 
 from workbench.nas.latency.expected import latency_term
+from workbench.nas.precision import Precision
 from workbench.nas.supernet import Supernet
 
 
 class Architect:
     def __init__(self, model: Supernet, latency: torch.nn.Module | None, *, lr: float, weight_decay: float,
                  latency_weight: float, target_latency_ms: float | None, target_mode: str = "above",
-                 ignore_index: int = 255, average_gradients=None):
+                 ignore_index: int = 255, average_gradients=None, precision: str = "fp32"):
         self.model, self.latency = model, latency
         self.average_gradients = average_gradients  # under torchrun: average the alphas' gradients
+        self.precision = Precision(precision, next(model.parameters()).device)
         self.optimizer = torch.optim.Adam(model.arch_parameters(), lr=lr, betas=(0.5, 0.999),
                                           weight_decay=weight_decay)
         self.latency_weight, self.target, self.mode = latency_weight, target_latency_ms, target_mode
@@ -39,13 +41,14 @@ class Architect:
 
     def step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
         self.optimizer.zero_grad(set_to_none=True)
-        logits = self.model(images, self.model.arch_weights(sample=True))
-        loss = F.cross_entropy(logits, labels, ignore_index=self.ignore_index)
+        with self.precision.autocast():
+            logits = self.model(images, self.model.arch_weights(sample=True))
+        loss = F.cross_entropy(logits.float(), labels, ignore_index=self.ignore_index)
         if self.latency is not None and self.latency_weight > 0:
             term = latency_term(self.expected_latency(), self.reference_ms, self.target, self.mode)
             loss = loss + self.latency_weight * term
-        loss.backward()
+        self.precision.backward(loss)
         if self.average_gradients is not None:
             self.average_gradients(self.model.arch_parameters())
-        self.optimizer.step()
+        self.precision.step(self.optimizer)
         return float(loss.detach())

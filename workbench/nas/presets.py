@@ -79,6 +79,9 @@ class SearchConfig:
     lut_rounds: int = field(3, min=1, help="rounds over all entries; an entry keeps its fastest round (load spikes)")
     lut_calibrate: int = field(2, min=0, help="reference networks timed end to end to calibrate the LUT (0 = off)")
     threads: int = field(0, min=0, help="intra-op threads for the search and LUT timing (0 = torch default)")
+    precision: Literal["fp32", "bf16", "fp16"] = field(
+        "fp32", help="forward passes of the search steps: fp32, bf16 autocast (GPU, or a CPU with BF16), "
+                     "or fp16 autocast with gradient scaling (CUDA only); losses and the latency term stay fp32")
     # run
     device: str = field("auto", help="cpu, cuda or auto")
     seed: int = field(0)

@@ -26,6 +26,7 @@ from workbench.jsonio import atomic_write_json, truncate_jsonl
 from workbench.nas.architect import Architect
 from workbench.nas.genotypes import Genotype, save_genotype
 from workbench.nas.latency.table import build_lut, calibrate_cached, load_lut, predict_genotype_latency
+from workbench.nas.precision import Precision
 from workbench.nas.presets import PRESETS, SearchConfig, get_preset, split_values, upgrade_stored
 from workbench.nas.search_data import NUM_CLASSES, build_datasets, evaluate_miou, loader, split_halves
 from workbench.nas.space import get_space
@@ -130,7 +131,9 @@ class Search:
         fixed_target = target["ms"] if target and cfg.latency_control == "fixed" else None
         self.architect = Architect(self.model, self.latency, lr=cfg.arch_lr, weight_decay=cfg.arch_weight_decay,
                                    latency_weight=cfg.latency_weight, target_latency_ms=fixed_target,
-                                   target_mode=cfg.target_mode, average_gradients=self._average)
+                                   target_mode=cfg.target_mode, average_gradients=self._average,
+                                   precision=cfg.precision)
+        self.precision = Precision(cfg.precision, device)
         self.epoch = -1  # last finished epoch
 
     def _average(self, params) -> None:
@@ -140,6 +143,7 @@ class Search:
     def state(self) -> dict:
         return {"epoch": self.epoch, "model": self.model.state_dict(), "weight_optimizer": self.w_opt.state_dict(),
                 "arch_optimizer": self.architect.optimizer.state_dict(),
+                "scalers": [self.precision.state_dict(), self.architect.precision.state_dict()],
                 "latency_weight": self.architect.latency_weight, "target_ms": (self.target or {}).get("ms")}
 
     def load(self, state: dict) -> None:
@@ -147,6 +151,8 @@ class Search:
             self.model.load_state_dict(state["model"])
             self.w_opt.load_state_dict(state["weight_optimizer"])
             self.architect.optimizer.load_state_dict(state["arch_optimizer"])
+            for precision, scaler in zip((self.precision, self.architect.precision), state.get("scalers", ())):
+                precision.load_state_dict(scaler)
             self.architect.latency_weight = float(state.get("latency_weight", self.cfg.latency_weight))
             self.epoch = int(state["epoch"])
         except (KeyError, RuntimeError, ValueError) as exc:
@@ -188,13 +194,15 @@ class Search:
                 a_loss = self.architect.step(xa.to(self.device), ya.to(self.device))
                 a_losses.append(check_finite(a_loss, f"architecture loss at epoch {epoch}, step {step}"))
             self.w_opt.zero_grad(set_to_none=True)
-            logits = model(xw.to(self.device), model.arch_weights(sample=True))
-            loss = F.cross_entropy(logits, yw.to(self.device), ignore_index=255)
+            with self.precision.autocast():
+                logits = model(xw.to(self.device), model.arch_weights(sample=True))
+            loss = F.cross_entropy(logits.float(), yw.to(self.device), ignore_index=255)
             w_losses.append(check_finite(float(loss.detach()), f"train loss at epoch {epoch}, step {step}"))
-            loss.backward()
+            self.precision.backward(loss)
             self._average(model.weight_parameters())
+            self.precision.unscale(self.w_opt)
             torch.nn.utils.clip_grad_norm_(model.weight_parameters(), cfg.grad_clip)
-            self.w_opt.step()
+            self.precision.step(self.w_opt)
         return {"train_loss": sum(w_losses) / max(len(w_losses), 1),
                 "arch_loss": sum(a_losses) / len(a_losses) if a_losses else None, "temperature": tau}
 
@@ -229,6 +237,7 @@ def run_search(config: SearchConfig | dict, run_dir: str | Path, resume: bool | 
     run = RunDir(run_dir)
     data_root = None if cfg.dataset == "random" else cfg.data_root or f"datasets/synth-{cfg.dataset}"
     check_output(run.path, kind="run", inputs=[data_root, cfg.lut_path or None])
+    Precision(cfg.precision, resolve_device(cfg.device))  # fp16 off CUDA: refused before anything is written
     info, device = dist_utils.setup(resolve_device(cfg.device))
     try:
         if not info.is_main:  # rank 0 owns the run directory (its claim, config and records)
