@@ -145,14 +145,67 @@ def figure(arms: dict, latency: dict, size: str, out: str) -> None:
     fig.savefig(out)
 
 
+def verdict_markdown(judged: list[dict]) -> str:
+    """The verdict tables of judged results (one per input size), as equal_latency.md shows them."""
+    parts = []
+    for d in judged:
+        m = d["latency_machine"]
+        parts.append(f"At **{d['size']}** ({m['cpu']}, {m['threads']} threads, latency run {d['latency_date']}): "
+                     f"searched wins at **{d['searched_wins']} of {len(d['pairs'])}** hand-designed networks, "
+                     f"**{d['searched_wins_on_front']} of the {d['front_size']}** on the hand-designed Pareto front.\n")
+        parts.append("| hand-designed | ms | mIoU (mean ± std, n) | best searched at or below its latency | ms | mIoU "
+                     "| difference | 2 SE | verdict |")
+        parts.append("|---|---:|---:|---|---:|---:|---:|---:|---|")
+        for e in d["pairs"]:
+            h, s = e["hand_designed"], e["searched"]
+            name = h["arm"] + ("" if h["on_hand_designed_front"] else " (dominated by another hand-designed network)")
+            hand = f"{name} | {h['latency_ms']} | {h['miou_mean']:.3f} ± {h['miou_std']:.3f} ({len(h['miou'])})"
+            if s is None:
+                parts.append(f"| {hand} | - | - | - | - | - | {e['verdict']} |")
+            else:
+                parts.append(f"| {hand} | {s['arm']} | {s['latency_ms']} | {s['miou_mean']:.3f} ± {s['miou_std']:.3f} "
+                             f"({len(s['miou'])}) | {e['difference']:+.3f} | {2 * e['standard_error']:.3f} "
+                             f"| **{e['verdict']}** |")
+        parts.append("")
+        if d["search_vs_random"]:
+            parts.append("Does the search beat its own space? Each searched network against the best random "
+                         f"architecture of the same space at or below its latency ({d['size']}):\n")
+            parts.append("| searched | ms | mIoU | random architecture | ms | mIoU | difference | 2 SE | verdict |")
+            parts.append("|---|---:|---:|---|---:|---:|---:|---:|---|")
+            for e in d["search_vs_random"]:
+                a, r = e["searched"], e["random"]
+                parts.append(f"| {a['arm']} | {a['latency_ms']} | {a['miou_mean']:.3f} ± {a['miou_std']:.3f} "
+                             f"({len(a['miou'])}) | {r['arm']} | {r['latency_ms']} | {r['miou_mean']:.3f} ± "
+                             f"{r['miou_std']:.3f} ({len(r['miou'])}) | {e['difference']:+.3f} | "
+                             f"{2 * e['standard_error']:.3f} | **{e['verdict']}** |")
+            parts.append("")
+    return "\n".join(parts)
+
+
+def fill(markdown: Path, judged: list[Path]) -> None:
+    """Replace the text between `<!-- verdict:start -->` and `<!-- verdict:end -->` of a page."""
+    text = markdown.read_text()
+    start, end = "<!-- verdict:start -->", "<!-- verdict:end -->"
+    i, j = text.index(start) + len(start), text.index(end)
+    body = verdict_markdown([json.loads(p.read_text()) for p in judged])
+    markdown.write_text(text[:i] + "\n" + body + text[j:])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--proxy", action="append", required=True, help="proxy_benchmark.py --json output (repeat)")
-    p.add_argument("--latency", required=True, help="frontier_latency.py --out of the same networks")
+    p.add_argument("--proxy", action="append", help="proxy_benchmark.py --json output (repeat)")
+    p.add_argument("--latency", help="frontier_latency.py --out of the same networks")
     p.add_argument("--size", default="256x512")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out")
     p.add_argument("--figure", help="also draw the two frontiers to this PNG (matplotlib)")
+    p.add_argument("--fill", metavar="MARKDOWN", help="write the verdict section of this page from --judged")
+    p.add_argument("--judged", nargs="+", default=[], help="--out files of earlier runs (one per size)")
     args = p.parse_args()
+    if args.fill:
+        fill(Path(args.fill), [Path(j) for j in args.judged])
+        return
+    if not (args.proxy and args.latency and args.out):
+        p.error("--proxy, --latency and --out are required (or --fill with --judged)")
     arms: dict = {}
     for path in args.proxy:
         arms.update(json.loads(Path(path).read_text())["arms"])
