@@ -139,9 +139,9 @@ def label_stream(method: str, model, video: Video, tracker_cfg: TrackerConfig, d
         t0 = time.perf_counter()
         labels = segment_offline(model, np.stack(frames), video.first, tracker_cfg, device)
         synchronize(device)
-        per_frame = (time.perf_counter() - t0) / max(len(labels) - 1, 1)
-        for t, (name, frame, lab) in enumerate(zip(names, frames, labels)):
-            yield name, frame, lab, per_frame if t else 0.0
+        per_frame = (time.perf_counter() - t0) / len(labels)
+        for name, frame, lab in zip(names, frames, labels):
+            yield name, frame, lab, per_frame
         return
     current = np.where(video.first == 255, 0, video.first).astype(np.uint8)
     seg = OnlineSegmenter(model, tracker_cfg, device) if method == "onepass" else None
@@ -162,7 +162,7 @@ def label_stream(method: str, model, video: Video, tracker_cfg: TrackerConfig, d
             if given is not None:
                 lab = overlay_new(lab, given, known)
         synchronize(device)
-        yield name, frame, lab, time.perf_counter() - t0 if t else 0.0
+        yield name, frame, lab, time.perf_counter() - t0  # frame 0's start() counts, as it always did
 
 
 def run_segment(config: SegmentConfig | dict, run_dir: str | Path) -> dict:
