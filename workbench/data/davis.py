@@ -62,6 +62,21 @@ def _check_object_ids(masks: dict[int, np.ndarray], ann_dir: Path, stems: list[s
     return len(ids)
 
 
+def read_annotations(ann_dir: Path, index: dict[str, int], frame_dir: Path, size: tuple[int, int]
+                     ) -> dict[int, np.ndarray]:
+    """{frame index: mask} of a folder of palette PNGs named like the frames (DAVIS, YouTube-VOS)."""
+    masks = {}
+    for ann in sorted(ann_dir.glob("*.png")) if ann_dir.is_dir() else []:
+        if ann.stem not in index:
+            raise DataError(ann, f"annotation without a frame (no {ann.stem}.jpg in {frame_dir})")
+        mask = io.read_indexed_png(ann)
+        if mask.shape != tuple(size):
+            raise DataError(ann, f"annotation size {mask.shape[0]}x{mask.shape[1]} does not match frame size "
+                                 f"{size[0]}x{size[1]}")
+        masks[index[ann.stem]] = mask
+    return masks
+
+
 def load_sequence(root: str | Path, name: str, resolution: str = "480p") -> DavisSequence:
     """Read all frames and annotations of a sequence, checking names, sizes and PNG modes."""
     root = Path(root)
@@ -81,14 +96,7 @@ def load_sequence(root: str | Path, name: str, resolution: str = "480p") -> Davi
     for p, f in zip(frame_paths, frames):
         if f.shape[:2] != (h, w):
             raise DataError(p, f"frame size {f.shape[0]}x{f.shape[1]} differs from {frame_paths[0].name} {h}x{w}")
-    masks = {}
-    for ann in sorted(ann_dir.glob("*.png")):
-        if ann.stem not in index:
-            raise DataError(ann, f"annotation without a frame (no {ann.stem}.jpg in {frame_dir})")
-        mask = io.read_indexed_png(ann)
-        if mask.shape != (h, w):
-            raise DataError(ann, f"annotation size {mask.shape[0]}x{mask.shape[1]} does not match frame size {h}x{w}")
-        masks[index[ann.stem]] = mask
+    masks = read_annotations(ann_dir, index, frame_dir, (h, w))
     if 0 not in masks:
         raise DataError(ann_dir / f"{stems[0]}.png", "missing first-frame annotation")
     num_objects = _check_object_ids(masks, ann_dir, stems)

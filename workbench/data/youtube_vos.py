@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench.data import io
-from workbench.data.davis import DavisSequence
+from workbench.data.davis import DavisSequence, read_annotations
 from workbench.errors import DataError
 
 
@@ -53,15 +53,7 @@ def load_video(root: str | Path, split: str, name: str, first_frames: dict[int, 
     stems = [p.stem for p in paths]
     index = {s: i for i, s in enumerate(stems)}
     frames = np.stack([io.read_rgb(p) for p in paths])
-    h, w = frames.shape[1:3]
-    masks = {}
-    for ann in sorted(ann_dir.glob("*.png")) if ann_dir.is_dir() else []:
-        if ann.stem not in index:
-            raise DataError(ann, f"annotation without a frame (no {ann.stem}.jpg in {frame_dir})")
-        mask = io.read_indexed_png(ann)
-        if mask.shape != (h, w):
-            raise DataError(ann, f"annotation size {mask.shape[0]}x{mask.shape[1]} does not match frame size {h}x{w}")
-        masks[index[ann.stem]] = mask
+    masks = read_annotations(ann_dir, index, frame_dir, frames.shape[1:3])
     if not masks:
         raise DataError(ann_dir, f"no annotations of video {name!r}")
     first_frames = first_frames if first_frames is not None else read_meta(root, split).get(name, {})
