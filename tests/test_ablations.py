@@ -293,7 +293,8 @@ def test_study_files_plan_against_the_notebooks(name, monkeypatch, capsys):
                                                                 "data_root", "eval_size", "bench_size")}
             budget.update({k: v for k, v in params.get("overrides", {}).items()  # search budget, not switches
                            if k not in ("gcn", "gamma", "cell_sharing", "fusion",  # and the chain's own layout:
-                                        "reductions", "fusion_channels")})
+                                        "reductions", "fusion_channels",  # and the latency target's switches
+                                        "target_baseline", "target_fraction", "latency_control")})
             budgets.add((item["stage"], repr(budget)))
             key = repr({k: v for k, v in sorted(params.items()) if k not in ("genotype",)})
             arms.setdefault(f"{item['stage']}:{key}", set()).add(seed)
@@ -388,7 +389,7 @@ def test_notebook_on_a_fake_study(study, tmp_path):
 
 
 def test_run_study_drives_the_batch_runner(tmp_path, monkeypatch, capsys):
-    """`workbench ablations run`: data generated once, each sweep through `workbench batch` into
+    """`workbench ablations run`: data generated once, every sweep's runs in one pool, each into
     OUTPUT_ROOT/<id>, a failed run does not stop the rest, then frontier and summary. The notebooks
     are replaced by a stand-in that writes the records a real run writes (the real ones are covered
     by the notebook tests and by the tiny-steps test above)."""
@@ -430,13 +431,22 @@ def test_run_study_drives_the_batch_runner(tmp_path, monkeypatch, capsys):
                          "stages": [{"name": "search", "notebook": "search",
                                      "parameters": {"preset": "gas", "synth_data": False, "overrides": {"gcn": "{gcn}"}}},
                                     {"name": "retrain", "notebook": "retrain",
+                                     "parameters": {"genotype": "{search}/genotype.json", "benchmark": False}}]},
+                        {"id": "shared", "name": "gas-gcnTrue-s{seed}", "grid": {"seed": [0]},
+                         "stages": [{"name": "search", "notebook": "search",
+                                     "parameters": {"preset": "gas", "synth_data": False,
+                                                    "overrides": {"gcn": True, "cell_sharing": True}}},
+                                    {"name": "retrain", "notebook": "retrain",
                                      "parameters": {"genotype": "{search}/genotype.json", "benchmark": False}}]}]}
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(study))
     result = lab_study.run_study(path)
     assert (data / "synth.json").is_file()
-    assert result["sweeps"]["gcn"]["failed"] == [str(tmp_path / "out" / "gcn" / "gas-gcnFalse-s1" / "search")]
-    assert len(calls) == 7  # 4 searches, 3 retrains (the failed point's retrain is not run)
+    assert result["runs"]["failed"] == [str(tmp_path / "out" / "gcn" / "gas-gcnFalse-s1" / "search")]
+    assert len(calls) == 9  # 5 searches, 4 retrains (the failed point's retrain is not run)
+    # the second sweep's point has the same name as one of the first: pooled, each keeps its own chain
+    shared = [c for c in calls if c[0] == "retrain" and "shared" in c[1]["genotype"]]
+    assert [c[1]["genotype"] for c in shared] == [str(tmp_path / "out" / "shared" / "gas-gcnTrue-s0" / "search" / "genotype.json")]
     assert (tmp_path / "out" / "frontier" / "frontier.json").is_file()
     arms = {a["name"]: a for a in result["summary"]["arms"]}
     assert arms["fixed, indep, gcn γ=0.5, λ=0.1"]["n"] == 2 and arms["fixed, indep, no gcn, λ=0.1"]["n"] == 1

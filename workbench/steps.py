@@ -48,13 +48,20 @@ def evaluate_predictions(dataset: str, root: str | Path, split: str, pred_dir: s
 
 
 def evaluate_vos(root: str | Path, split: str, results_dir: str | Path, sequences: list[str] | None = None,
-                 resolution: str = "480p", json_out: str | Path | None = None) -> dict:
-    """DAVIS 2017 J&F of a results tree (the official toolkit's numbers); also written to json_out."""
+                 resolution: str = "480p", json_out: str | Path | None = None, layout: str = "davis") -> dict:
+    """J&F of a results tree; also written to json_out. layout 'davis': DAVIS 2017 (the official
+    toolkit's numbers); 'youtube-vos': each object from its first annotated frame on."""
+    from workbench.errors import ConfigError
     from workbench.metrics.davis import evaluate_vos as evaluate
+    from workbench.metrics.youtube_vos import evaluate_youtube_vos
     from workbench.outputs import check_output
 
+    if layout not in ("davis", "youtube-vos"):
+        raise ConfigError(f"layout: unknown {layout!r} (davis or youtube-vos)")
     if json_out is not None:
         check_output(json_out, inputs=[root, results_dir])
+    if layout == "youtube-vos":
+        return _json_result(evaluate_youtube_vos(root, split, results_dir, videos=sequences), json_out)
     return _json_result(evaluate(root, split, results_dir, sequences=sequences, resolution=resolution), json_out)
 
 
@@ -228,6 +235,14 @@ def runs_table(root: str | Path) -> str:
     from workbench.runs import format_table, list_runs
 
     return format_table(list_runs(root))
+
+
+def bench_study(root: str | Path, size: tuple[int, int] | None = None, threads: int | None = None, rounds: int = 7,
+                repeats: int = 10, warmup: int = 3, device: str = "cpu") -> dict:
+    """Time every retrained network of a study together, round-robin (ROOT/study_latency.json)."""
+    from workbench.study.bench import bench_study as bench
+
+    return bench(root, size, threads, rounds, repeats, warmup, device)
 
 
 def summarize_study(root: str | Path, json_out: str | Path | None = None, k: float = 2.0) -> dict:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from workbench.cli.args import size
 from workbench.config import parse_value
 
 
@@ -60,12 +61,23 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_study_bench(args: argparse.Namespace) -> int:
+    from workbench import steps
+
+    out = steps.bench_study(args.root, args.size, args.threads, args.rounds, args.repeats, args.warmup, args.device)
+    for row in out["runs"]:
+        print(f"{row['latency_ms']:9.2f} ms  spread {row['spread']:.2f}{'  NOISY' if row['noisy'] else ''}  {row['run']}")
+    print(f"{out['networks']} networks, {len(out['runs'])} retrains timed together on {out['cpu']} "
+          f"({out['threads']} threads, other load {out['other_load']}); {Path(out['root']) / 'study_latency.json'}")
+    return 0
+
+
 def _cmd_study(args: argparse.Namespace) -> int:
     from workbench.lab.study import run_study
 
     result = run_study(args.study, only=args.only, dry_run=args.dry_run, k=args.k, engine=args.engine, jobs=args.jobs,
                        address=args.address)
-    return 1 if any(r.get("failed") for r in result["sweeps"].values()) else 0
+    return 1 if (result.get("runs") or {}).get("failed") else 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -124,6 +136,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--no-html", action="store_true", help="skip the HTML report")
     s.add_argument("--k", type=float, default=2.0, help="a difference counts beyond k standard errors (default 2)")
     s.set_defaults(func=_cmd_summarize)
+    b = p_sub.add_parser("bench", help="time every retrained network of a study together, round-robin (quietly)")
+    b.add_argument("root", help="folder of the study's run directories (e.g. runs/ablations)")
+    b.add_argument("--size", type=size, help="HxW (default: the retrains' bench_size)")
+    b.add_argument("--threads", type=int, help="intra-op threads (default: torch's)")
+    b.add_argument("--rounds", type=int, default=7, help="rounds over all networks; each keeps its fastest (default 7)")
+    b.add_argument("--repeats", type=int, default=10, help="timed runs per network and round (default 10)")
+    b.add_argument("--warmup", type=int, default=3, help="untimed runs per network and round (default 3)")
+    b.add_argument("--device", default="cpu")
+    b.set_defaults(func=_cmd_study_bench)
     r = p_sub.add_parser("run", help="run a study file (benchmarks/ablations.yaml): data, sweeps, summary")
     r.add_argument("study", help="study YAML (output_root, data, sweeps)")
     r.add_argument("--only", nargs="+", metavar="ID", help="run only these sweeps")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from workbench.config import read_yaml_mapping
 from workbench.errors import ConfigError
-from workbench.lab.sweep import run_batch
+from workbench.lab.sweep import execute_plan, plan_sweep
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ def load_study(path: str | Path) -> dict:
 
 def run_study(path: str | Path, only: list[str] | None = None, dry_run: bool = False, k: float = 2.0,
               engine: str = "serial", jobs: int = 1, address: str | None = None) -> dict:
-    """Generate the study's data when missing, run every sweep through `workbench batch` (finished runs
-    are skipped, failures do not stop the rest), then one frontier and the summary over output_root."""
+    """Generate the study's data when missing, run every sweep's notebook runs in one pool (finished
+    runs are skipped, failures do not stop the rest), then one frontier and the summary over output_root."""
     from workbench import steps
 
     study = load_study(path)
@@ -55,21 +55,26 @@ def run_study(path: str | Path, only: list[str] | None = None, dry_run: bool = F
         if not Path(out, "synth.json").exists() and not dry_run:
             log.info("generating %s data in %s", kind, out)
             steps.synth_data(kind, out, **{k2: tuple(v) if k2 == "size" else v for k2, v in spec.items()})
-    results = {}
+    plan, ids = [], []
     for sweep in study["sweeps"]:
         if only and sweep["id"] not in only:
             continue
         body = {key: v for key, v in sweep.items() if key != "id"}
         body["output_root"] = str(root / sweep["id"])
-        body["frontier"] = False
-        print(f"== sweep {sweep['id']} -> {body['output_root']}")
-        results[sweep["id"]] = run_batch(body, dry_run=dry_run, engine=engine, jobs=jobs, address=address)
+        # one pool for every sweep: a sweep's last odd run does not leave a worker idle
+        plan += [{**item, "point": f"{sweep['id']}/{item['point']}"} for item in plan_sweep(body, Path.cwd())]
+        ids.append(sweep["id"])
+    print(f"== study {path}: sweeps {', '.join(ids)}, {len(plan)} notebook runs -> {root}")
     if dry_run:
-        return {"sweeps": results}
+        for i, item in enumerate(plan, 1):
+            print(f"[{i}/{len(plan)}] {item['point']}/{item['stage']}: {item['notebook'].name} -> "
+                  f"{item['output_dir']} {item['parameters']}")
+        return {"runs": {}, "planned": len(plan)}
+    results = execute_plan(plan, engine, jobs, address)
     steps.frontier({"roots": [str(root)]}, root / "frontier")
     summary = summarize_study(root, k=k, html_out=root / "ablations.html")
     print(f"ablations: {root / 'ablations.md'}, {root / 'ablations.html'}")
-    return {"sweeps": results, "summary": summary}
+    return {"runs": results, "summary": summary}
 
 
 def summarize_study(root: str | Path, json_out: str | Path | None = None, markdown_out: str | Path | None = None,

@@ -119,21 +119,9 @@ def plan_sweep(sweep: dict, base: Path) -> list[dict]:
     return runs
 
 
-def run_batch(sweep: dict | str | Path, dry_run: bool = False, engine: str = "serial", jobs: int = 1,
-              address: str | None = None) -> dict:
-    """Run a sweep (a mapping, or a YAML file of one) on an engine (`engines.py`: serial, local with
-    `jobs` processes, or ray): skip finished runs, resume unfinished ones, continue past failures,
-    then a frontier over all of them. Prints one line per finished job and the sweep's progress."""
-    from workbench import steps
-
-    if not isinstance(sweep, dict):
-        sweep = load_sweep(sweep)
-    plan = plan_sweep(sweep, Path.cwd())
-    if dry_run:
-        for i, item in enumerate(plan, 1):
-            print(f"[{i}/{len(plan)}] {item['point']}/{item['stage']}: {item['notebook'].name} -> "
-                  f"{item['output_dir']} {item['parameters']}")
-        return {"finished": [], "skipped": [], "failed": [], "blocked": [], "frontier": None}
+def execute_plan(plan: list[dict], engine: str = "serial", jobs: int = 1, address: str | None = None) -> dict:
+    """Run planned notebook runs on an engine, each point's stages in order; one line per finished job.
+    Returns the output directories by status (finished, skipped, failed, blocked)."""
     todo = chain_stages(plan)
     counts = {"done": 0, "failed": 0}
     t0 = time.time()
@@ -149,8 +137,26 @@ def run_batch(sweep: dict | str | Path, dry_run: bool = False, engine: str = "se
               f"{len(todo) - counts['done']} running or waiting, {time.time() - t0:.0f} s", flush=True)
 
     results = run_jobs(todo, engine, jobs, address, report)
-    summary = {key: [r["output_dir"] for r in results if r["status"] == key]
-               for key in ("finished", "skipped", "failed", "blocked")}
+    return {key: [r["output_dir"] for r in results if r["status"] == key]
+            for key in ("finished", "skipped", "failed", "blocked")}
+
+
+def run_batch(sweep: dict | str | Path, dry_run: bool = False, engine: str = "serial", jobs: int = 1,
+              address: str | None = None) -> dict:
+    """Run a sweep (a mapping, or a YAML file of one) on an engine (`engines.py`: serial, local with
+    `jobs` processes, or ray): skip finished runs, resume unfinished ones, continue past failures,
+    then a frontier over all of them. Prints one line per finished job and the sweep's progress."""
+    from workbench import steps
+
+    if not isinstance(sweep, dict):
+        sweep = load_sweep(sweep)
+    plan = plan_sweep(sweep, Path.cwd())
+    if dry_run:
+        for i, item in enumerate(plan, 1):
+            print(f"[{i}/{len(plan)}] {item['point']}/{item['stage']}: {item['notebook'].name} -> "
+                  f"{item['output_dir']} {item['parameters']}")
+        return {"finished": [], "skipped": [], "failed": [], "blocked": [], "frontier": None}
+    summary = execute_plan(plan, engine, jobs, address)
     summary["frontier"] = None
     root = output_root(sweep)
     if sweep.get("frontier", True):

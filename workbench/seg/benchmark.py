@@ -79,7 +79,8 @@ def _lut_candidates(cfg: BenchmarkConfig, spec: ModelSpec) -> list[Path]:
     return out
 
 
-def _spec(cfg: BenchmarkConfig) -> ModelSpec:
+def network_spec(cfg: BenchmarkConfig) -> ModelSpec:
+    """The network a benchmark config names (a run's genotype or baseline, a genotype file, a baseline)."""
     if cfg.run is not None:
         run = RunDir(cfg.run)
         rcfg = run.read_config()
@@ -278,7 +279,7 @@ def _benchmark(cfg: BenchmarkConfig) -> dict:
     if dtype != torch.float32 and device.type != "cuda":
         raise ConfigError(f"dtype: {cfg.dtype} is only benchmarked on CUDA; use float32 on the CPU")
     threads = set_threads(cfg.threads)
-    spec = _spec(cfg)
+    spec = network_spec(cfg)
     torch.manual_seed(0)
     model = build_from_spec(spec).eval()
     check_size(cfg.size, model.size_divisor)

@@ -1,0 +1,73 @@
+"""`workbench ablations bench`: every retrained network of a study timed together, recorded as the
+benchmark each view then uses."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workbench.cli import main
+from workbench.errors import ConfigError
+from workbench.runs import RunDir, measured
+from workbench.study.bench import bench_study
+from workbench.study.collect import collect_runs
+
+
+def retrain_run(path, baseline: str, seed: int, busy_latency: float) -> RunDir:
+    """A finished baseline retrain with the busy benchmark a study's pool leaves behind."""
+    run = RunDir(path)
+    run.write_config({"baseline": baseline, "seed": seed, "num_classes": 11, "bench_size": [64, 128]})
+    run.start("baseline", baseline=baseline, seed=seed)
+    run.update(metrics={"miou": 0.3 + 0.01 * seed})
+    run.finish()
+    bench = RunDir(path / "benchmark")
+    bench.write_config({"run": str(run.path)})
+    bench.start("benchmark")
+    bench.update(metrics={"latency_ms": busy_latency}, latency_noisy=True)
+    bench.finish()
+    return run
+
+
+def test_bench_study_times_all_retrains_together_and_wins_over_the_busy_numbers(tmp_path, capsys):
+    root = tmp_path / "study"
+    a0 = retrain_run(root / "baselines" / "pspnet_lcnet_035-s0" / "retrain", "pspnet_lcnet_035", 0, 999.0)
+    a1 = retrain_run(root / "baselines" / "pspnet_lcnet_035-s1" / "retrain", "pspnet_lcnet_035", 1, 998.0)
+    b0 = retrain_run(root / "baselines" / "fpn_mobilenetv3_small_050-s0" / "retrain", "fpn_mobilenetv3_small_050", 0,
+                     997.0)
+    running = RunDir(root / "baselines" / "unfinished" / "retrain")
+    running.write_config({"baseline": "pspnet_lcnet_035", "bench_size": [64, 128]})
+    running.start("retrain")
+
+    out = bench_study(root, threads=1, rounds=2, repeats=2, warmup=1)
+    assert out["networks"] == 2 and len(out["runs"]) == 3 and out["size"] == [64, 128]
+    by_run = {r["run"]: r for r in out["runs"]}
+    # two seeds of one architecture are timed once and share the number
+    assert by_run["baselines/pspnet_lcnet_035-s0/retrain"]["latency_ms"] == \
+        by_run["baselines/pspnet_lcnet_035-s1/retrain"]["latency_ms"]
+    for run in (a0, a1, b0):
+        rec = RunDir(run.path / "benchmark-study").record()
+        assert rec["kind"] == "benchmark" and rec["status"] == "finished"
+        bench = json.loads((run.path / "benchmark-study" / "benchmark.json").read_text())
+        assert len(bench["latency_ms"]["round_medians"]) == 2
+        assert bench["latency_ms"]["median"] == min(bench["latency_ms"]["round_medians"])
+        assert bench["params_m"] > 0 and bench["gflops"] > 0 and bench["networks_in_run"] == 2
+        # the newest benchmark wins in the run views and in the study summary
+        got = measured(run)
+        assert got["source"] == "benchmark" and got["latency_ms"] == rec["metrics"]["latency_ms"] < 900
+    rows, _ = collect_runs(root)
+    assert len(rows) == 3 and all(r["metrics"]["latency_ms"] < 900 for r in rows), rows
+    summary = json.loads((root / "study_latency.json").read_text())
+    assert summary["rounds"] == 2 and summary["cpu"] and len(summary["runs"]) == 3
+
+    # the CLI prints one line per retrain; a folder without retrains is one clear error
+    assert main(["ablations", "bench", str(root), "--threads", "1", "--rounds", "1", "--repeats", "1"]) == 0
+    assert "3 retrains timed together" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="no finished retrain runs"):
+        bench_study(tmp_path / "empty")
+    other = RunDir(root / "other" / "retrain")
+    other.write_config({"baseline": "pspnet_lcnet_035", "bench_size": [32, 64]})
+    other.start("baseline")
+    other.finish()
+    with pytest.raises(ConfigError, match="give --size"):
+        bench_study(root)

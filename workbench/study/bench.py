@@ -1,0 +1,123 @@
+"""Re-time every network of a study together, round-robin, so that their latencies compare.
+
+The retrains of a study time themselves one at a time, often beside another job of the pool (those
+numbers are flagged busy) and minutes apart on a machine whose speed drifts. `bench_study` times
+every finished retrain under a root in one interleaved run (each round runs every network once,
+`time_rounds`), and records one `benchmark` run per retrain in RUN/benchmark-study, beside the
+retrain's own RUN/benchmark. The study summary, the frontier and the run views then use it (the
+latest benchmark of a run wins); ROOT/study_latency.json lists them all. Networks with the same
+architecture (a baseline's seeds) are timed once and share the number.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from workbench.device import cpu_model, device_fingerprint, resolve_device, set_threads
+from workbench.errors import ConfigError
+from workbench.jsonio import atomic_write_json
+from workbench.loadcheck import OtherLoad
+from workbench.nas.latency.timing import NOISY_SPREAD, time_rounds
+from workbench.runs import RunDir, iter_runs
+from workbench.seg.benchmark import BenchmarkConfig, count_flops, network_spec
+from workbench.seg.model import build_from_spec, count_params
+
+log = logging.getLogger(__name__)
+
+BENCH_FOLDER = "benchmark-study"
+
+
+def finished_retrains(root: Path) -> list[RunDir]:
+    """Finished retrain runs (of a genotype, kind 'retrain', or of a hand-designed 'baseline') under root."""
+    return [r for r in iter_runs(root)
+            if r.record().get("kind") in ("retrain", "baseline") and r.record().get("status") == "finished"]
+
+
+def _size(runs: list[RunDir], size: tuple[int, int] | None) -> tuple[int, int]:
+    if size is not None:
+        return tuple(size)
+    sizes = {tuple(r.read_config().get("bench_size") or r.read_config().get("crop_size") or ()) for r in runs}
+    if len(sizes) != 1 or not all(sizes):
+        raise ConfigError(f"size: the retrains under the root were benchmarked at {sorted(sizes)}; give --size HxW")
+    return sizes.pop()
+
+
+def bench_study(root: str | Path, size: tuple[int, int] | None = None, threads: int | None = None, rounds: int = 7,
+                repeats: int = 10, warmup: int = 3, device: str = "cpu") -> dict:
+    """Time every finished retrain under root together (round-robin) and record a benchmark run for each."""
+    from tqdm.auto import tqdm
+
+    root = Path(root).resolve()
+    runs = finished_retrains(root)
+    if not runs:
+        raise ConfigError(f"{root}: no finished retrain runs to time")
+    size = _size(runs, size)
+    dev = resolve_device(device)
+    old_threads = torch.get_num_threads()
+    threads = set_threads(threads) if dev.type == "cpu" else None
+    try:
+        specs = {r.path: network_spec(BenchmarkConfig(run=str(r.path))) for r in runs}
+        unique = {s.fingerprint: s for s in specs.values()}
+        x = torch.randn(1, 3, *size, device=dev)
+
+        def factory(spec):
+            def make():
+                torch.manual_seed(0)
+                model = build_from_spec(spec).to(dev).eval()
+                return lambda: _forward(model, x)
+            return make
+
+        info = {}
+        for key, spec in unique.items():
+            model = build_from_spec(spec).eval()
+            info[key] = {"params_m": count_params(model) / 1e6, "gflops": count_flops(model, x.cpu()) / 1e9}
+        log.info("timing %d networks (%d retrains) at %dx%d, %d rounds of %d runs", len(unique), len(runs), *size,
+                 rounds, repeats)
+        with tqdm(total=len(unique) * rounds, desc="study latency", disable=None) as bar, OtherLoad() as load:
+            medians = time_rounds({k: factory(s) for k, s in unique.items()}, dev, warmup, repeats, rounds, bar.update)
+        fp = device_fingerprint(dev, threads)
+    finally:
+        torch.set_num_threads(old_threads)
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    rows = []
+    for run in runs:
+        spec = specs[run.path]
+        ms = [round(m, 4) for m in medians[spec.fingerprint]]
+        spread = max(ms) / min(ms)
+        noisy = load.busy or spread > NOISY_SPREAD
+        rel = run.path.relative_to(root)
+        bench = RunDir(run.path / BENCH_FOLDER)
+        result = {"network": {"kind": spec.kind, "name": spec.name, "fingerprint": spec.fingerprint},
+                  "size": list(size), "batch": 1, "device": fp, "threads": threads, "torch": torch.__version__,
+                  "protocol": "study round-robin", "networks_in_run": len(unique), "measured": stamp,
+                  "latency_ms": {"median": min(ms), "round_medians": ms, "rounds": rounds,
+                                 "repeats": repeats, "warmup": warmup, "spread": round(spread, 4)},
+                  "machine": {**load.record(), "spread": round(spread, 4)}, "noisy": noisy, **info[spec.fingerprint]}
+        with bench.claim(overwrite=True):
+            bench.write_config({"run": str(run.path), "size": list(size), "threads": threads, "rounds": rounds,
+                                "repeats": repeats, "warmup": warmup, "protocol": "study round-robin"})
+            bench.start("benchmark", network=spec.name, size=list(size), device=fp)
+            atomic_write_json(bench.path / "benchmark.json", result)
+            bench.update(metrics={"latency_ms": min(ms), "fps": 1000.0 / min(ms), "gflops": result["gflops"],
+                                  "params_m": result["params_m"]},
+                         artifacts={"benchmark": "benchmark.json"}, latency_noisy=noisy, machine=result["machine"])
+            bench.finish()
+        rows.append({"run": str(rel), "network": spec.name, "latency_ms": min(ms),
+                     "spread": round(spread, 4), "noisy": noisy})
+    summary = {"root": str(root), "measured": stamp, "cpu": cpu_model(), "device": fp, "size": list(size),
+               "threads": threads, "rounds": rounds, "repeats": repeats, "warmup": warmup, "networks": len(unique),
+               "other_load": load.share, "busy": load.busy, "runs": rows}
+    atomic_write_json(root / "study_latency.json", summary)
+    if load.busy:
+        log.warning("study latency: other processes used %.0f%% of the machine while it was timed; every "
+                    "benchmark is flagged noisy", 100 * (load.share or 0))
+    return summary
+
+
+@torch.inference_mode()
+def _forward(model: torch.nn.Module, x: torch.Tensor) -> object:
+    return model(x)
