@@ -53,7 +53,7 @@ def _eval_vos(args: argparse.Namespace) -> int:
     from workbench import steps
 
     result = steps.evaluate_vos(args.root, args.split, args.results, sequences=args.sequences,
-                                resolution=args.resolution, json_out=args.json)
+                                resolution=args.resolution, json_out=args.json, layout=args.layout)
     print(format_vos(result))
     return 0
 
@@ -90,8 +90,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", help="also write the full result as JSON here")
     p.set_defaults(func=_eval_seg)
 
-    p = ev_sub.add_parser("vos", help="DAVIS 2017 semi-supervised J and F, per object and global")
-    p.add_argument("--root", required=True, help="DAVIS root (JPEGImages/, Annotations/, ImageSets/)")
+    p = ev_sub.add_parser("vos", help="DAVIS 2017 (or YouTube-VOS) semi-supervised J and F, per object and global")
+    p.add_argument("--root", required=True, help="DAVIS root (JPEGImages/, Annotations/, ImageSets/), or a "
+                   "YouTube-VOS root (<split>/Annotations/, <split>/meta.json) with --layout youtube-vos")
+    p.add_argument("--layout", choices=("davis", "youtube-vos"), default="davis",
+                   help="davis: the objects of frame 0, frames 1..n-2; youtube-vos: each object from its first "
+                        "annotated frame (meta.json) on, the last frame included")
     p.add_argument("--split", default="val")
     p.add_argument("--results", required=True, help="results tree {seq}/{frame}.png (palette indices)")
     p.add_argument("--sequences", nargs="+", help="only these sequences (default: the split's)")
