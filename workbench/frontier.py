@@ -108,6 +108,8 @@ def point_name(run: RunDir, rec: dict, root: Path) -> str:
             else f"-lw{rec['latency_weight']}"
     if isinstance(rec.get("width_multiplier"), (int, float)) and rec["width_multiplier"] != 1:
         name += f"-x{rec['width_multiplier']:g}"
+    if isinstance(rec.get("depth_multiplier"), int) and rec["depth_multiplier"] != 1:
+        name += f"-d{rec['depth_multiplier']}"
     if rec.get("seed") is not None:
         name += f"-s{rec['seed']}"
     return name

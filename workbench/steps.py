@@ -120,12 +120,16 @@ def derive(run_dir: str | Path):
     return rederive(run_dir)
 
 
-def scale_genotype(genotype: str | Path, width: float, out: str | Path) -> Path:
-    """Write a width-scaled copy of a genotype (`workbench.nas.genotypes.scale_width`)."""
+def scale_genotype(genotype: str | Path, width: float, out: str | Path, depth: int = 1) -> Path:
+    """Write a widened and/or deepened copy of a genotype (`workbench.nas.genotypes.scale_width`,
+    `scale_depth`)."""
     from workbench.errors import ConfigError
-    from workbench.nas.genotypes import save_genotype, scale_width
+    from workbench.nas.genotypes import save_genotype, scale_depth, scale_width
 
-    scaled = scale_width(genotype, width)
+    if width == 1.0 and depth == 1:
+        raise ConfigError("width/depth: give a width multiplier other than 1 or a depth of 2 or more")
+    scaled = scale_width(genotype, width) if width != 1.0 else genotype
+    scaled = scale_depth(scaled, depth) if depth != 1 else scaled
     if Path(out).resolve() == Path(genotype).resolve():
         raise ConfigError(f"{out}: the output would overwrite the input genotype")
     return save_genotype(scaled, out)

@@ -55,7 +55,7 @@ def _derive(args: argparse.Namespace) -> int:
 def _scale(args: argparse.Namespace) -> int:
     from workbench import steps
 
-    out = steps.scale_genotype(args.genotype, args.width, args.out)
+    out = steps.scale_genotype(args.genotype, args.width, args.out, depth=args.depth)
     print(steps.describe_genotype(out))
     print(f"wrote {out}")
     return 0
@@ -108,8 +108,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", required=True)
     p.set_defaults(func=_derive)
 
-    p = sub.add_parser("scale", help="a genotype with every width multiplied (retrain it like any genotype)")
+    p = sub.add_parser("scale", help="a genotype widened and/or deepened (retrain it like any genotype)")
     p.add_argument("genotype", help="genotype.json")
-    p.add_argument("--width", type=float, required=True, help="width multiplier, e.g. 2 or 3")
+    p.add_argument("--width", type=float, default=1.0, help="width multiplier, e.g. 2 or 3 (default 1)")
+    p.add_argument("--depth", type=int, default=1, help="each layer repeated N times, as DARTS's deeper "
+                   "evaluation network (a repeat of a downsampling cell keeps its stride; default 1)")
     p.add_argument("--out", required=True, help="the scaled genotype.json to write")
     p.set_defaults(func=_scale)

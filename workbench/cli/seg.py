@@ -20,7 +20,7 @@ def _source(p: argparse.ArgumentParser, required: bool = True) -> None:
 def _retrain(args: argparse.Namespace) -> int:
     from workbench import steps
 
-    cfg = explicit(args, ("genotype", "baseline", "width", "init_from", "recipe", "dataset", "data_root", "epochs", "crop_size",
+    cfg = explicit(args, ("genotype", "baseline", "width", "depth", "init_from", "recipe", "dataset", "data_root", "epochs", "crop_size",
                           "batch_size", "lr", "device", "seed", "num_workers", "eval_size", "threads"),
                    flags=("resume", "overwrite"))
     record = steps.retrain(cfg, args.run_dir)
@@ -93,7 +93,7 @@ def _export(args: argparse.Namespace) -> int:
 def _pretrain(args: argparse.Namespace) -> int:
     from workbench import steps
 
-    cfg = explicit(args, ("genotype", "width", "data_root", "image_size", "epochs", "batch_size", "lr", "device",
+    cfg = explicit(args, ("genotype", "width", "depth", "data_root", "image_size", "epochs", "batch_size", "lr", "device",
                           "threads", "seed", "num_workers"), flags=("resume", "overwrite"))
     record = steps.pretrain(cfg, args.run_dir)
     m = record.get("metrics", {})
@@ -108,6 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "for DistributedDataParallel (batch size is global).")
     _source(p)
     p.add_argument("--width", type=float, help="width multiplier of the genotype (as `workbench scale`; recorded)")
+    p.add_argument("--depth", type=int, help="each layer of the genotype repeated N times (as `workbench scale`; recorded)")
     p.add_argument("--recipe", help="retrain recipe: plain-v1 (default) or fast-v1 (workbench.seg.recipes)")
     p.add_argument("--init-from", help="a `workbench pretrain` run directory: start from its stem and body")
     p.add_argument("--dataset", choices=["cityscapes", "camvid"])
@@ -135,6 +136,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "top-1/top-5; resumable; `retrain --init-from RUN_DIR` starts from it.")
     p.add_argument("--genotype", required=True, help="genotype.json of a search run")
     p.add_argument("--width", type=float, help="width multiplier (as `workbench scale`); retrain at the same")
+    p.add_argument("--depth", type=int, help="layer repeats (as `workbench scale --depth`); retrain at the same")
     p.add_argument("--data-root", required=True)
     p.add_argument("--run-dir", required=True)
     p.add_argument("--image-size", type=int, help="square training crop / validation size (default 224)")

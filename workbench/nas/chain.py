@@ -257,6 +257,24 @@ def chain_probes(body: ChainBody, stem_channels: int, head_channels: int, num_cl
     return probes
 
 
+def repeat_cells(body: dict, repeats: int) -> tuple[dict, list[int]]:
+    """A chain body dict with each cell followed by `repeats - 1` copies of itself. A copy of a
+    reduction cell is a normal cell at the reduced stride (same edges and ops), as DARTS stacks
+    normal cells between its reductions. A multi-input cell reads the last copy of each cell it read.
+    Returns the body and, per new cell, the index of the cell it copies."""
+    out, origin = [], []
+    for cell in body["cells"]:
+        for r in range(repeats):
+            out.append({**cell, "index": len(out), "kind": cell["kind"] if r == 0 else "normal"})
+            origin.append(cell["index"])
+    deeper = {**body, "cells": out}
+    for key in MULTI_KINDS:
+        multi = body.get(key)
+        if multi is not None:
+            deeper[key] = {**multi, "inputs": [i if i < 0 else (i + 1) * repeats - 1 for i in multi["inputs"]]}
+    return deeper, origin
+
+
 def chain_summary(body: ChainBody) -> dict:
     downs = [c.index for c in body.cells if c.kind == "reduction"]
     return {"depth": len(body.cells), "downsampling": downs}

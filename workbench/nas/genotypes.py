@@ -180,6 +180,22 @@ def scale_width(source: str | Path | dict | Genotype, factor: float, divisor: in
     return genotype_from_dict(d, f"{genotype.preset} x{factor:g}")
 
 
+def scale_depth(source: str | Path | dict | Genotype, repeats: int) -> Genotype:
+    """The same architecture with every layer repeated `repeats` times (the space's `deepen`): the
+    deeper evaluation network of DARTS, whose retrain stacks more cells than the search had. The
+    LUT estimate no longer applies: cleared."""
+    from workbench.nas.space import space_for_genotype
+
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise GenotypeError(f"depth: must be a whole number of repeats >= 1, got {repeats!r}")
+    genotype = load_genotype(source)
+    d = genotype.to_dict()
+    d.update(body=space_for_genotype(genotype.space, "depth").deepen(d["body"], repeats, f"{genotype.preset} genotype"),
+             expected_latency_ms=None)
+    d["depth_multiplier"] = repeats * int(d.get("depth_multiplier") or 1)
+    return genotype_from_dict(d, f"{genotype.preset} depth x{repeats}")
+
+
 def save_genotype(genotype: Genotype, path: str | Path) -> Path:
     from workbench.jsonio import atomic_write_json
 

@@ -106,6 +106,11 @@ class SearchSpace:
         """{'depth': layers kept, 'downsampling': indices of the downsampling layers} for studies."""
         raise NotImplementedError
 
+    def deepen(self, body: dict, repeats: int, source: str) -> dict:
+        """The body dict with every layer repeated `repeats` times (DARTS's deeper evaluation network);
+        a space that cannot say what a repeated layer is leaves this unimplemented."""
+        raise GenotypeError(f"{source}: the {self.name!r} space has no deeper form (depth applies to cell chains)")
+
 
 def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
     """Class decorator: make a space available under `cls.name`."""

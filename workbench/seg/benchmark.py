@@ -226,10 +226,10 @@ def _lut_prediction(cfg: BenchmarkConfig, spec: ModelSpec, device_fp: dict) -> d
     except DataError:
         if cfg.lut:  # the table the user named does not cover this network: say so
             raise
-        # the search's table does not cover a network widened after the search
+        # the search's table does not cover a network widened or deepened after the search
         return {"predicted_ms": None, "path": str(path),
-                "note": "the search's latency table has no entries at this network's widths (widened after the "
-                        "search); `workbench lut build --genotype` times one"}
+                "note": "the search's latency table has no entries for some pieces of this network (widened or "
+                        "deepened after the search); `workbench lut build --genotype` times one"}
     return {"predicted_ms": predicted, "path": str(path), "note": None}
 
 

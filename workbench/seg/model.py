@@ -29,6 +29,7 @@ class ModelSpec:
     fingerprint: str
     genotype: dict | None = None  # the raw genotype.json content (width-scaled when width != 1)
     width: float = 1.0  # width multiplier applied to the genotype file's architecture
+    depth: int = 1  # each layer of the genotype file's architecture repeated this many times
 
 
 def genotype_fingerprint(genotype: dict, num_classes: int) -> str:
@@ -52,14 +53,17 @@ def read_genotype_file(path: str | Path) -> dict:
 
 
 def model_spec(*, genotype: str | Path | None, baseline: str | None, num_classes: int | None,
-               width: float = 1.0) -> ModelSpec:
+               width: float = 1.0, depth: int = 1) -> ModelSpec:
     """Validate the source (exactly one of genotype/baseline) without building anything. `width`
-    widens a genotype as `workbench scale` does (DARTS retrains wider than it searched)."""
+    widens and `depth` deepens a genotype as `workbench scale` does (DARTS retrains a wider and
+    deeper network than it searched)."""
     if (genotype is None) == (baseline is None):
         raise ConfigError("genotype/baseline: give exactly one of a genotype file or a baseline name")
     if width != 1.0 and baseline is not None:
         raise ConfigError(f"width: scales a searched genotype; baseline {baseline!r} has its own widths "
                           f"(see workbench.seg.baselines)")
+    if depth != 1 and baseline is not None:
+        raise ConfigError(f"depth: deepens a searched genotype, not the baseline {baseline!r}")
     if baseline is not None:
         from workbench.seg.baselines import BASELINES
 
@@ -68,15 +72,16 @@ def model_spec(*, genotype: str | Path | None, baseline: str | None, num_classes
         n = int(num_classes or 19)
         return ModelSpec("baseline", baseline, n, f"baseline:{baseline}:{n}")
     data = read_genotype_file(genotype)
-    if width != 1.0:
-        from workbench.nas.genotypes import scale_width
+    if width != 1.0 or depth != 1:
+        from workbench.nas.genotypes import scale_depth, scale_width
 
         try:
-            data = scale_width(data, width).to_dict()
+            data = scale_width(data, width).to_dict() if width != 1.0 else data
+            data = scale_depth(data, depth).to_dict() if depth != 1 else data
         except GenotypeError as exc:
             raise GenotypeError(str(exc) if str(genotype) in str(exc) else f"{genotype}: {exc}") from None
     n = int(num_classes or data.get("num_classes") or 19)
-    return ModelSpec("genotype", str(genotype), n, genotype_fingerprint(data, n), genotype=data, width=width)
+    return ModelSpec("genotype", str(genotype), n, genotype_fingerprint(data, n), genotype=data, width=width, depth=depth)
 
 
 def build_from_spec(spec: ModelSpec) -> nn.Module:

@@ -37,6 +37,7 @@ MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 class PretrainConfig:
     genotype: str = field("runs/search/genotype.json", help="genotype.json of a search run")
     width: float = field(1.0, min=0.0, help="width multiplier of the genotype (as `workbench scale`)")
+    depth: int = field(1, min=1, max=16, help="each layer of the genotype repeated (as `workbench scale --depth`)")
     data_root: str = field("datasets/imagenet", help="ImageNet-layout folder: train/<class>/*.JPEG, val/<class>/*")
     image_size: int = field(224, min=8, help="training crop and validation size (pixels, square)")
     epochs: int = field(90, min=1, help="training epochs")
@@ -140,7 +141,8 @@ def _pretrain(cfg: PretrainConfig, run: RunDir) -> dict:
     val_set, val_loader = _loader_of(root / "val", cfg.image_size, False, cfg, 0)
     if train_set.classes != val_set.classes:
         raise DataError(root / "val", f"classes differ from train/ ({len(val_set.classes)} vs {len(train_set.classes)})")
-    spec = model_spec(genotype=cfg.genotype, baseline=None, num_classes=len(train_set.classes), width=cfg.width)
+    spec = model_spec(genotype=cfg.genotype, baseline=None, num_classes=len(train_set.classes), width=cfg.width,
+                      depth=cfg.depth)
     seed_everything(cfg.seed)
     model = BodyClassifier(spec.genotype, len(train_set.classes), cfg.dropout)
     per_epoch = max(len(train_set) // cfg.batch_size, 1)
@@ -168,6 +170,7 @@ def _pretrain(cfg: PretrainConfig, run: RunDir) -> dict:
     atomic_write_json(run.genotype_path, spec.genotype)
     run.start("pretrain", seed=cfg.seed, dataset=str(root), classes=len(train_set.classes),
               architecture=spec.fingerprint, width_multiplier=spec.genotype.get("width_multiplier") or 1.0,
+              depth_multiplier=spec.genotype.get("depth_multiplier") or 1,
               genotype_source=str(cfg.genotype), preset=spec.genotype.get("preset"))
     try:
         for epoch in range(start, cfg.epochs):

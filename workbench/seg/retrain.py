@@ -53,6 +53,7 @@ class RetrainConfig:
     genotype: str | None = field(None, help="genotype.json of a search run (or give baseline)")
     baseline: str | None = field(None, help="hand-designed baseline name (workbench.seg.baselines)")
     width: float = field(1.0, min=0.0, help="width multiplier of the genotype's channels, as `workbench scale`")
+    depth: int = field(1, min=1, max=16, help="each layer of the genotype repeated this many times, as `workbench scale`")
     init_from: str | None = field(None, help="a `workbench pretrain` run: start from its stem and body")
     dataset: Literal["cityscapes", "camvid"] = field("cityscapes", help="dataset format")
     data_root: str = field("datasets/synth-cityscapes", help="dataset root directory")
@@ -101,6 +102,8 @@ class RetrainConfig:
             raise ConfigError(f"width: must be a positive finite number, got {self.width!r}")
         if self.width != 1.0 and self.baseline is not None:
             raise ConfigError(f"width: scales a searched genotype, not the baseline {self.baseline!r}")
+        if self.depth != 1 and self.baseline is not None:
+            raise ConfigError(f"depth: deepens a searched genotype, not the baseline {self.baseline!r}")
         if self.init_from and self.baseline is not None:
             raise ConfigError("init_from: pretrained weights are for a searched genotype, not a baseline")
         recipes.resolve(self)  # unknown recipe, bad choices and ranges: one ConfigError naming the field
@@ -194,7 +197,7 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
                                   scale_range=cfg.scale_range, flip=cfg.flip, preload=cfg.preload)
     val_set = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.val_split, train=False, preload=cfg.preload)
     spec = model_spec(genotype=cfg.genotype, baseline=cfg.baseline, num_classes=train_set.num_classes,
-                      width=cfg.width)
+                      width=cfg.width, depth=cfg.depth)
     torch.manual_seed(cfg.seed)  # same initial weights in every process
     model = build_from_spec(spec)
     check_size(cfg.crop_size, model.size_divisor, "crop_size")
@@ -249,7 +252,8 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
         artifacts = {"checkpoint": "checkpoints/last.pt"}
         if spec.kind == "genotype":
             fields.update(_search_fields(cfg.genotype, spec.genotype), genotype_source=str(cfg.genotype),
-                          width_multiplier=spec.genotype.get("width_multiplier") or 1.0, init_from=cfg.init_from)
+                          width_multiplier=spec.genotype.get("width_multiplier") or 1.0,
+                          depth_multiplier=spec.genotype.get("depth_multiplier") or 1, init_from=cfg.init_from)
             if Path(cfg.genotype).resolve() != run.genotype_path.resolve():
                 atomic_write_json(run.genotype_path, spec.genotype)  # the run is self-contained
             artifacts["genotype"] = "genotype.json"

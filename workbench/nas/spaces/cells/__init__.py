@@ -11,7 +11,7 @@ may also end in an aggregation cell (hand-written genotypes; a search here deriv
 
 from __future__ import annotations
 
-from workbench.nas.chain import ChainBody, ChainNet, chain_probes, chain_summary, parse_chain
+from workbench.nas.chain import ChainBody, ChainNet, chain_probes, chain_summary, parse_chain, repeat_cells
 from workbench.nas.space import SearchSpace, register_space
 from workbench.nas.spaces.cells.config import CellsConfig
 from workbench.nas.spaces.cells.supernet import ChainSupernet, supernet_specs
@@ -37,6 +37,9 @@ class CellsSpace(SearchSpace):
 
     def parse_body(self, body: dict, source: str) -> ChainBody:
         return parse_chain(body, source, multi=("fusion", "aggregation"))
+
+    def deepen(self, body: dict, repeats: int, source: str) -> dict:
+        return repeat_cells(body, repeats)[0]
 
     def build_body(self, genotype) -> ChainNet:
         return ChainNet(genotype.body, genotype.stem_channels)

@@ -13,7 +13,7 @@ the aggregation cell and the decoded path ("trellis" in the body).
 from __future__ import annotations
 
 from workbench.errors import GenotypeError
-from workbench.nas.chain import ChainBody, ChainNet, chain_probes, parse_chain
+from workbench.nas.chain import ChainBody, ChainNet, chain_probes, parse_chain, repeat_cells
 from workbench.nas.space import SearchSpace, register_space
 from workbench.nas.spaces.hyper.config import HyperConfig
 from workbench.nas.spaces.hyper.supernet import HyperSupernet
@@ -43,6 +43,16 @@ class HyperCellSpace(SearchSpace):
             raise GenotypeError(f"{source}: trellis.path does not match 'cells' (one cell per non-pruned layer, "
                                 "a reduction cell where the path downsamples)")
         return chain
+
+    def deepen(self, body: dict, repeats: int, source: str) -> dict:
+        """Repeat each kept layer of the path: a repeated layer keeps the stride ("keep")."""
+        deeper, _ = repeat_cells(body, repeats)
+        path = []
+        for step in body["trellis"]["path"]:
+            copies = 1 if step["choice"] == "prune" else repeats
+            path += [{**step, "choice": step["choice"] if r == 0 else "keep"} for r in range(copies)]
+        deeper["trellis"] = {**body["trellis"], "path": [{**step, "layer": i} for i, step in enumerate(path)]}
+        return deeper
 
     def build_body(self, genotype) -> ChainNet:
         return ChainNet(genotype.body, genotype.stem_channels)
