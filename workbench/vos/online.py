@@ -27,6 +27,23 @@ def expand(boxes: torch.Tensor, factor: float = ROI_EXPAND, min_size: float = 8.
     return torch.cat([c - half, c + half], 1)
 
 
+def reframe(masks: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """RoI masks [N, C, S, S] drawn in boxes `src` [N, 4], redrawn in boxes `dst` (zeros where dst
+    reaches outside src). A propagated target is segmented in a wider box than the one its previous
+    mask (the prior) was cropped in; training drew the prior in the RoI's own geometry, so the prior
+    is redrawn to match the RoI it guides."""
+    if not len(masks):
+        return masks
+    src, dst = src.float(), dst.float()
+    c_src, h_src = (src[:, :2] + src[:, 2:]) / 2, ((src[:, 2:] - src[:, :2]) / 2).clamp_min(1e-6)
+    c_dst, h_dst = (dst[:, :2] + dst[:, 2:]) / 2, (dst[:, 2:] - dst[:, :2]) / 2
+    theta = torch.zeros(len(masks), 2, 3, device=masks.device)
+    theta[:, 0, 0], theta[:, 1, 1] = (h_dst / h_src).T.to(masks.device)
+    theta[:, :, 2] = ((c_dst - c_src) / h_src).to(masks.device)
+    grid = F.affine_grid(theta, list(masks.shape), align_corners=False)
+    return F.grid_sample(masks.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
 def flip_boxes(boxes: torch.Tensor, width: int) -> torch.Tensor:
     return torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], 1)
 
@@ -238,8 +255,9 @@ class OnlineSegmenter:
         ks = [k for k, t in enumerate(tracker.targets) if t.present] if cfg.propagate else []
         if ks:
             pred = torch.stack([tracker.targets[k].predicted_box(self.t) for k in ks]).to(dev)
-            prior = torch.stack([tracker.targets[k].template for k in ks])[:, None].to(dev)
             prois = expand(pred, cfg.propagate_expand)
+            templates = torch.stack([tracker.targets[k].template for k in ks])[:, None].to(dev)
+            prior = reframe(templates, expand(pred), prois)  # the template's box, moved with the target
             pshapes = self._masks(out, prois, prior)
             pboxes = torch.stack([_shape_box(m[0], r) for m, r in zip(pshapes, prois)])
             boxes, rois = torch.cat([boxes, pboxes]), torch.cat([rois, prois])
