@@ -93,6 +93,26 @@ def test_paper_presets_validate_build_and_name_their_sources(name):
                for ln in valued), [ln for ln in valued if not re.search("our choice|our reading|FasterSeg|abstract|issue 13", ln)]
 
 
+def test_paper_retrain_presets_validate_and_yield_to_the_command_line(monkeypatch, capsys):
+    from workbench import cli, steps
+    from workbench.config import from_dict
+    from workbench.nas.paper_presets import PAPER_RETRAIN
+    from workbench.seg.recipes import resolve
+    from workbench.seg.retrain import RetrainConfig
+
+    assert set(PAPER_RETRAIN) == {"gas-paper", "lgcnet-paper", "autortnet-paper"}
+    cfg = from_dict(RetrainConfig, {"genotype": "g.json", **PAPER_RETRAIN["gas-paper"]})
+    values, record = resolve(cfg)
+    assert record["name"] == "fasterseg-v1" and values["loss"] == "ohem" and cfg.crop_size == (512, 1024)
+    seen = []
+    monkeypatch.setattr(steps, "retrain", lambda c, run_dir: seen.append(c) or {})
+    assert cli.main(["retrain", "--genotype", "g.json", "--preset", "autortnet-paper", "--epochs", "3",
+                     "--run-dir", "r"]) == 0
+    assert seen[0]["epochs"] == 3 and seen[0]["batch_size"] == 12 and seen[0]["recipe"] == "fasterseg-v1"
+    assert cli.main(["retrain", "--genotype", "g.json", "--preset", "nope", "--run-dir", "r"]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: preset: unknown retrain preset 'nope'")
+
+
 def test_supernet_forward_shapes_and_strides():
     model = build_supernet(tiny(), num_classes=5)
     assert [s.stride for s in model.specs] == [8, 8, 16, 8]  # three cells, then the fusion cell at 1/8

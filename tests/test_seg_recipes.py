@@ -60,6 +60,19 @@ def test_warmup_then_cosine_by_hand():
     assert lrs[99] == pytest.approx(0.5 * (1 + math.cos(math.pi * 89 / 90)))
 
 
+def test_fasterseg_recipe_exponential_decay_by_hand():
+    values, record = recipes.resolve(RetrainConfig(baseline="x", recipe="fasterseg-v1"))
+    assert (values["optimizer"], values["lr"], values["weight_decay"], values["loss"]) == ("sgd", 0.01, 5e-4, "ohem")
+    assert values["scale_range"] == (0.75, 1.25) and record["name"] == "fasterseg-v1"
+    lrs = [recipes.learning_rate(values, s, 600) for s in range(600)]
+    # per step over 600 steps = per epoch over 600 epochs: step k is 0.01 x 0.992^k
+    for k in (0, 1, 300, 599):
+        assert lrs[k] == pytest.approx(0.01 * 0.992 ** k, rel=1e-9)
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    with pytest.raises(ConfigError, match="^exp_final: "):
+        from_dict(RetrainConfig, {"baseline": "x", "recipe": "fasterseg-v1", "exp_final": 1.5})
+
+
 # --- losses ----------------------------------------------------------------------------------
 
 

@@ -241,6 +241,16 @@ def runs_table(root: str | Path) -> str:
     return format_table(list_runs(root))
 
 
+def retrain_preset(name: str) -> dict:
+    """The paper-scale retrain settings of a search preset (`gas-paper`, ...), to start a config from."""
+    from workbench.errors import ConfigError
+    from workbench.nas.paper_presets import PAPER_RETRAIN
+
+    if name not in PAPER_RETRAIN:
+        raise ConfigError(f"preset: unknown retrain preset {name!r} (known: {', '.join(sorted(PAPER_RETRAIN))})")
+    return dict(PAPER_RETRAIN[name])
+
+
 def bench_study(root: str | Path, size: tuple[int, int] | None = None, threads: int | None = None, rounds: int = 7,
                 repeats: int = 10, warmup: int = 3, device: str = "cpu") -> dict:
     """Time every retrained network of a study together, round-robin (ROOT/study_latency.json)."""

@@ -23,6 +23,8 @@ def _retrain(args: argparse.Namespace) -> int:
     cfg = explicit(args, ("genotype", "baseline", "width", "depth", "init_from", "recipe", "dataset", "data_root", "epochs", "crop_size",
                           "batch_size", "lr", "device", "seed", "num_workers", "eval_size", "threads"),
                    flags=("resume", "overwrite"))
+    if args.preset:
+        cfg = {**steps.retrain_preset(args.preset), **cfg}  # what the command line gives wins
     record = steps.retrain(cfg, args.run_dir)
     if record:
         m = record.get("metrics", {})
@@ -109,7 +111,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _source(p)
     p.add_argument("--width", type=float, help="width multiplier of the genotype (as `workbench scale`; recorded)")
     p.add_argument("--depth", type=int, help="each layer of the genotype repeated N times (as `workbench scale`; recorded)")
-    p.add_argument("--recipe", help="retrain recipe: plain-v1 (default) or fast-v1 (workbench.seg.recipes)")
+    p.add_argument("--recipe", help="retrain recipe: plain-v1 (default), fast-v1 or fasterseg-v1 (workbench.seg.recipes)")
+    p.add_argument("--preset", help="paper-scale retrain settings: gas-paper, lgcnet-paper or autortnet-paper "
+                   "(workbench.nas.paper_presets.PAPER_RETRAIN); flags given here win")
     p.add_argument("--init-from", help="a `workbench pretrain` run directory: start from its stem and body")
     p.add_argument("--dataset", choices=["cityscapes", "camvid"])
     p.add_argument("--data-root")

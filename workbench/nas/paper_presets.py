@@ -87,3 +87,19 @@ PAPER_PRESETS: dict[str, dict] = {
         "latency_weight": 0.01,  # FasterSeg's initial student lambda; AutoRTNet's own is not reachable
     },
 }
+
+
+# The retrain that goes with each search preset (`workbench retrain --preset gas-paper ...`). The
+# papers' retrain sections were not reachable either; FasterSeg's retrain (train/config_train.py at
+# 478b026) is the source, with its optimization in the `fasterseg-v1` recipe (workbench.seg.recipes).
+_RETRAIN = {
+    "dataset": "cityscapes",  # the papers' abstracts (Cityscapes)
+    "recipe": "fasterseg-v1",  # FasterSeg's SGD/exp-decay/OHEM retrain
+    "crop_size": (512, 1024),  # FasterSeg config_train.py image_height/width (full-resolution images)
+    "batch_size": 12,  # FasterSeg config_train.py batch_size
+    "epochs": 2420,  # FasterSeg: 600 epochs x 1,000 iterations x batch 12 = 7.2 M images / 2,975 train images
+    "eval_size": None,  # FasterSeg evaluates at full 1024x2048, single scale, no flip
+    "eval_every": 100,  # our choice
+}
+
+PAPER_RETRAIN: dict[str, dict] = {name: dict(_RETRAIN) for name in PAPER_PRESETS}

@@ -33,8 +33,9 @@ class Recipe:
     lr: float = 0.01
     momentum: float = 0.9  # SGD momentum (AdamW: beta1)
     weight_decay: float = 5e-4
-    schedule: str = "poly"  # poly | cosine (per iteration, after the warm-up)
+    schedule: str = "poly"  # poly | cosine | exp (per iteration, after the warm-up)
     poly_power: float = 0.9
+    exp_final: float = 0.01  # exp: lr decays geometrically to exp_final x the peak at the last step
     warmup: float = 0.0  # linear warm-up to lr over this fraction of the optimizer steps
     scale_range: tuple[float, float] = (0.5, 2.0)
     flip: bool = True
@@ -55,7 +56,7 @@ class Recipe:
 RECIPE_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Recipe)[3:])
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "optimizer": ("sgd", "adamw"), "schedule": ("poly", "cosine"), "loss": ("ce", "ohem"),
+    "optimizer": ("sgd", "adamw"), "schedule": ("poly", "cosine", "exp"), "loss": ("ce", "ohem"),
     "memory_format": ("contiguous", "channels_last", "auto"), "precision": ("fp32", "bf16", "auto"),
 }
 
@@ -68,6 +69,18 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                          "decoded once",
            optimizer="adamw", lr=4e-3, momentum=0.9, weight_decay=1e-2, schedule="cosine", warmup=0.0,
            scale_range=(0.75, 1.5), memory_format="auto", precision="auto", preload=True),
+    # FasterSeg's retrain, from its open code (VITA-Group/FasterSeg train/config_train.py and
+    # train/train.py at 478b026): the GAS, LGCNet and AutoRTNet retrain sections could not be read,
+    # and FasterSeg is the closest open method. Its paper-scale budget (crop 512x1024, batch 12,
+    # 600 epochs x 1,000 iterations) is RetrainConfig's, not the recipe's: see paper_presets.py.
+    Recipe("fasterseg-v1", 1, "FasterSeg's retrain: SGD 0.01 momentum 0.9 weight decay 5e-4, lr decayed "
+                              "x0.992 per epoch over 600 epochs (0.992^600 = 0.008 of the peak at the end; "
+                              "here per step), random scale 0.75-1.25 / crop / flip, OHEM (p < 0.7, at "
+                              "least 1/16 of the pixels); add teacher=<baseline> distill_weight=1 for its "
+                              "KL distillation (T 1). Not here: its 1/16 and 1/32 auxiliary heads (0.2)",
+           optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="exp", exp_final=0.992 ** 600,
+           scale_range=(0.75, 1.25), loss="ohem", ohem_thresh=0.7, ohem_min_kept=1 / 16,
+           distill_temperature=1.0),
 )}
 
 DEFAULT_RECIPE = "plain-v1"
@@ -121,7 +134,8 @@ def resolve(config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def learning_rate(values: dict[str, Any], step: int, max_steps: int) -> float:
     """The learning rate of optimizer step `step` (0-based) of `max_steps`: linear warm-up, then
-    poly `(1 - t)^power` or half-cosine over the remaining steps (t from 0 to 1)."""
+    poly `(1 - t)^power`, half-cosine or exponential `exp_final^t` over the remaining steps (t from
+    0 to 1)."""
     base = float(values["lr"])
     warm = min(max_steps, math.ceil(float(values["warmup"]) * max_steps))
     if step < warm:
@@ -130,6 +144,8 @@ def learning_rate(values: dict[str, Any], step: int, max_steps: int) -> float:
     t = min(step - warm, span) / span
     if values["schedule"] == "cosine":
         return base * 0.5 * (1 + math.cos(math.pi * t))
+    if values["schedule"] == "exp":
+        return base * float(values["exp_final"]) ** t
     return base * (1 - t) ** float(values["poly_power"])
 
 
