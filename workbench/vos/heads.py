@@ -77,22 +77,35 @@ def rois_of(boxes: torch.Tensor, batch_index: torch.Tensor | None = None) -> tor
     return torch.cat([batch_index.to(boxes.dtype)[:, None], boxes], dim=1)
 
 
+def boundary_band(mask: torch.Tensor, width: int = 1) -> torch.Tensor:
+    """The band around a (soft) mask's boundary [N, 1, H, W]: dilation minus erosion by a
+    (2 width + 1)-square, i.e. the morphological gradient, in [0, 1]."""
+    k = 2 * width + 1
+    dilated = F.max_pool2d(mask, k, stride=1, padding=width)
+    eroded = -F.max_pool2d(-mask, k, stride=1, padding=width)
+    return dilated - eroded
+
+
 class MaskGuidedAttention(nn.Module):
     """Re-weights RoI features with the target's previous mask (warped into the RoI).
 
-    Spatial attention: a gate from the features and the mask prior; channel attention: a gate
-    from the features pooled inside the prior (what the target looks like). Off -> identity.
+    Spatial attention: a gate from the features and the mask prior (and, boundary-aware, the
+    band around the prior's boundary at this scale, where the mask changes from frame to
+    frame); channel attention: a gate from the features pooled inside the prior (what the
+    target looks like). Off -> identity.
     """
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, boundary: bool = False):
         super().__init__()
-        self.spatial = nn.Sequential(conv_bn(channels + 1, 8, 1), nn.Conv2d(8, 1, 3, padding=1))
+        self.boundary = boundary
+        self.spatial = nn.Sequential(conv_bn(channels + 1 + int(boundary), 8, 1), nn.Conv2d(8, 1, 3, padding=1))
         self.channel = nn.Sequential(nn.Linear(2 * channels, channels), nn.ReLU(inplace=True),
                                      nn.Linear(channels, channels))
 
     def forward(self, feat: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
         prior = F.interpolate(prior, size=feat.shape[-2:], mode="bilinear", align_corners=False)
-        spatial = torch.sigmoid(self.spatial(torch.cat([feat, prior], 1)))
+        cues = [feat, prior, boundary_band(prior)] if self.boundary else [feat, prior]
+        spatial = torch.sigmoid(self.spatial(torch.cat(cues, 1)))
         inside = (feat * prior).sum((2, 3)) / prior.sum((2, 3)).clamp_min(1e-3)
         outside = (feat * (1 - prior)).sum((2, 3)) / (1 - prior).sum((2, 3)).clamp_min(1e-3)
         channel = torch.sigmoid(self.channel(torch.cat([inside, outside], 1)))[:, :, None, None]
@@ -103,20 +116,26 @@ class MaskHead(nn.Module):
     """Segments a proposal: RoI features of three levels, attention-gated, fused top-down.
 
     The fused feature map is at `size` x `size` (from the stride-4 level, for sharp boundaries);
-    the mask prior is also an input channel of the fusion when attention is on.
+    the mask prior is also an input channel of the fusion when attention is on. Boundary-aware
+    (`boundary`): each scale's attention also sees the prior's boundary band, and a boundary
+    branch predicts the object's boundary band from the fused features (trained with
+    `losses.boundary_loss`); its probability is one more input channel of the final fusion.
     """
 
-    def __init__(self, channels: dict[int, int], size: int = 32, attention: bool = True):
+    def __init__(self, channels: dict[int, int], size: int = 32, attention: bool = True, boundary: bool = False):
         super().__init__()
-        self.size, self.attention = size, attention
+        self.size, self.attention, self.boundary = size, attention, boundary
         c4, c8, c16 = channels[4], channels[8], channels[16]
         self.reduce16 = conv_bn(c16, c4, 1)
         self.reduce8 = conv_bn(c8, c4, 1)
         if attention:
-            self.att = nn.ModuleDict({str(s): MaskGuidedAttention(c4) for s in (4, 8, 16)})
+            self.att = nn.ModuleDict({str(s): MaskGuidedAttention(c4, boundary) for s in (4, 8, 16)})
         self.fuse8 = SepConv(c4, c4)
-        self.fuse4 = nn.Sequential(conv_bn(c4 + int(attention), c4, 1), SepConv(c4, c4))
+        if boundary:
+            self.edge = nn.Sequential(SepConv(c4, c4), nn.Conv2d(c4, 1, 1))
+        self.fuse4 = nn.Sequential(conv_bn(c4 + int(attention) + int(boundary), c4, 1), SepConv(c4, c4))
         self.out = nn.Conv2d(c4, 1, 1)
+        self.last_edge: torch.Tensor | None = None  # boundary logits of the last forward (training reads them)
 
     def forward(self, feats: dict[int, torch.Tensor], rois: torch.Tensor,
                 prior: torch.Tensor | None = None) -> torch.Tensor:
@@ -133,9 +152,11 @@ class MaskHead(nn.Module):
             r4 = self.att["4"](r4, prior)
         x = self.fuse8(r8 + F.interpolate(r16, scale_factor=2, mode="bilinear", align_corners=False))
         x = r4 + F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        if self.attention:
-            x = torch.cat([x, prior], 1)
-        return self.out(self.fuse4(x))
+        extra = [prior] if self.attention else []
+        if self.boundary:
+            self.last_edge = self.edge(x)
+            extra.append(self.last_edge.sigmoid())
+        return self.out(self.fuse4(torch.cat([x, *extra], 1) if extra else x))
 
 
 class ReIDHead(nn.Module):

@@ -1,4 +1,4 @@
-"""Training targets and losses: centre heatmap + box (detection), mask, and re-ID contrast."""
+"""Training targets and losses: centre heatmap + box (detection), mask, boundary, and re-ID contrast."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import generalized_box_iou_loss
 
-from workbench.vos.heads import DetectionHead
+from workbench.vos.heads import DetectionHead, boundary_band
 
 
 def centre_targets(det: DetectionHead, boxes: list[torch.Tensor], grid: tuple[int, int]
@@ -79,6 +79,18 @@ def mask_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     t = target.flatten(1)
     dice = 1 - (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)
     return bce + dice.mean()
+
+
+def boundary_loss(edge_logits: torch.Tensor, target: torch.Tensor, width: int = 1) -> torch.Tensor:
+    """Class-balanced BCE of predicted boundary logits [N, 1, S, S] against the band around the
+    target mask's boundary (`heads.boundary_band`, > 0.5). The band is a few % of the pixels, so
+    each side is weighted by the other side's share."""
+    if len(edge_logits) == 0:
+        return edge_logits.sum() * 0
+    band = (boundary_band(target, width) > 0.5).float()
+    pos = band.mean().clamp(1e-3, 1 - 1e-3)
+    weight = torch.where(band > 0, 1 - pos, pos) * 2
+    return F.binary_cross_entropy_with_logits(edge_logits, band, weight=weight)
 
 
 def reid_loss(emb: torch.Tensor, labels: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:

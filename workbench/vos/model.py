@@ -20,6 +20,7 @@ class ModelSpec:
     """What builds the network (stored in checkpoints so a run dir rebuilds its model)."""
 
     attention: bool = True
+    boundary: bool = False     # boundary-aware attention and boundary branch in the mask head
     backbone: str = "tiny"     # workbench.vos.backbone.BACKBONES
     emb_dim: int = 64
     mask_size: int = 32
@@ -35,7 +36,7 @@ class OVSNet(nn.Module):
         self.backbone = build_backbone(spec.backbone, fpn=spec.fpn)
         ch = self.backbone.channels
         self.det = DetectionHead(ch[8], ref_size=spec.ref_size)
-        self.mask = MaskHead(ch, size=spec.mask_size, attention=spec.attention)
+        self.mask = MaskHead(ch, size=spec.mask_size, attention=spec.attention, boundary=spec.boundary)
         self.reid = ReIDHead(ch[8], dim=spec.emb_dim)
 
     @staticmethod

@@ -27,7 +27,14 @@ from workbench.jsonio import truncate_jsonl
 from workbench.outputs import check_output
 from workbench.runs import RunDir
 from workbench.vos.data import jitter, load_split, objects_of, perturb_prior, roi_mask, sample_clip
-from workbench.vos.losses import box_loss, centre_targets, focal_heatmap_loss, mask_loss, reid_loss
+from workbench.vos.losses import (
+    boundary_loss,
+    box_loss,
+    centre_targets,
+    focal_heatmap_loss,
+    mask_loss,
+    reid_loss,
+)
 from workbench.vos.model import ModelSpec, OVSNet
 from workbench.vos.online import expand
 
@@ -59,6 +66,8 @@ class VosTrainConfig:
     prior_dropout: float = field(0.25, help="probability of training a mask without prior",
                                  min=0, max=1)
     attention: bool = field(True, help="mask-guided attention in the mask head (ablation: off)")
+    boundary: bool = field(False, help="boundary-aware attention + boundary branch and loss in the mask head")
+    boundary_weight: float = field(1.0, help="weight of the boundary loss (with boundary on)", min=0)
     backbone: str = field("tiny", help="tiny (from scratch, CPU speed), resnet18, resnet50 or mobilenet_v3_large")
     backbone_weights: str | None = field(None, help="a torchvision ImageNet state dict on disk for the backbone")
     emb_dim: int = field(64, help="re-ID embedding size", min=8)
@@ -157,14 +166,16 @@ def train_step(model: OVSNet, clips: list[dict], cfg: VosTrainConfig, g: torch.G
     if rois:
         rois_t = torch.stack(rois).to(device)
         logits = model.mask(out["feats"], rois_t, torch.stack(priors).to(device))
-        msk = mask_loss(logits, torch.stack(targets).to(device))
+        target_t = torch.stack(targets).to(device)
+        msk = mask_loss(logits, target_t)
+        edge = boundary_loss(model.mask.last_edge, target_t) if model.spec.boundary else msk * 0
     else:
-        msk = out["heat"].sum() * 0
+        msk = edge = out["heat"].sum() * 0
     emb = model.reid.pool(out["emb"], torch.stack(emb_rois).to(device), torch.stack(emb_masks).to(
         device))
     reid = reid_loss(emb, torch.tensor(emb_labels).to(device))
-    loss = cfg.det_weight * det + msk + cfg.reid_weight * reid
-    return {"loss": loss, "det_loss": det, "mask_loss": msk, "reid_loss": reid}
+    loss = cfg.det_weight * det + msk + cfg.reid_weight * reid + cfg.boundary_weight * edge
+    return {"loss": loss, "det_loss": det, "mask_loss": msk, "reid_loss": reid, "boundary_loss": edge}
 
 
 def run_train(config: VosTrainConfig | dict, run_dir: str | Path, resume: bool | None = None
@@ -193,7 +204,7 @@ def _train(cfg: VosTrainConfig, rd: RunDir, resume: bool) -> dict:
     seqs = [s for source in sources for s in source]
     offsets = np.cumsum([0] + [len(source) for source in sources])
     seed_everything(cfg.seed)
-    spec = ModelSpec(attention=cfg.attention, backbone=cfg.backbone, emb_dim=cfg.emb_dim,
+    spec = ModelSpec(attention=cfg.attention, boundary=cfg.boundary, backbone=cfg.backbone, emb_dim=cfg.emb_dim,
                      input_scale=cfg.input_scale)
     model = OVSNet(spec)
     state = rd.load_checkpoint() if resume else None
@@ -220,7 +231,8 @@ def _train(cfg: VosTrainConfig, rd: RunDir, resume: bool) -> dict:
             rd.metrics_path.unlink()
     rd.write_config(to_dict(cfg))
     rd.start("vos_train", dataset=str(cfg.data_root), seed=cfg.seed, preset="ovsnet",
-             attention=cfg.attention, backbone=cfg.backbone, backbone_weights=cfg.backbone_weights,
+             attention=cfg.attention, boundary=cfg.boundary, backbone=cfg.backbone,
+             backbone_weights=cfg.backbone_weights,
              init_from=cfg.init_from,
              device=str(device))
     try:
