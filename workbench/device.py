@@ -59,13 +59,15 @@ def cpu_model() -> str:
 
 
 def device_fingerprint(device: torch.device | str, threads: int | None = None,
-                       dtype: torch.dtype = torch.float32) -> dict:
-    """What a latency number depends on: hardware, threads, torch version, dtype."""
+                       dtype: torch.dtype = torch.float32, runtime: str = "eager") -> dict:
+    """What a latency number depends on: hardware, threads, torch version, dtype, and the runtime
+    it ran in (`workbench.nas.latency.runtimes`; a fingerprint without one is eager PyTorch)."""
     dev = torch.device(device)
     info = {
         "device_type": dev.type,
         "torch": torch.__version__,
         "dtype": str(dtype).replace("torch.", ""),
+        "runtime": runtime,
     }
     if dev.type == "cuda":
         idx = dev.index if dev.index is not None else torch.cuda.current_device()
@@ -83,4 +85,6 @@ def fingerprint_key(fp: dict) -> str:
     parts = [fp["device_type"], fp["name"], fp["torch"], fp["dtype"]]
     if "threads" in fp:
         parts.append(f"t{fp['threads']}")
+    if fp.get("runtime", "eager") != "eager":  # eager keys stay as they were: existing caches stay valid
+        parts.append(fp["runtime"])
     return "|".join(str(p) for p in parts)

@@ -17,7 +17,8 @@ def _lut_build(args: argparse.Namespace) -> int:
     from workbench import steps
 
     values = _values(args, size="input_size", device="device", threads="threads", dataset="dataset",
-                     repeats="lut_repeats", warmup="lut_warmup", rounds="lut_rounds", cache_dir="lut_cache_dir")
+                     repeats="lut_repeats", warmup="lut_warmup", rounds="lut_rounds", cache_dir="lut_cache_dir",
+                     runtime="lut_runtime")
     lut = steps.build_lut(values, args.out, args.genotype)
     size = lut["input_size"]
     print(f"latency table: {len(lut['entries'])} entries ({lut['measured']} measured, {lut['cached']} cached) "
@@ -82,6 +83,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=None)
     p.add_argument("--rounds", type=int, default=None,
                    help="timing rounds over all entries; each entry keeps its fastest round median")
+    p.add_argument("--runtime", default=None, choices=("eager", "compile", "onnxruntime", "cudagraphs"),
+                   help="time the pieces in this runtime (default eager; part of the table's fingerprint)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", nargs="+",
                    help="override a preset field")
     p.set_defaults(func=_lut_build)

@@ -62,7 +62,7 @@ def _bench(args: argparse.Namespace) -> int:
         print("\n".join(f"{name}  ({what})" for name, what in steps.list_baselines().items()))
         return 0
     cfg = explicit(args, ("genotype", "baseline", "run", "size", "device", "threads", "repeats", "warmup", "rounds",
-                          "lut", "dtype", "num_classes"), flags=("overwrite",), overrides=None)
+                          "lut", "dtype", "num_classes", "runtime"), flags=("overwrite",), overrides=None)
     if args.no_memory:
         cfg["memory"] = False
     result = steps.benchmark(cfg, args.run_dir, json_out=args.json)
@@ -187,6 +187,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", help="HxW: 512x1024, 768x1536, 1024x2048 (papers)")
     p.add_argument("--device")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
+    p.add_argument("--runtime", choices=["eager", "compile", "onnxruntime", "cudagraphs"],
+                   help="the runtime the network ships in (default eager); a LUT of another runtime is not used")
     p.add_argument("--threads", type=int)
     p.add_argument("--repeats", type=int)
     p.add_argument("--warmup", type=int)

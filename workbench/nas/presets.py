@@ -77,6 +77,8 @@ class SearchConfig:
     lut_warmup: int = field(2, min=0, help="untimed calls before each timing round of an entry")
     lut_repeats: int = field(3, min=1, help="timed calls per round (an entry's round value is their median)")
     lut_rounds: int = field(3, min=1, help="rounds over all entries; an entry keeps its fastest round (load spikes)")
+    lut_runtime: str = field("eager", help="runtime the table is timed in: eager, compile, onnxruntime (CPU) or "
+                                           "cudagraphs (GPU); part of the table's fingerprint")
     lut_calibrate: int = field(2, min=0, help="reference networks timed end to end to calibrate the LUT (0 = off)")
     threads: int = field(0, min=0, help="intra-op threads for the search and LUT timing (0 = torch default)")
     precision: Literal["fp32", "bf16", "fp16"] = field(

@@ -25,7 +25,13 @@ from workbench.errors import CheckpointError, ConfigError, check_finite
 from workbench.jsonio import atomic_write_json, truncate_jsonl
 from workbench.nas.architect import Architect
 from workbench.nas.genotypes import Genotype, save_genotype
-from workbench.nas.latency.table import build_lut, calibrate_cached, load_lut, predict_genotype_latency
+from workbench.nas.latency.table import (
+    build_lut,
+    calibrate_cached,
+    check_lut_runtime,
+    load_lut,
+    predict_genotype_latency,
+)
 from workbench.nas.precision import Precision
 from workbench.nas.presets import PRESETS, SearchConfig, get_preset, split_values, upgrade_stored
 from workbench.nas.search_data import NUM_CLASSES, build_datasets, evaluate_miou, loader, split_halves
@@ -70,7 +76,8 @@ def lut_for(cfg: SearchConfig, num_classes: int, device: str | None = None) -> d
     model = build_supernet(cfg, num_classes)
     lut = build_lut(model.lut_probes(cfg.input_size), cfg.input_size, device or cfg.device, cfg.threads,
                     cfg.lut_warmup, cfg.lut_repeats, cfg.lut_cache_dir or None,
-                    meta={"preset": cfg.preset, "num_classes": num_classes}, rounds=cfg.lut_rounds)
+                    meta={"preset": cfg.preset, "num_classes": num_classes}, rounds=cfg.lut_rounds,
+                    runtime=cfg.lut_runtime)
     if cfg.lut_calibrate:
         lut = calibrate_cached(
             lut, lambda: [make_genotype(cfg, b, num_classes) for b in model.random_bodies(cfg.lut_calibrate, 12345)],
@@ -92,7 +99,7 @@ def build_table(values: dict, out: str | Path | None = None, genotype: str | Pat
         g = load_genotype(genotype)
         lut = build_lut(genotype_probes(g, cfg.input_size), cfg.input_size, cfg.device, cfg.threads,
                         cfg.lut_warmup, cfg.lut_repeats, cfg.lut_cache_dir or None, meta={"preset": g.preset},
-                        rounds=cfg.lut_rounds)
+                        rounds=cfg.lut_rounds, runtime=cfg.lut_runtime)
         lut["predicted_ms"] = round(predict_genotype_latency(g, lut), 4)
     else:
         lut = lut_for(cfg, NUM_CLASSES[cfg.dataset])
@@ -282,6 +289,7 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None 
                 lut = load_lut(run.lut_path)
             elif cfg.lut_path:
                 lut = load_lut(cfg.lut_path)
+                check_lut_runtime(lut, cfg.lut_runtime, "lut_path")
             else:
                 lut = lut_for(cfg, num_classes, str(device))
             atomic_write_json(run.lut_path, lut)

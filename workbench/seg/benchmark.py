@@ -33,6 +33,7 @@ from workbench.device import device_fingerprint, resolve_device, set_threads, sy
 from workbench.errors import ConfigError, DataError
 from workbench.jsonio import atomic_write_json, read_json
 from workbench.loadcheck import OtherLoad
+from workbench.nas.latency.runtimes import bind, check_runtime
 from workbench.nas.latency.timing import NOISY_SPREAD
 from workbench.outputs import check_output
 from workbench.runs import RunDir
@@ -53,6 +54,7 @@ class BenchmarkConfig:
     num_classes: int | None = field(None, min=1, help="output classes (default: genotype's, else 19)")
     device: str = field("auto", help="cpu, cuda, cuda:N or auto")
     dtype: Literal["float32", "float16", "bfloat16"] = field("float32", help="weights and input dtype")
+    runtime: str = field("eager", help="eager, compile, onnxruntime (CPU) or cudagraphs (GPU): what the network ships in")
     threads: int | None = field(None, min=1, help="CPU intra-op threads (fixed for the measurement)")
     warmup: int = field(10, min=0, help="untimed runs first")
     repeats: int = field(50, min=1, help="timed runs per round")
@@ -218,6 +220,12 @@ def _lut_prediction(cfg: BenchmarkConfig, spec: ModelSpec, device_fp: dict) -> d
         for key in ("device_type", "name", "dtype", "threads"):
             if key in lut_fp and key in device_fp and lut_fp[key] != device_fp[key]:
                 mismatch.append(f"{key} {lut_fp[key]}")
+        if lut_fp.get("runtime", "eager") != cfg.runtime:
+            if cfg.lut:  # the table the user named was timed in another runtime: refuse it
+                from workbench.nas.latency.table import check_lut_runtime
+
+                check_lut_runtime({"fingerprint": lut_fp}, cfg.runtime, "lut")
+            mismatch.append(f"runtime {lut_fp.get('runtime', 'eager')}")
     if mismatch:
         return {"predicted_ms": None, "path": str(path),
                 "note": f"LUT measured for another setting ({', '.join(mismatch)})"}
@@ -231,6 +239,11 @@ def _lut_prediction(cfg: BenchmarkConfig, spec: ModelSpec, device_fp: dict) -> d
                 "note": "the search's latency table has no entries for some pieces of this network (widened or "
                         "deepened after the search); `workbench lut build --genotype` times one"}
     return {"predicted_ms": predicted, "path": str(path), "note": None}
+
+
+def _runtime_call(call):
+    """`measure_latency` calls model(x): a bound runtime call already holds its input."""
+    return lambda _x: call()
 
 
 def _lut_meta(lut, path: Path) -> tuple[dict | None, list | None]:
@@ -288,9 +301,11 @@ def _benchmark(cfg: BenchmarkConfig) -> dict:
     flops = count_flops(model, x)  # on the CPU, in fp32: FLOPs do not depend on the device
     model = model.to(device=device, dtype=dtype)
     x = x.to(device=device, dtype=dtype)
+    check_runtime(cfg.runtime, device)
+    call = model if cfg.runtime == "eager" else _runtime_call(bind(model, [x], cfg.runtime, threads))
     with OtherLoad() as load:
-        latency = measure_latency(model, x, cfg.warmup, cfg.repeats, cfg.rounds)
-    fp = device_fingerprint(device, threads, dtype)
+        latency = measure_latency(call, x, cfg.warmup, cfg.repeats, cfg.rounds)
+    fp = device_fingerprint(device, threads, dtype, runtime=cfg.runtime)
     memory = None
     if cfg.memory:
         memory = _cuda_memory(model, x) if device.type == "cuda" else _cpu_memory(spec, cfg.size, threads)
@@ -300,7 +315,7 @@ def _benchmark(cfg: BenchmarkConfig) -> dict:
         "network": {"kind": spec.kind, "name": spec.name, "fingerprint": spec.fingerprint,
                     "num_classes": spec.num_classes, "output_stride": int(model.output_stride),
                     "size_divisor": int(model.size_divisor)},
-        "size": list(cfg.size), "batch": 1, "device": fp, "dtype": cfg.dtype, "threads": threads,
+        "size": list(cfg.size), "batch": 1, "device": fp, "dtype": cfg.dtype, "threads": threads, "runtime": cfg.runtime,
         "torch": torch.__version__,
         "latency_ms": latency, "fps": 1000.0 / median,
         "params": params, "params_m": params / 1e6,

@@ -52,17 +52,19 @@ def genotype_probes(genotype: Genotype, image: tuple[int, int]) -> list[Probe]:
 
 def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cpu", threads: int = 0,
               warmup: int = 2, repeats: int = 5, cache_dir: str | Path | None = None,
-              use_cache: bool = True, meta: dict | None = None, rounds: int = 1) -> dict:
-    """Time every distinct probe (reusing cached entries of this device fingerprint)."""
+              use_cache: bool = True, meta: dict | None = None, rounds: int = 1, runtime: str = "eager") -> dict:
+    """Time every distinct probe in `runtime` (reusing cached entries of this device fingerprint)."""
     from tqdm.auto import tqdm
 
     from workbench.jsonio import atomic_write_json
+    from workbench.nas.latency.runtimes import check_runtime
 
     dev = resolve_device(device)
     old_threads = torch.get_num_threads()
     threads = set_threads(threads or None) if dev.type == "cpu" else None
     try:
-        fp = device_fingerprint(dev, threads)
+        check_runtime(runtime, dev)
+        fp = device_fingerprint(dev, threads, runtime=runtime)
         fp["input_size"] = list(image)
         unique = list({p.key: p for p in probes}.values())
         cfile = cache_file(fp, cache_dir)
@@ -71,8 +73,12 @@ def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cp
         log.info("latency table: %d entries, %d cached, measuring %d on %s (%d rounds)", len(unique),
                  len(unique) - len(todo), len(todo), fp["name"], rounds)
         with tqdm(total=len(todo) * rounds, desc="lut", disable=None) as bar, OtherLoad() as load:
-            timed = time_rounds({p.key: (lambda p=p: probe_call(p, dev)) for p in todo}, dev, warmup, repeats,
-                                rounds, bar.update)
+            if runtime == "eager":  # a fresh module per round: one probe's tensors live at a time
+                factories = {p.key: (lambda p=p: probe_call(p, dev)) for p in todo}
+            else:  # exported or compiled once, timed in every round
+                calls = {p.key: probe_call(p, dev, runtime, threads) for p in todo}
+                factories = {k: (lambda c=c: c) for k, c in calls.items()}
+            timed = time_rounds(factories, dev, warmup, repeats, rounds, bar.update)
         busy = bool(todo) and load.busy
         spreads = {key: spread(ms) for key, ms in timed.items()}
         noisy = sorted((k for k, v in spreads.items() if v > NOISY_SPREAD), key=spreads.get, reverse=True)
@@ -128,9 +134,10 @@ def calibrate(lut: dict, genotypes: list[Genotype], device: str = "cpu", warmup:
     from workbench.nas.network import build_network
 
     image = tuple(lut["input_size"])
+    runtime = lut.get("fingerprint", {}).get("runtime", "eager")
     with OtherLoad() as load:
         timed = measure_networks({str(i): build_network(g) for i, g in enumerate(genotypes)}, image, device,
-                                 warmup, repeats, rounds)
+                                 warmup, repeats, rounds, runtime)
     ratios = [min(timed[str(i)]) / sum(lookup(lut, p) for p in genotype_probes(g, image))
               for i, g in enumerate(genotypes)]
     lut["calibration"] = {"scale": float(statistics.median(ratios)), "networks": len(ratios),
@@ -172,6 +179,20 @@ def calibrate_cached(lut: dict, make_genotypes: Callable[[], list[Genotype]], de
         stored.setdefault("calibration", {})[space] = lut["calibration"]
         atomic_write_json(cfile, stored)
     return lut
+
+
+def lut_runtime(lut: dict) -> str:
+    """The runtime a table was timed in (tables from before runtimes were recorded: eager)."""
+    return (lut.get("fingerprint") or {}).get("runtime", "eager")
+
+
+def check_lut_runtime(lut: dict, runtime: str, where: str) -> None:
+    """ConfigError naming `where` when a table was timed in another runtime than the one asked for."""
+    from workbench.errors import ConfigError
+
+    if lut_runtime(lut) != runtime:
+        raise ConfigError(f"{where}: the latency table was timed in runtime {lut_runtime(lut)!r}, but "
+                          f"{runtime!r} is asked for; build one with `workbench lut build --runtime {runtime}`")
 
 
 def lookup(lut: dict, probe: Probe) -> float:

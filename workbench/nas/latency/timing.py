@@ -54,20 +54,31 @@ def time_rounds(factories: dict[str, Callable[[], Callable[[], object]]], device
     return out
 
 
-def probe_call(probe: Probe, device: torch.device) -> Callable[[], object]:
+def probe_call(probe: Probe, device: torch.device, runtime: str = "eager", threads: int | None = None
+               ) -> Callable[[], object]:
+    from workbench.nas.latency.runtimes import bind
+
     module = probe.make().to(device).eval()
     inputs = [torch.randn(s, device=device) for s in probe.shapes]
-    return lambda: module(*inputs, *probe.extra)
+    if runtime == "eager":
+        return lambda: module(*inputs, *probe.extra)
+    return bind(module, inputs, runtime, threads, extra=probe.extra)
 
 
 def measure_networks(models: dict[str, nn.Module], size: tuple[int, int], device: str | torch.device = "cpu",
-                     warmup: int = 3, repeats: int = 10, rounds: int = 1) -> dict[str, list[float]]:
+                     warmup: int = 3, repeats: int = 10, rounds: int = 1, runtime: str = "eager"
+                     ) -> dict[str, list[float]]:
     """Round medians (ms) of each model's end-to-end forward on one image (batch 1, eval), interleaved."""
+    from workbench.nas.latency.runtimes import bind
+
     dev = resolve_device(str(device))
     x = torch.randn(1, 3, *size, device=dev)
     for model in models.values():
         model.to(dev).eval()
-    return time_rounds({k: (lambda m=m: lambda: m(x)) for k, m in models.items()}, dev, warmup, repeats, rounds)
+    if runtime == "eager":
+        return time_rounds({k: (lambda m=m: lambda: m(x)) for k, m in models.items()}, dev, warmup, repeats, rounds)
+    calls = {k: bind(m, [x], runtime) for k, m in models.items()}  # export/compile once, time every round
+    return time_rounds({k: (lambda c=c: c) for k, c in calls.items()}, dev, warmup, repeats, rounds)
 
 
 def measure_network_latency(model: nn.Module, size: tuple[int, int], device: str | torch.device = "cpu",
