@@ -165,7 +165,7 @@ def test_objects_entering_later_are_added_from_their_frame(untrained_model, tmp_
     assert main(["vos", "segment", "--run-dir", str(untrained_model), "--video", str(frames), "--first-mask",
                  str(tmp_path / "first.png"), "--masks", str(tmp_path / "masks"), "--out", str(tmp_path / "off"),
                  "--method", "offline", "--device", "cpu"]) == 2
-    assert "offline baseline takes first-frame objects only" in capsys.readouterr().err
+    assert "offline baselines take first-frame objects only" in capsys.readouterr().err
     write_indexed_png(tmp_path / "masks" / "clip9.png", later)
     assert main(["vos", "segment", "--video", str(frames), "--first-mask", str(tmp_path / "first.png"),
                  "--masks", str(tmp_path / "masks"), "--out", str(tmp_path / "bad"), "--method", "copy"]) == 2

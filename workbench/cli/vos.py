@@ -81,7 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--start", type=int, help="first frame of --video to segment (--first-mask is its mask)")
     s.add_argument("--max-frames", type=int, help="segment at most this many frames of --video")
     s.add_argument("--out", required=True, help="run directory for results: OUT/<method>/<seq>/")
-    s.add_argument("--method", default="onepass", choices=["onepass", "offline", "copy", "all"])
+    s.add_argument("--method", default="onepass", choices=["onepass", "offline", "premvos", "copy", "all"],
+                   help="all: onepass, offline and copy; premvos: the PReMVOS-style offline baseline")
     s.add_argument("--device", default="auto")
     s.add_argument("--threads", type=int)
     s.add_argument("--tracker-set", action="append", metavar="KEY=VALUE",

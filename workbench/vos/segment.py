@@ -2,8 +2,9 @@
 
 Two sources: a DAVIS-format split (`data_root` + `split`), scored with J&F when annotations
 beyond the first frame exist; or a user's video file / frame folder plus a first-frame mask.
-Methods: `onepass` (OVS-Net, online), `offline` (back-and-forth baseline), `copy` (first-frame
-mask copied to every frame). Results: `<run_dir>/<method>/<sequence>/<frame>.png`, DAVIS-format
+Methods: `onepass` (OVS-Net, online), `offline` (back-and-forth baseline), `premvos` (the
+PReMVOS-style proposals + bi-directional propagation + re-ID merge baseline, `premvos.py`), `copy`
+(first-frame mask copied to every frame). Results: `<run_dir>/<method>/<sequence>/<frame>.png`, DAVIS-format
 indexed PNGs that `workbench eval vos` scores. fps counts segmentation only (frames already in
 memory; no disk I/O), per sequence.
 """
@@ -29,6 +30,7 @@ from workbench.outputs import check_output
 from workbench.runs import RunDir
 from workbench.vos.offline import segment_offline
 from workbench.vos.online import OnlineSegmenter, compose_rois, mask_targets, overlay_new
+from workbench.vos.premvos import segment_premvos
 from workbench.vos.tracker import TrackerConfig
 from workbench.vos.train import load_model
 from workbench.vos.video_io import FrameStream, OverlayWriter, read_first_mask
@@ -48,7 +50,8 @@ class SegmentConfig:
     first_mask: str | None = field(None, help="first-frame mask of `video` (indexed, grayscale or RGB PNG)")
     masks: str | None = field(None, help="folder of later masks of `video`, named by frame (00012.png): "
                                          "objects entering at that frame (YouTube-VOS semantics)")
-    method: Literal["onepass", "offline", "copy", "all"] = field("onepass", help="what to run")
+    method: Literal["onepass", "offline", "premvos", "copy", "all"] = field(
+        "onepass", help="what to run (all: onepass, offline and copy; premvos, the PReMVOS-style baseline, on its own)")
     device: str = field("auto", help="cpu, cuda or auto")
     threads: int = field(0, help="torch CPU threads (0: leave as is)", min=0)
     max_frames: int = field(0, help="read at most this many frames of `video` (0: all)", min=0)
@@ -97,7 +100,7 @@ def load_videos(cfg: SegmentConfig) -> list[Video]:
     return videos
 
 
-OFFLINE_LATER = ("method: the offline baseline takes first-frame objects only; objects entering later "
+OFFLINE_LATER = ("method: the offline baselines take first-frame objects only; objects entering later "
                  "(masks) need onepass or copy")
 
 
@@ -131,13 +134,14 @@ def label_stream(method: str, model, video: Video, tracker_cfg: TrackerConfig, d
     copy hold one frame at a time (a FrameStream is decoded as it goes); the offline baseline
     needs the whole video in memory, as such pipelines do."""
     later = video.later
-    if method == "offline":
+    if method in ("offline", "premvos"):
         if later:
             raise ConfigError(OFFLINE_LATER)
         names, frames = zip(*_frames(video))
         synchronize(device)
         t0 = time.perf_counter()
-        labels = segment_offline(model, np.stack(frames), video.first, tracker_cfg, device)
+        whole_video = segment_offline if method == "offline" else segment_premvos
+        labels = whole_video(model, np.stack(frames), video.first, tracker_cfg, device)
         synchronize(device)
         per_frame = (time.perf_counter() - t0) / len(labels)
         for name, frame, lab in zip(names, frames, labels):
@@ -176,7 +180,7 @@ def run_segment(config: SegmentConfig | dict, run_dir: str | Path) -> dict:
     threads = set_threads(cfg.threads or None)
     model = load_model(cfg.model, device) if set(methods) - {"copy"} else None
     videos = load_videos(cfg)
-    if cfg.method == "offline" and any(v.later for v in videos):
+    if cfg.method in ("offline", "premvos") and any(v.later for v in videos):
         raise ConfigError(OFFLINE_LATER)
     if cfg.method == "all" and any(v.later for v in videos):
         methods = [m for m in methods if m != "offline"]  # said in the log and the record
