@@ -308,9 +308,11 @@ class OnlineSegmenter:
         self.start(frames[0], mask)
         yield 0, np.where(mask == 255, 0, mask).astype(np.uint8)
         for t in range(1, len(frames)):
-            given = (later or {}).get(t)
-            known = {tg.obj_id for tg in self.tracker.targets}
-            labels = compose_rois(self.step(frames[t], given), self.out_size)
-            if given is not None:
-                labels = overlay_new(labels, given, known)
-            yield t, labels
+            yield t, self.labels(frames[t], (later or {}).get(t))
+
+    def labels(self, frame: np.ndarray, given: np.ndarray | None = None) -> np.ndarray:
+        """The next frame's label map; `given` (a mask for this frame) adds the objects entering
+        here, whose given pixels are the output."""
+        known = {tg.obj_id for tg in self.tracker.targets}
+        labels = compose_rois(self.step(frame, given), self.out_size)
+        return labels if given is None else overlay_new(labels, given, known)

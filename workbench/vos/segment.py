@@ -29,7 +29,7 @@ from workbench.errors import ConfigError, DataError
 from workbench.outputs import check_output
 from workbench.runs import RunDir
 from workbench.vos.offline import segment_offline
-from workbench.vos.online import OnlineSegmenter, compose_rois, mask_targets, overlay_new
+from workbench.vos.online import OnlineSegmenter, mask_targets, overlay_new
 from workbench.vos.premvos import segment_premvos
 from workbench.vos.tracker import TrackerConfig
 from workbench.vos.train import load_model
@@ -161,10 +161,7 @@ def label_stream(method: str, model, video: Video, tracker_cfg: TrackerConfig, d
             seg.start(frame, video.first)
             lab = current
         else:
-            known = {tg.obj_id for tg in seg.tracker.targets}
-            lab = compose_rois(seg.step(frame, given), seg.out_size)
-            if given is not None:
-                lab = overlay_new(lab, given, known)
+            lab = seg.labels(frame, given)
         synchronize(device)
         yield name, frame, lab, time.perf_counter() - t0  # frame 0's start() counts, as it always did
 
