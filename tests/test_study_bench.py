@@ -39,8 +39,10 @@ def test_bench_study_times_all_retrains_together_and_wins_over_the_busy_numbers(
     running.write_config({"baseline": "pspnet_lcnet_035", "bench_size": [64, 128]})
     running.start("retrain")
 
-    out = bench_study(root, threads=1, rounds=2, repeats=2, warmup=1)
-    assert out["networks"] == 2 and len(out["runs"]) == 3 and out["size"] == [64, 128]
+    out = bench_study(root, threads=1, rounds=2, repeats=2, warmup=1, baselines=("fpn_mobilenetv3_small",))
+    assert out["networks"] == 3 and len(out["runs"]) == 3 and out["size"] == [64, 128]
+    extra = out["baselines"]["fpn_mobilenetv3_small"]
+    assert len(extra["round_medians"]) == 2 and extra["latency_ms"] == min(extra["round_medians"]) > 0
     by_run = {r["run"]: r for r in out["runs"]}
     # two seeds of one architecture are timed once and share the number
     assert by_run["baselines/pspnet_lcnet_035-s0/retrain"]["latency_ms"] == \
@@ -51,7 +53,7 @@ def test_bench_study_times_all_retrains_together_and_wins_over_the_busy_numbers(
         bench = json.loads((run.path / "benchmark-study" / "benchmark.json").read_text())
         assert len(bench["latency_ms"]["round_medians"]) == 2
         assert bench["latency_ms"]["median"] == min(bench["latency_ms"]["round_medians"])
-        assert bench["params_m"] > 0 and bench["gflops"] > 0 and bench["networks_in_run"] == 2
+        assert bench["params_m"] > 0 and bench["gflops"] > 0 and bench["networks_in_run"] == 3
         # the newest benchmark wins in the run views and in the study summary
         got = measured(run)
         assert got["source"] == "benchmark" and got["latency_ms"] == rec["metrics"]["latency_ms"] < 900

@@ -252,11 +252,11 @@ def retrain_preset(name: str) -> dict:
 
 
 def bench_study(root: str | Path, size: tuple[int, int] | None = None, threads: int | None = None, rounds: int = 7,
-                repeats: int = 10, warmup: int = 3, device: str = "cpu") -> dict:
+                repeats: int = 10, warmup: int = 3, device: str = "cpu", baselines: tuple[str, ...] = ()) -> dict:
     """Time every retrained network of a study together, round-robin (ROOT/study_latency.json)."""
     from workbench.study.bench import bench_study as bench
 
-    return bench(root, size, threads, rounds, repeats, warmup, device)
+    return bench(root, size, threads, rounds, repeats, warmup, device, tuple(baselines))
 
 
 def summarize_study(root: str | Path, json_out: str | Path | None = None, k: float = 2.0) -> dict:

@@ -64,9 +64,12 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
 def _cmd_study_bench(args: argparse.Namespace) -> int:
     from workbench import steps
 
-    out = steps.bench_study(args.root, args.size, args.threads, args.rounds, args.repeats, args.warmup, args.device)
+    out = steps.bench_study(args.root, args.size, args.threads, args.rounds, args.repeats, args.warmup, args.device,
+                            tuple(args.baseline or ()))
     for row in out["runs"]:
         print(f"{row['latency_ms']:9.2f} ms  spread {row['spread']:.2f}{'  NOISY' if row['noisy'] else ''}  {row['run']}")
+    for name, b in out["baselines"].items():
+        print(f"{b['latency_ms']:9.2f} ms  baseline {name} (same rounds)")
     print(f"{out['networks']} networks, {len(out['runs'])} retrains timed together on {out['cpu']} "
           f"({out['threads']} threads, other load {out['other_load']}); {Path(out['root']) / 'study_latency.json'}")
     return 0
@@ -144,6 +147,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--repeats", type=int, default=10, help="timed runs per network and round (default 10)")
     b.add_argument("--warmup", type=int, default=3, help="untimed runs per network and round (default 3)")
     b.add_argument("--device", default="cpu")
+    b.add_argument("--baseline", action="append", help="also time this hand-designed network in the same rounds "
+                   "(e.g. the one a latency target is a fraction of); repeat")
     b.set_defaults(func=_cmd_study_bench)
     r = p_sub.add_parser("run", help="run a study file (benchmarks/ablations.yaml): data, sweeps, summary")
     r.add_argument("study", help="study YAML (output_root, data, sweeps)")

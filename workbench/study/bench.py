@@ -47,8 +47,9 @@ def _size(runs: list[RunDir], size: tuple[int, int] | None) -> tuple[int, int]:
 
 
 def bench_study(root: str | Path, size: tuple[int, int] | None = None, threads: int | None = None, rounds: int = 7,
-                repeats: int = 10, warmup: int = 3, device: str = "cpu") -> dict:
-    """Time every finished retrain under root together (round-robin) and record a benchmark run for each."""
+                repeats: int = 10, warmup: int = 3, device: str = "cpu", baselines: tuple[str, ...] = ()) -> dict:
+    """Time every finished retrain under root together (round-robin) and record a benchmark run for each.
+    `baselines` are timed in the same rounds (e.g. the network a latency target was a fraction of)."""
     from tqdm.auto import tqdm
 
     root = Path(root).resolve()
@@ -61,7 +62,9 @@ def bench_study(root: str | Path, size: tuple[int, int] | None = None, threads: 
     threads = set_threads(threads) if dev.type == "cpu" else None
     try:
         specs = {r.path: network_spec(BenchmarkConfig(run=str(r.path))) for r in runs}
-        unique = {s.fingerprint: s for s in specs.values()}
+        classes = next(iter(specs.values())).num_classes
+        extra = {b: network_spec(BenchmarkConfig(baseline=b, num_classes=classes)) for b in baselines}
+        unique = {s.fingerprint: s for s in [*specs.values(), *extra.values()]}
         x = torch.randn(1, 3, *size, device=dev)
 
         def factory(spec):
@@ -110,7 +113,10 @@ def bench_study(root: str | Path, size: tuple[int, int] | None = None, threads: 
                      "spread": round(spread, 4), "noisy": noisy})
     summary = {"root": str(root), "measured": stamp, "cpu": cpu_model(), "device": fp, "size": list(size),
                "threads": threads, "rounds": rounds, "repeats": repeats, "warmup": warmup, "networks": len(unique),
-               "other_load": load.share, "busy": load.busy, "runs": rows}
+               "other_load": load.share, "busy": load.busy, "runs": rows,
+               "baselines": {b: {"latency_ms": round(min(medians[sp.fingerprint]), 4),
+                                 "round_medians": [round(m, 4) for m in medians[sp.fingerprint]]}
+                             for b, sp in extra.items()}}
     atomic_write_json(root / "study_latency.json", summary)
     if load.busy:
         log.warning("study latency: other processes used %.0f%% of the machine while it was timed; every "
