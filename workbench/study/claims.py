@@ -298,7 +298,9 @@ def claim_autortnet(arms: list[dict], k: float) -> dict:
                     f"({'lower ' if exp['outcome'] == 'better' else ''}{exp['outcome']}): {single(exp)}")
     fixed = [a for a in arms if a["family"] == "nas" and a["arm"].get("space") != "hyper" and not a["arm"].get("gcn")
              and not a["arm"].get("cell_sharing")]
-    for hyper in [a for a in arms if a["family"] == "nas" and a["arm"].get("space") == "hyper"]:
+    targeted = ("target_latency_ms", "target_fraction")  # λ moved during those searches: no fixed-λ pair
+    for hyper in [a for a in arms if a["family"] == "nas" and a["arm"].get("space") == "hyper"
+                  and not any(a["arm"].get(key) is not None for key in targeted)]:
         same = [f for f in fixed if f["arm"].get("latency_weight") == hyper["arm"].get("latency_weight")]
         same.sort(key=lambda f: not f["arm"].get("fusion"))  # the fixed chain with a fusion cell first
         if not same or "miou" not in hyper["metrics"]:

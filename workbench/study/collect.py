@@ -121,9 +121,12 @@ def arm_name(family: str, arm: dict) -> str:
     if arm.get("space") == "hyper" and "aggregation" in arm:
         parts.append("aggregation" if arm["aggregation"] else "no aggregation")
     if "latency_weight" in arm:
-        parts.append(f"λ={arm['latency_weight'] or 0:g}")
+        start = "λ0" if arm.get("latency_control") == "adaptive" else "λ"  # adaptive: the starting value
+        parts.append(f"{start}={arm['latency_weight'] or 0:g}")
     if arm.get("target_latency_ms") is not None:
         parts.append(f"T={arm['target_latency_ms']:g} ms")
+    if arm.get("target_fraction") is not None:
+        parts.append(f"T={arm['target_fraction']:g}x {arm.get('target_baseline')}")
     if arm.get("relaxation") not in (None, "softmax"):
         parts.append(str(arm["relaxation"]))
     return ", ".join(parts)
