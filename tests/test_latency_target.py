@@ -43,15 +43,18 @@ OP_COST_MS = {"skip_connect": 0.01, "max_pool_3x3": 0.05, "avg_pool_3x3": 0.05, 
               "conv_3x3": 1.0}
 
 
+FIXED_COST_MS = 0.5  # every other piece (stem, head, cell pre/add/cat): large enough that 0.2x the start is out of reach
+
+
 def ordered_table(cfg: dict, path) -> str:
-    """The search's table with each op's cost fixed by the op (parameter-free ops cheap, convolutions
-    dear): timed on a busy machine, tiny ops cost nearly the same and in a random order, and then
-    whether the derived network gets faster would depend on the load, not on the rule."""
+    """The search's table with fixed costs: each op's by the op (parameter-free ops cheap,
+    convolutions dear), every other piece 0.5 ms. Timed on a busy machine, tiny ops cost nearly
+    the same and in a random order, and whether the derived network gets faster, or can reach the
+    target at all, would depend on the load, not on the rule."""
     shared_table(cfg, path)
     lut = json.loads(path.read_text())
     for key in lut["entries"]:
-        if key.startswith("op/"):
-            lut["entries"][key] = OP_COST_MS.get(key.split("/")[1], 0.8)
+        lut["entries"][key] = OP_COST_MS.get(key.split("/")[1], 0.8) if key.startswith("op/") else FIXED_COST_MS
     path.write_text(json.dumps(lut))
     return str(path)
 
