@@ -176,6 +176,24 @@ def test_compare_against_noise():
     assert stats.combine([]) == "not measured"
 
 
+def test_equivalence_margin_calls_a_claim_with_no_effect():
+    """diff 0.002, se sqrt(2 x 0.002^2 / 3) = 0.00163: the 2-SE interval [-0.0013, 0.0053] lies inside
+    ±0.02, so 'better' is ruled out (did not hold); with a margin of 0.004 it is not, and without a
+    margin a null effect stays within noise."""
+    a, b = stats.describe([0.300, 0.302, 0.304]), stats.describe([0.298, 0.300, 0.302])
+    c = stats.compare(a, b, True, 2.0, margin=0.02)
+    assert c["outcome"] == "equivalent" and c["margin"] == 0.02 and stats.single(c) == "did not hold"
+    assert stats.compare(a, b, True, 2.0, margin=0.004)["outcome"] == "within noise"
+    assert stats.compare(a, b, True, 2.0)["outcome"] == "within noise"
+    wide = stats.describe([0.25, 0.30, 0.35])  # se 0.03: a gain of 0.02 cannot be ruled out
+    assert stats.compare(wide, b, True, 2.0, margin=0.02)["outcome"] == "within noise"
+    lat_same = stats.compare(stats.describe([5.0, 5.1, 5.2]), stats.describe([5.0, 5.1, 5.2]), False, 2.0)
+    lat_better = stats.compare(stats.describe([4.0, 4.1, 4.2]), stats.describe([5.0, 5.1, 5.2]), False, 2.0)
+    assert stats.tradeoff(c, lat_better) == "held"  # as accurate and faster
+    assert stats.tradeoff(c, lat_same) == "inconclusive"  # latency within noise, not ruled equal
+    assert stats.tradeoff(c, {"outcome": "missing"}) == "did not hold"
+
+
 def test_summarize_fake_study(study):
     summary = lab_study.summarize_study(study)
     assert (study / "ablations.json").is_file() and (study / "ablations.md").is_file()
@@ -423,6 +441,10 @@ def test_run_study_drives_the_batch_runner(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(execute, "run_notebook", fake_run_notebook)
     monkeypatch.setattr(execute, "notebook_status", lambda d: RunDir(d).record().get("status", "missing"))
+    from workbench.nas import target as target_mod
+
+    pretimed = []  # tables and targets are timed alone before the pool: once per distinct search config
+    monkeypatch.setattr(target_mod, "pretime_search", lambda values, threads: pretimed.append(values))
     data = tmp_path / "data"
     study = {"output_root": str(tmp_path / "out"),
              "data": [{"kind": "cityscapes", "out": str(data), "count": 1, "val_count": 1, "size": [32, 64]}],
@@ -444,6 +466,9 @@ def test_run_study_drives_the_batch_runner(tmp_path, monkeypatch, capsys):
     assert (data / "synth.json").is_file()
     assert result["runs"]["failed"] == [str(tmp_path / "out" / "gcn" / "gas-gcnFalse-s1" / "search")]
     assert len(calls) == 9  # 5 searches, 4 retrains (the failed point's retrain is not run)
+    assert sorted((v["gcn"], v.get("cell_sharing", False)) for v in pretimed) == [(False, False), (True, False),
+                                                                                   (True, True)]
+    assert all(v["preset"] == "gas" and tuple(v["input_size"]) == (128, 256) and "seed" not in v for v in pretimed)
     # the second sweep's point has the same name as one of the first: pooled, each keeps its own chain
     shared = [c for c in calls if c[0] == "retrain" and "shared" in c[1]["genotype"]]
     assert [c[1]["genotype"] for c in shared] == [str(tmp_path / "out" / "shared" / "gas-gcnTrue-s0" / "search" / "genotype.json")]

@@ -87,3 +87,24 @@ def test_baseline_relative_target_is_measured_once_and_kept_on_resume(tmp_path):
     assert target["ms"] == pytest.approx(0.25 * target["baseline_ms"]) and rec["target_latency_ms"] == target["ms"]
     again = run_search({**cfg, "resume": True}, tmp_path / "run")  # finished: no re-measurement on resume
     assert again["target"] == target
+
+
+def test_baseline_timing_is_cached_only_when_quiet(tmp_path, monkeypatch):
+    """A quiet timing goes into the device cache and the next search takes it from there; one timed
+    while other processes were busy is flagged and not kept (the load is forced both ways)."""
+    from workbench import loadcheck
+    from workbench.nas.search import resolve_config
+    from workbench.nas.target import resolve_target
+
+    cfg = resolve_config({**TINY, "target_baseline": "fpn_mobilenet_v2", "target_fraction": 0.5,
+                          "lut_cache_dir": str(tmp_path / "lut"), "lut_rounds": 1})
+    monkeypatch.setattr(loadcheck, "BUSY", -1.0)  # everything counts as busy
+    busy = resolve_target(cfg, 19, "cpu")
+    assert busy["busy"] and not busy["cached"] and not list((tmp_path / "lut").glob("*.json"))
+    monkeypatch.setattr(loadcheck, "BUSY", 2.0)  # nothing counts as busy
+    first = resolve_target(cfg, 19, "cpu")
+    assert not first["busy"] and not first["cached"]
+    second = resolve_target(cfg, 19, "cpu")
+    assert second["cached"] and second["baseline_ms"] == pytest.approx(first["baseline_ms"], abs=1e-5)
+    [cached] = (tmp_path / "lut").glob("*.json")
+    assert json.loads(cached.read_text())["entries"] == {"network:fpn_mobilenet_v2:19": round(first["baseline_ms"], 5)}

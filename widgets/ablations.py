@@ -101,7 +101,11 @@ def _preface(summary: dict) -> str:
     devices = ", ".join(f"{d.get('name')} ({d.get('device_type')}, {d.get('threads')} threads, torch {d.get('torch')})"
                         if isinstance(d, dict) else str(d) for d in summary["devices"]) or "not recorded"
     return (f"{summary['runs']} runs in {len(summary['arms'])} arms under {summary['root']}; a difference counts "
-            f"beyond {summary['k']:g} standard errors. Latency measured on: {devices}.")
+            f"beyond {summary['k']:g} standard errors"
+            + (f"; a gain in mIoU or J&F is ruled out (\"equivalent\", the claim did not hold) when the whole "
+               f"{summary['k']:g}-SE interval of the difference lies inside ±{summary['accuracy_margin']:g}"
+               if summary.get("accuracy_margin") else "")
+            + f". Latency measured on: {devices}.")
 
 
 EQUAL_LATENCY_COLUMNS = ("hand-designed", "hand-designed latency ms", "hand-designed mIoU", "searched (no slower)",

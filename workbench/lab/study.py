@@ -9,6 +9,7 @@ directories, so the same code judges the full study, the smoke version and any h
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from workbench.config import read_yaml_mapping
@@ -70,11 +71,38 @@ def run_study(path: str | Path, only: list[str] | None = None, dry_run: bool = F
             print(f"[{i}/{len(plan)}] {item['point']}/{item['stage']}: {item['notebook'].name} -> "
                   f"{item['output_dir']} {item['parameters']}")
         return {"runs": {}, "planned": len(plan)}
+    pretime(plan, threads=max(1, (os.cpu_count() or 1) // jobs) if engine == "local" else 0)
     results = execute_plan(plan, engine, jobs, address)
     steps.frontier({"roots": [str(root)]}, root / "frontier")
     summary = summarize_study(root, k=k, html_out=root / "ablations.html")
     print(f"ablations: {root / 'ablations.md'}, {root / 'ablations.html'}")
     return {"runs": results, "summary": summary}
+
+
+def pretime(plan: list[dict], threads: int) -> None:
+    """Time every search's latency table and baseline target alone, into the device cache, before
+    the pool runs searches side by side (each would otherwise time them under the other's load)."""
+    from workbench.lab.params import parse_parameters
+    from workbench.nas.target import pretime_search
+
+    seen = set()
+    for item in plan:
+        if item["notebook"].stem != "search":
+            continue
+        declared = {name: p.default for name, p in parse_parameters(item["notebook"]).items()}
+        params = {**declared, **item["parameters"]}
+        # the search notebook's config: its named parameters, then `overrides` over them
+        values = {k: v for k, v in params.items() if k not in ("output_dir", "overrides", "resume", "overwrite",
+                                                               "synth_data", "seed", "latency_weight")}
+        values.update(params.get("overrides") or {})
+        key = repr(sorted(values.items()))
+        if key in seen:
+            continue
+        seen.add(key)
+        target = pretime_search(values, threads)
+        print(f"timed alone: {values.get('preset')} table" + (f", target {target['ms']:.2f} ms = "
+              f"{target['fraction']:g} x {target['baseline']} {target['baseline_ms']:.2f} ms" if target else ""),
+              flush=True)
 
 
 def summarize_study(root: str | Path, json_out: str | Path | None = None, markdown_out: str | Path | None = None,

@@ -14,6 +14,7 @@ from typing import Any
 from workbench.jsonio import atomic_write_json
 from workbench.study.collect import arm_name, collect_runs, group_arms
 from workbench.study.stats import (
+    ACCURACY_MARGIN,
     HELD,
     INCONCLUSIVE,
     NOT_HELD,
@@ -104,7 +105,7 @@ NAS_KEYS = ("miou", "latency_ms", "expected_latency_ms", "search_miou")
 def claim_cell_independent(arms: list[dict], k: float) -> dict:
     rows, verdicts, used, says = [], [], [], []
     for shared, indep, ctx in _pairs(arms, "cell_sharing"):
-        acc = compare(_m(indep, "miou"), _m(shared, "miou"), True, k)
+        acc = compare(_m(indep, "miou"), _m(shared, "miou"), True, k, ACCURACY_MARGIN)
         lat = compare(_m(indep, "latency_ms"), _m(shared, "latency_ms"), False, k)
         v = tradeoff(acc, lat)
         verdicts.append(v)
@@ -128,7 +129,7 @@ def claim_gcn(arms: list[dict], k: float, reference_gamma: float = 0.5) -> dict:
                   and all(a["arm"].get(key) == val for key, val in ctx.items())]
         ctx_on.sort(key=lambda a: a["arm"]["gamma"] or 0.0)
         ref = next((a for a in ctx_on if a["arm"]["gamma"] == reference_gamma), ctx_on[0] if ctx_on else on_arm_any)
-        cmp = compare(_m(ref, "miou"), _m(off, "miou"), True, k)
+        cmp = compare(_m(ref, "miou"), _m(off, "miou"), True, k, ACCURACY_MARGIN)
         verdicts.append(single(cmp))
         used += [ref, off]
         rows += [_row(off, NAS_KEYS, off["name"] + " (γ=0)")] + [_row(a, NAS_KEYS) for a in ctx_on]
@@ -156,7 +157,7 @@ def claim_fusion(arms: list[dict], k: float) -> dict:
     for on, off, ctx in _pairs(arms, "fusion"):
         if ctx.get("space") == "hyper":
             continue
-        acc = compare(_m(on, "miou"), _m(off, "miou"), True, k)
+        acc = compare(_m(on, "miou"), _m(off, "miou"), True, k, ACCURACY_MARGIN)
         verdicts.append(single(acc))
         used += [on, off]
         rows += [_row(on, NAS_KEYS), _row(off, NAS_KEYS)]
@@ -248,7 +249,7 @@ def equal_latency(arms: list[dict], k: float) -> dict:
     for b in front:
         faster = [s for s in searched if mean[id(s)][0] <= mean[id(b)][0]]
         best = max(faster, key=lambda s: mean[id(s)][1]) if faster else None
-        cmp = compare(_m(best, "miou") if best else None, _m(b, "miou"), True, k)
+        cmp = compare(_m(best, "miou") if best else None, _m(b, "miou"), True, k, ACCURACY_MARGIN)
         verdicts.append(single(cmp))
         rows.append({"baseline": b["name"], "baseline_latency_ms": _m(b, "latency_ms"), "baseline_miou": _m(b, "miou"),
                      "searched": best["name"] if best else None,
@@ -306,7 +307,7 @@ def claim_autortnet(arms: list[dict], k: float) -> dict:
         if not same or "miou" not in hyper["metrics"]:
             continue
         fix = same[0]
-        acc = compare(_m(hyper, "miou"), _m(fix, "miou"), True, k)
+        acc = compare(_m(hyper, "miou"), _m(fix, "miou"), True, k, ACCURACY_MARGIN)
         lat = compare(_m(hyper, "latency_ms"), _m(fix, "latency_ms"), False, k)
         v = tradeoff(acc, lat)
         verdicts.append(v)
@@ -346,7 +347,7 @@ def claim_ovs(arms: list[dict], k: float, jf_tolerance: float = 0.05) -> dict:
                         f"{jf_tolerance:g}): {v_jf}")
     if on is not None and off is not None:
         used.append(off)
-        att = compare(_m(on, "onepass_jf"), _m(off, "onepass_jf"), True, k)
+        att = compare(_m(on, "onepass_jf"), _m(off, "onepass_jf"), True, k, ACCURACY_MARGIN)
         verdicts.append(single(att))
         rows.append({"arm": f"{off['name']}: onepass", "n": off["n"], "jf": _m(off, "onepass_jf"),
                      "fps": _m(off, "onepass_fps")})
@@ -370,7 +371,7 @@ def summarize(root: str | Path, json_out: str | Path | None = None, k: float = 2
     claims = [fn(arms, k) for fn in CLAIMS]
     headline = equal_latency(arms, k)
     devices = sorted({repr(r["device"]) for r in rows if r.get("device")})
-    summary = {"schema": SCHEMA, "version": VERSION, "root": str(root), "k": k,
+    summary = {"schema": SCHEMA, "version": VERSION, "root": str(root), "k": k, "accuracy_margin": ACCURACY_MARGIN,
                "devices": [_literal(d) for d in devices], "runs": len(rows), "unfinished": skipped,
                "arms": arms, "equal_latency": headline, "claims": claims}
     json_out = Path(json_out) if json_out else root / "ablations.json"

@@ -3,6 +3,13 @@
 A difference between two arms counts when it exceeds `k` standard errors of the difference
 (se = sqrt(s_a^2/n_a + s_b^2/n_b)); otherwise it is "within noise". With fewer than 2 seeds on a
 side there is no spread, and no verdict beyond "inconclusive".
+
+A claim that one arm is *better* can also be called "did not hold" when there is no effect to find:
+when the whole k-SE interval of the difference lies inside ±`margin` (an equivalence test, as
+TOST). The margin is the smallest effect the study is built to resolve (`ACCURACY_MARGIN`): with
+the proxy benchmark's seed spread (std at most 0.01, 3 seeds) 2 SE of a difference is at most
+0.016, so an accuracy gain of 0.02 would be seen; an interval inside ±0.02 rules such a gain out.
+Without that rule a claim with no effect stays "inconclusive" however many seeds are run.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import math
 import statistics
 
 HELD, NOT_HELD, MIXED, INCONCLUSIVE, NOT_MEASURED = "held", "did not hold", "mixed", "inconclusive", "not measured"
+ACCURACY_MARGIN = 0.02  # mIoU or J&F: the smallest gain the study is built to see (module docstring)
 
 
 def describe(values: list[float]) -> dict:
@@ -22,9 +30,11 @@ def describe(values: list[float]) -> dict:
             "min": min(vals), "max": max(vals), "n": len(vals), "values": vals}
 
 
-def compare(a: dict | None, b: dict | None, higher_is_better: bool = True, k: float = 2.0) -> dict:
+def compare(a: dict | None, b: dict | None, higher_is_better: bool = True, k: float = 2.0,
+            margin: float | None = None) -> dict:
     """Is a better than b (statistics from `describe`)? 'better' / 'worse' beyond k standard errors,
-    'within noise', 'too few seeds' (n < 2 on a side) or 'missing'."""
+    'equivalent' (with a margin: the k-SE interval of the difference inside ±margin), 'within noise',
+    'too few seeds' (n < 2 on a side) or 'missing'."""
     out = {"a": None if not a else a["mean"], "b": None if not b else b["mean"], "diff": None, "se": None,
            "outcome": "missing"}
     if not a or not b or a["mean"] is None or b["mean"] is None:
@@ -38,6 +48,8 @@ def compare(a: dict | None, b: dict | None, higher_is_better: bool = True, k: fl
     out["se"] = se
     gain = diff if higher_is_better else -diff
     out["outcome"] = "better" if gain > k * se else "worse" if -gain > k * se else "within noise"
+    if out["outcome"] == "within noise" and margin is not None and abs(diff) + k * se < margin:
+        out["outcome"], out["margin"] = "equivalent", margin
     return out
 
 
@@ -53,11 +65,15 @@ def tradeoff(acc: dict, lat: dict) -> str:
         return HELD
     if "worse" in known and "better" not in known:
         return NOT_HELD
+    if acc["outcome"] == "equivalent" and lat["outcome"] in ("equivalent", "missing"):
+        return NOT_HELD  # no gain on accuracy, none on latency
     return INCONCLUSIVE
 
 
 def single(cmp: dict) -> str:
-    return {"better": HELD, "worse": NOT_HELD, "missing": NOT_MEASURED}.get(cmp["outcome"], INCONCLUSIVE)
+    """'A is better than B' from one `compare`: equivalence (no gain as large as the margin) did not hold."""
+    return {"better": HELD, "worse": NOT_HELD, "equivalent": NOT_HELD, "missing": NOT_MEASURED}.get(
+        cmp["outcome"], INCONCLUSIVE)
 
 
 def combine(verdicts: list[str]) -> str:
