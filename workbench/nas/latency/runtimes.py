@@ -56,18 +56,18 @@ def bind(module: nn.Module, inputs: list[torch.Tensor], runtime: str = "eager", 
     check_runtime(runtime, inputs[0].device if inputs else "cpu")
     module = _Bound(module.eval(), extra) if extra else module.eval()
     if runtime == "eager":
-        return lambda: _no_grad(module, inputs)
+        return lambda: _inference(module, inputs)
     if runtime == "compile":
         torch.compiler.reset()  # each probe is compiled fresh: no recompilation limit across probes
         compiled = torch.compile(module, dynamic=False)
-        return lambda: _no_grad(compiled, inputs)
+        return lambda: _inference(compiled, inputs)
     if runtime == "onnxruntime":
         return _onnxruntime(module, inputs, threads)
     return _cuda_graph(module, inputs)
 
 
 @torch.inference_mode()
-def _no_grad(module: Callable, inputs: list[torch.Tensor]) -> object:
+def _inference(module: Callable, inputs: list[torch.Tensor]) -> object:
     return module(*inputs)
 
 
