@@ -108,3 +108,19 @@ def test_baseline_timing_is_cached_only_when_quiet(tmp_path, monkeypatch):
     assert second["cached"] and second["baseline_ms"] == pytest.approx(first["baseline_ms"], abs=1e-5)
     [cached] = (tmp_path / "lut").glob("*.json")
     assert json.loads(cached.read_text())["entries"] == {"network:fpn_mobilenet_v2:19": round(first["baseline_ms"], 5)}
+
+
+def test_cache_writes_keep_the_calibrations(tmp_path):
+    """New entries (a table's pieces, a baseline's timing) are merged into the device's cache file;
+    its calibrations stay. Dropping them made every search of a study re-calibrate under load."""
+    from workbench.nas.latency.timing import add_cache_entries, read_cache
+
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps({"fingerprint": {"name": "x"}, "entries": {"a": 1.0},
+                                "calibration": {"space1": {"scale": 1.1, "busy": False}}}))
+    add_cache_entries(path, {"name": "x"}, {"network:b:11": 2.0})
+    stored = json.loads(path.read_text())
+    assert stored["calibration"] == {"space1": {"scale": 1.1, "busy": False}}
+    assert read_cache(path) == {"a": 1.0, "network:b:11": 2.0}
+    add_cache_entries(tmp_path / "new.json", {"name": "y"}, {"c": 3.0})
+    assert json.loads((tmp_path / "new.json").read_text()) == {"fingerprint": {"name": "y"}, "entries": {"c": 3.0}}

@@ -46,9 +46,13 @@ def baseline_latency(name: str, num_classes: int, size: tuple[int, int], device,
     import torch
 
     from workbench.device import device_fingerprint, resolve_device, set_threads
-    from workbench.jsonio import atomic_write_json
     from workbench.loadcheck import OtherLoad
-    from workbench.nas.latency.timing import cache_file, measure_network_latency, read_cache
+    from workbench.nas.latency.timing import (
+        add_cache_entries,
+        cache_file,
+        measure_network_latency,
+        read_cache,
+    )
     from workbench.seg.baselines import build_baseline
 
     dev = resolve_device(str(device))
@@ -68,7 +72,7 @@ def baseline_latency(name: str, num_classes: int, size: tuple[int, int], device,
             log.warning("latency target: %s timed while other processes used %.0f%% of the machine; the target "
                         "is flagged busy and the timing is not cached", name, 100 * load.share)
         else:
-            atomic_write_json(cfile, {"fingerprint": fp, "entries": {**read_cache(cfile), key: round(measured, 5)}})
+            add_cache_entries(cfile, fp, {key: round(measured, 5)})
         return measured, {"cached": False, **load.record()}
     finally:
         torch.set_num_threads(old_threads)

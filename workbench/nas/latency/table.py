@@ -29,6 +29,7 @@ from workbench.nas.genotypes import Genotype, load_genotype
 from workbench.nas.latency.probes import Probe
 from workbench.nas.latency.timing import (
     NOISY_SPREAD,
+    add_cache_entries,
     cache_file,
     measure_networks,
     probe_call,
@@ -56,7 +57,6 @@ def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cp
     """Time every distinct probe in `runtime` (reusing cached entries of this device fingerprint)."""
     from tqdm.auto import tqdm
 
-    from workbench.jsonio import atomic_write_json
     from workbench.nas.latency.runtimes import check_runtime
 
     dev = resolve_device(device)
@@ -95,8 +95,7 @@ def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cp
                         100 * load.share)
         cached.update({key: round(min(ms), 5) for key, ms in timed.items()})
         if todo and use_cache and not busy:
-            merged = {**read_cache(cfile), **cached}  # another process may have added entries
-            atomic_write_json(cfile, {"fingerprint": fp, "entries": merged})
+            add_cache_entries(cfile, fp, cached)  # another process may have added entries
     finally:
         torch.set_num_threads(old_threads)
     return {"schema": LUT_SCHEMA, "version": LUT_VERSION, "fingerprint": fp,

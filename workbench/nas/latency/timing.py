@@ -112,3 +112,19 @@ def read_cache(path: Path) -> dict[str, float]:
         return dict(read_json(path).get("entries", {}))
     except (OSError, ValueError, AttributeError):
         return {}
+
+
+def add_cache_entries(path: Path, fingerprint: dict, entries: dict[str, float]) -> None:
+    """Merge timed entries into a device's cache file, keeping what else it holds (other processes'
+    entries, the calibrations): rewriting it with entries alone once dropped every calibration, so
+    each later search re-calibrated, beside whatever else was running."""
+    from workbench.jsonio import atomic_write_json, read_json
+
+    try:
+        stored = read_json(path) if path.exists() else {}
+    except (OSError, ValueError):
+        stored = {}
+    stored = stored if isinstance(stored, dict) else {}
+    stored["fingerprint"] = fingerprint
+    stored["entries"] = {**dict(stored.get("entries") or {}), **entries}
+    atomic_write_json(path, stored)
