@@ -312,7 +312,8 @@ def test_study_files_plan_against_the_notebooks(name, monkeypatch, capsys):
             budget.update({k: v for k, v in params.get("overrides", {}).items()  # search budget, not switches
                            if k not in ("gcn", "gamma", "cell_sharing", "fusion",  # and the chain's own layout:
                                         "reductions", "fusion_channels",  # and the latency target's switches
-                                        "target_baseline", "target_fraction", "latency_control")})
+                                        "target_baseline", "target_fraction", "latency_control",
+                                        "target_derive")})
             budgets.add((item["stage"], repr(budget)))
             key = repr({k: v for k, v in sorted(params.items()) if k not in ("genotype",)})
             arms.setdefault(f"{item['stage']}:{key}", set()).add(seed)

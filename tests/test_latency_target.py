@@ -124,3 +124,29 @@ def test_cache_writes_keep_the_calibrations(tmp_path):
     assert read_cache(path) == {"a": 1.0, "network:b:11": 2.0}
     add_cache_entries(tmp_path / "new.json", {"name": "y"}, {"c": 3.0})
     assert json.loads((tmp_path / "new.json").read_text()) == {"fingerprint": {"name": "y"}, "entries": {"c": 3.0}}
+
+
+def test_target_derive_lands_the_derived_network_in_the_band(tmp_path):
+    """A plain derivation misses a target 15 % below and 15 % above its price; `target_derive` moves
+    the alphas along the latency gradient until the table prices the derived network within ±5 %,
+    records the move, and leaves the checkpoint's alphas as they were (a re-derivation agrees)."""
+    from workbench.nas.genotypes import load_genotype
+    from workbench.nas.search import rederive
+
+    table = ordered_table(TINY, tmp_path / "lut.json")
+    base = {**TINY, "epochs": 1, "latency_weight": 0.01, "lut_path": table}
+    start = run_search(base, tmp_path / "plain")["metrics"]["expected_latency_ms"]
+    for factor in (0.85, 1.15):
+        target = factor * start
+        rec = run_search({**base, "target_latency_ms": target, "target_derive": True, "target_band": 0.05},
+                         tmp_path / f"t{factor}")
+        got = rec["metrics"]["expected_latency_ms"]
+        assert abs(got / target - 1) <= 0.05, (factor, start, got)
+        moved = rec["target_derive"]
+        assert moved["derived_ms_before"] == pytest.approx(start) and moved["derived_ms"] == pytest.approx(got)
+        assert (moved["tilt"] > 0) == (factor < 1)  # too slow: against the gradient; too fast: along it
+        again = rederive(tmp_path / f"t{factor}")
+        assert again.expected_latency_ms == pytest.approx(got)
+        assert load_genotype(tmp_path / f"t{factor}" / "genotype.json").expected_latency_ms == pytest.approx(got)
+    with pytest.raises(ConfigError, match="target_derive: needs a target"):
+        get_preset("gas", target_derive=True)

@@ -72,6 +72,9 @@ class SearchConfig:
         "fixed", help="'adaptive': lambda doubles/halves each epoch until the derived network's table "
                       "latency is within target_band of the target (FasterSeg)")
     target_band: float = field(0.1, min=0.0, max=0.9, help="adaptive control: accept target x (1 +- band)")
+    target_derive: bool = field(False, help="with a target: at derivation, move the alphas along the latency "
+                                            "gradient just far enough that the derived network's table price "
+                                            "is within target_band of the target (workbench.nas.target)")
     lut_path: str = field("", help="use this latency_lut.json instead of building one")
     lut_cache_dir: str = field("", help="LUT cache (empty = ~/.cache/workbench/lut)")
     lut_warmup: int = field(2, min=0, help="untimed calls before each timing round of an entry")
@@ -98,6 +101,9 @@ class SearchConfig:
             raise ConfigError("target_latency_ms/target_baseline: give one latency target, not both")
         if self.target_fraction is not None and self.target_fraction <= 0:
             raise ConfigError(f"target_fraction: must be positive, got {self.target_fraction}")
+        if self.target_derive and self.target_latency_ms is None and not self.target_baseline:
+            raise ConfigError("target_derive: needs a target (target_latency_ms, or target_baseline with "
+                              "target_fraction)")
         if self.latency_control == "adaptive":
             if self.target_latency_ms is None and not self.target_baseline:
                 raise ConfigError("latency_control: adaptive needs a target (target_latency_ms, or "

@@ -37,7 +37,7 @@ from workbench.nas.presets import PRESETS, SearchConfig, get_preset, split_value
 from workbench.nas.search_data import NUM_CLASSES, build_datasets, evaluate_miou, loader, split_halves
 from workbench.nas.space import get_space
 from workbench.nas.supernet import Supernet
-from workbench.nas.target import adapt_weight, miss_pct, resolve_target
+from workbench.nas.target import adapt_weight, derive_to_target, miss_pct, resolve_target
 from workbench.outputs import check_output
 from workbench.runs import RunDir
 from workbench.seg import distributed as dist_utils
@@ -223,6 +223,12 @@ class Search:
         return {"latency_weight": used, "derived_latency_ms": derived,
                 "target_miss_pct": round(miss_pct(derived, self.target["ms"]), 3)}
 
+    def final_genotype(self) -> tuple[Genotype, dict | None]:
+        """The search's result: derived as always, or landed on the target (`target_derive`)."""
+        if self.cfg.target_derive and self.target:
+            return derive_to_target(self, self.target["ms"], self.cfg.target_band)
+        return self.derive(), None
+
     def derive(self) -> Genotype:
         tau = temperature(self.cfg, max(self.epoch, 0))
         if tau is not None:  # the temperature of the last epoch, also after a resume or in `rederive`
@@ -327,7 +333,7 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None 
             run.save_checkpoint(search.state())
             log.info("epoch %d: train loss %.3f, val mIoU %s, expected latency %.2f ms (%.1f s)", epoch,
                      stats["train_loss"], "n/a" if miou is None else f"{miou:.3f}", lat, time.time() - t0)
-        genotype = search.derive()
+        genotype, targeted = search.final_genotype()
         if not info.is_main:  # the other processes hold the same alphas; rank 0 writes the result
             return {}
         save_genotype(genotype, run.genotype_path)
@@ -339,7 +345,8 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None 
                             "target_miss_pct": miss_pct(genotype.expected_latency_ms, (target or {}).get("ms"))},
                    artifacts={"genotype": "genotype.json", "checkpoint": "checkpoints/last.pt",
                               "lut": "latency_lut.json", "metrics": "metrics.jsonl", "alphas": "alphas.jsonl"},
-                   num_classes=num_classes, lut_fingerprint=lut.get("fingerprint"))
+                   num_classes=num_classes, lut_fingerprint=lut.get("fingerprint"),
+                   **({"target_derive": targeted} if targeted else {}))
         return run.finish()
     except BaseException as exc:
         run.finish(status="failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted",
@@ -360,9 +367,9 @@ def rederive(run_dir: str | Path) -> Genotype:
         raise CheckpointError(f"{run.checkpoint_dir / 'last.pt'}: no checkpoint to derive from")
     num_classes = int(run.record().get("num_classes") or NUM_CLASSES[cfg.dataset])
     lut = load_lut(run.lut_path) if run.lut_path.exists() else lut_for(cfg, num_classes, "cpu")
-    search = Search(cfg, run, lut, num_classes, torch.device("cpu"))
+    search = Search(cfg, run, lut, num_classes, torch.device("cpu"), run.record().get("target"))
     search.load(state)
-    genotype = search.derive()
+    genotype, _ = search.final_genotype()
     with run.lock():
         save_genotype(genotype, run.genotype_path)
         run.update(metrics={"expected_latency_ms": genotype.expected_latency_ms},

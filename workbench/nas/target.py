@@ -15,6 +15,14 @@ With `latency_control: adaptive` the latency weight λ is steered as FasterSeg s
 architecture derives to right now is priced with the latency table; above the band
 target x (1 + band) λ doubles, below target x (1 - band) it halves, inside it stays. The loss's
 latency term is then the plain L / L0 (its pressure scaled by λ alone).
+
+With few architecture steps that is not enough: the derived network (an argmax over alphas that
+have barely separated) jumps by up to ±40 % in price from one epoch to the next while the
+supernet's expected latency moves under 5 %, so three halvings or doublings of λ cannot land it
+(measured, benchmarks/results/ablations_study.md). `target_derive` closes the gap at derivation:
+it moves the alphas along the gradient of the expected latency, in steps of growing size, and
+keeps the smallest move whose derived network the table prices within the band; the table is
+accurate to a few percent on the CPU, so its price is a fair stand-in for the measured latency.
 """
 
 from __future__ import annotations
@@ -97,6 +105,46 @@ def adapt_weight(weight: float, derived_ms: float, target_ms: float, band: float
     if derived_ms < target_ms * (1 - band):
         return weight / 2.0
     return weight
+
+
+TILTS = tuple(0.01 * 2 ** k for k in range(14))  # step sizes tried, smallest first (relative to max |grad|)
+
+
+def derive_to_target(search, target_ms: float, band: float):
+    """(genotype, record): the search's derived network, or, when its table price is outside
+    target x (1 ± band), the one derived after the smallest tried move of the architecture
+    parameters along -(or +) the expected-latency gradient that lands inside; if none does, the
+    closest. The parameters are restored afterwards."""
+    import torch
+
+    first = search.derive()
+    record = {"target_ms": target_ms, "band": band, "derived_ms_before": first.expected_latency_ms, "tilt": 0.0}
+    if abs(first.expected_latency_ms / target_ms - 1) <= band or search.architect.latency is None:
+        return first, {**record, "derived_ms": first.expected_latency_ms, "tried": 1}
+    params = [p for p in search.model.arch_parameters() if p.requires_grad]
+    expected = search.architect.expected_latency()
+    grads = torch.autograd.grad(expected, params, allow_unused=True)
+    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+    unit = max(float(g.abs().max()) for g in grads) or 1.0
+    sign = 1.0 if first.expected_latency_ms > target_ms else -1.0  # too slow: against the gradient
+    saved = [p.detach().clone() for p in params]
+    best, best_miss, tried = first, abs(first.expected_latency_ms / target_ms - 1), 1
+    try:
+        for tilt in TILTS:
+            with torch.no_grad():
+                for p, s, g in zip(params, saved, grads):
+                    p.copy_(s - sign * tilt * g / unit)
+            candidate, tried = search.derive(), tried + 1
+            miss = abs(candidate.expected_latency_ms / target_ms - 1)
+            if miss < best_miss:
+                best, best_miss, record["tilt"] = candidate, miss, sign * tilt
+            if miss <= band:
+                break
+    finally:
+        with torch.no_grad():
+            for p, s in zip(params, saved):
+                p.copy_(s)
+    return best, {**record, "derived_ms": best.expected_latency_ms, "tried": tried}
 
 
 def miss_pct(latency_ms: float | None, target_ms: float | None) -> float | None:

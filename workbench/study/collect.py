@@ -22,7 +22,7 @@ from workbench.study.stats import describe
 # search-config fields that define a NAS arm besides the space's own (`SearchSpace.arm_keys`);
 # everything else is budget or fixed
 LOOP_ARM_KEYS = ("latency_weight", "target_latency_ms", "target_baseline", "target_fraction", "latency_control",
-                 "relaxation")
+                 "target_derive", "relaxation")
 SEARCH_BUDGET = ("dataset", "data_root", "epochs", "warmup_epochs", "steps_per_epoch", "batch_size",
                  "crop_size", "input_size")
 # the supernet's size, whatever its space calls it (a chain's num_cells is a trellis' layers)
@@ -127,6 +127,8 @@ def arm_name(family: str, arm: dict) -> str:
         parts.append(f"T={arm['target_latency_ms']:g} ms")
     if arm.get("target_fraction") is not None:
         parts.append(f"T={arm['target_fraction']:g}x {arm.get('target_baseline')}")
+    if arm.get("target_derive"):
+        parts.append("derived to T")
     if arm.get("relaxation") not in (None, "softmax"):
         parts.append(str(arm["relaxation"]))
     return ", ".join(parts)
