@@ -150,3 +150,28 @@ def test_target_derive_lands_the_derived_network_in_the_band(tmp_path):
         assert load_genotype(tmp_path / f"t{factor}" / "genotype.json").expected_latency_ms == pytest.approx(got)
     with pytest.raises(ConfigError, match="target_derive: needs a target"):
         get_preset("gas", target_derive=True)
+
+
+def test_target_derive_bisects_when_a_step_jumps_over_the_band():
+    """A derived price that falls in big steps as the alphas move (10 ms, then 6 ms past a
+    threshold): the doubling steps jump from 10 over the band around 8 to 6; bisection between the
+    two finds the narrow window priced 8 ms, and the parameters are restored."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from workbench.nas.target import derive_to_target
+
+    alpha = torch.nn.Parameter(torch.zeros(1))
+
+    def derive():
+        a = float(alpha.detach())  # the latency gradient is +1: moving against it lowers a
+        price = 10.0 if a > -0.30 else 8.0 if a > -0.31 else 6.0
+        return SimpleNamespace(expected_latency_ms=price)
+
+    search = SimpleNamespace(model=SimpleNamespace(arch_parameters=lambda: [alpha]), derive=derive,
+                             architect=SimpleNamespace(latency=object(), expected_latency=lambda: alpha.sum() * 1.0))
+    genotype, record = derive_to_target(search, 8.0, 0.05)
+    assert genotype.expected_latency_ms == 8.0 and record["derived_ms"] == 8.0
+    assert 0.30 <= record["tilt"] < 0.31 and record["tried"] > 7
+    assert float(alpha.detach()) == 0.0

@@ -108,13 +108,15 @@ def adapt_weight(weight: float, derived_ms: float, target_ms: float, band: float
 
 
 TILTS = tuple(0.01 * 2 ** k for k in range(14))  # step sizes tried, smallest first (relative to max |grad|)
+BISECTIONS = 10  # when one step jumps over the band: halvings of the interval between the last two
 
 
 def derive_to_target(search, target_ms: float, band: float):
     """(genotype, record): the search's derived network, or, when its table price is outside
     target x (1 ± band), the one derived after the smallest tried move of the architecture
-    parameters along -(or +) the expected-latency gradient that lands inside; if none does, the
-    closest. The parameters are restored afterwards."""
+    parameters along -(or +) the expected-latency gradient that lands inside (bisecting between two
+    tried steps when one jumps over the band); if none does, the closest. The parameters are
+    restored afterwards."""
     import torch
 
     first = search.derive()
@@ -128,22 +130,42 @@ def derive_to_target(search, target_ms: float, band: float):
     unit = max(float(g.abs().max()) for g in grads) or 1.0
     sign = 1.0 if first.expected_latency_ms > target_ms else -1.0  # too slow: against the gradient
     saved = [p.detach().clone() for p in params]
-    best, best_miss, tried = first, abs(first.expected_latency_ms / target_ms - 1), 1
+    state = {"best": first, "miss": abs(first.expected_latency_ms / target_ms - 1), "tried": 1}
+
+    def derive_at(tilt: float) -> float:
+        """Derive with the parameters moved by `tilt`; keep the closest network; signed miss."""
+        with torch.no_grad():
+            for p, s, g in zip(params, saved, grads):
+                p.copy_(s - sign * tilt * g / unit)
+        candidate = search.derive()
+        state["tried"] += 1
+        miss = candidate.expected_latency_ms / target_ms - 1
+        if abs(miss) < state["miss"]:
+            state["best"], state["miss"], record["tilt"] = candidate, abs(miss), sign * tilt
+        return miss
+
     try:
+        lo, hi = 0.0, None  # the largest tilt still on the starting side, the first one past the target
         for tilt in TILTS:
-            with torch.no_grad():
-                for p, s, g in zip(params, saved, grads):
-                    p.copy_(s - sign * tilt * g / unit)
-            candidate, tried = search.derive(), tried + 1
-            miss = abs(candidate.expected_latency_ms / target_ms - 1)
-            if miss < best_miss:
-                best, best_miss, record["tilt"] = candidate, miss, sign * tilt
-            if miss <= band:
+            miss = derive_at(tilt)
+            if state["miss"] <= band:
                 break
+            if (miss > 0) == (sign > 0):
+                lo = tilt
+            else:
+                hi = tilt
+                break
+        for _ in range(BISECTIONS if hi is not None and state["miss"] > band else 0):
+            mid = (lo + hi) / 2  # the derived price jumped over the band: look between
+            miss = derive_at(mid)
+            if state["miss"] <= band:
+                break
+            lo, hi = (mid, hi) if (miss > 0) == (sign > 0) else (lo, mid)
     finally:
         with torch.no_grad():
             for p, s in zip(params, saved):
                 p.copy_(s)
+    best, tried = state["best"], state["tried"]
     return best, {**record, "derived_ms": best.expected_latency_ms, "tried": tried}
 
 
