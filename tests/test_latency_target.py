@@ -147,6 +147,7 @@ def test_target_derive_lands_the_derived_network_in_the_band(tmp_path):
         assert (moved["tilt"] > 0) == (factor < 1)  # too slow: against the gradient; too fast: along it
         again = rederive(tmp_path / f"t{factor}")
         assert again.expected_latency_ms == pytest.approx(got)
+        assert RunDir(tmp_path / f"t{factor}").record()["target_derive"] == moved
         assert load_genotype(tmp_path / f"t{factor}" / "genotype.json").expected_latency_ms == pytest.approx(got)
     with pytest.raises(ConfigError, match="target_derive: needs a target"):
         get_preset("gas", target_derive=True)

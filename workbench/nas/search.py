@@ -369,10 +369,10 @@ def rederive(run_dir: str | Path) -> Genotype:
     lut = load_lut(run.lut_path) if run.lut_path.exists() else lut_for(cfg, num_classes, "cpu")
     search = Search(cfg, run, lut, num_classes, torch.device("cpu"), run.record().get("target"))
     search.load(state)
-    genotype, _ = search.final_genotype()
+    genotype, targeted = search.final_genotype()
     with run.lock():
         save_genotype(genotype, run.genotype_path)
         run.update(metrics={"expected_latency_ms": genotype.expected_latency_ms},
-                   artifacts={"genotype": "genotype.json"})
+                   artifacts={"genotype": "genotype.json"}, **({"target_derive": targeted} if targeted else {}))
     return genotype
 

@@ -65,8 +65,8 @@ def tradeoff(acc: dict, lat: dict) -> str:
         return HELD
     if "worse" in known and "better" not in known:
         return NOT_HELD
-    if acc["outcome"] == "equivalent" and lat["outcome"] in ("equivalent", "missing"):
-        return NOT_HELD  # no gain on accuracy, none on latency
+    if acc["outcome"] == "equivalent" and lat["outcome"] == "missing":
+        return NOT_HELD  # no gain on accuracy, and no latency to trade it against
     return INCONCLUSIVE
 
 
