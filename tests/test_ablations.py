@@ -192,6 +192,18 @@ def test_equivalence_margin_calls_a_claim_with_no_effect():
     assert stats.tradeoff(c, lat_better) == "held"  # as accurate and faster
     assert stats.tradeoff(c, lat_same) == "inconclusive"  # latency within noise, not ruled equal
     assert stats.tradeoff(c, {"outcome": "missing"}) == "did not hold"
+    # the latency margin is 10 % of the reference's mean: 0.51 ms around 5.1 ms. Equal latencies with
+    # se 0.082 -> |0| + 2 x 0.082 < 0.51: equivalent, so no gain on either axis -> did not hold
+    ref = stats.describe([5.0, 5.1, 5.2])
+    assert stats.latency_margin(ref) == pytest.approx(0.51) and stats.latency_margin(None) is None
+    lat_equal = stats.compare(stats.describe([5.0, 5.1, 5.2]), ref, False, 2.0, stats.latency_margin(ref))
+    assert lat_equal["outcome"] == "equivalent" and stats.tradeoff(c, lat_equal) == "did not hold"
+    # 0.4 ms faster (8 %) but se 0.33: the interval [-0.25, 1.05] leaves the ±0.51 margin -> within noise
+    lat_wide = stats.compare(stats.describe([4.3, 4.7, 5.1]), stats.describe([4.7, 5.1, 5.5]), False, 2.0,
+                             stats.latency_margin(ref))
+    assert lat_wide["outcome"] == "within noise" and stats.tradeoff(c, lat_wide) == "inconclusive"
+    acc_noise = stats.compare(wide, b, True, 2.0, margin=0.02)
+    assert stats.tradeoff(acc_noise, lat_equal) == "inconclusive"  # a gain in accuracy is not ruled out
 
 
 def test_summarize_fake_study(study):

@@ -16,11 +16,13 @@ from workbench.study.collect import arm_name, collect_runs, group_arms
 from workbench.study.stats import (
     ACCURACY_MARGIN,
     HELD,
+    LATENCY_MARGIN,
     INCONCLUSIVE,
     NOT_HELD,
     NOT_MEASURED,
     combine,
     compare,
+    latency_margin,
     single,
     tradeoff,
 )
@@ -106,7 +108,8 @@ def claim_cell_independent(arms: list[dict], k: float) -> dict:
     rows, verdicts, used, says = [], [], [], []
     for shared, indep, ctx in _pairs(arms, "cell_sharing"):
         acc = compare(_m(indep, "miou"), _m(shared, "miou"), True, k, ACCURACY_MARGIN)
-        lat = compare(_m(indep, "latency_ms"), _m(shared, "latency_ms"), False, k)
+        lat = compare(_m(indep, "latency_ms"), _m(shared, "latency_ms"), False, k,
+                      latency_margin(_m(shared, "latency_ms")))
         v = tradeoff(acc, lat)
         verdicts.append(v)
         used += [indep, shared]
@@ -308,7 +311,7 @@ def claim_autortnet(arms: list[dict], k: float) -> dict:
             continue
         fix = same[0]
         acc = compare(_m(hyper, "miou"), _m(fix, "miou"), True, k, ACCURACY_MARGIN)
-        lat = compare(_m(hyper, "latency_ms"), _m(fix, "latency_ms"), False, k)
+        lat = compare(_m(hyper, "latency_ms"), _m(fix, "latency_ms"), False, k, latency_margin(_m(fix, "latency_ms")))
         v = tradeoff(acc, lat)
         verdicts.append(v)
         used += [hyper, fix]
@@ -372,6 +375,7 @@ def summarize(root: str | Path, json_out: str | Path | None = None, k: float = 2
     headline = equal_latency(arms, k)
     devices = sorted({repr(r["device"]) for r in rows if r.get("device")})
     summary = {"schema": SCHEMA, "version": VERSION, "root": str(root), "k": k, "accuracy_margin": ACCURACY_MARGIN,
+               "latency_margin": LATENCY_MARGIN,
                "devices": [_literal(d) for d in devices], "runs": len(rows), "unfinished": skipped,
                "arms": arms, "equal_latency": headline, "claims": claims}
     json_out = Path(json_out) if json_out else root / "ablations.json"
