@@ -210,6 +210,7 @@ def test_summarize_fake_study(study):
     summary = lab_study.summarize_study(study)
     assert (study / "ablations.json").is_file() and (study / "ablations.md").is_file()
     assert json.loads((study / "ablations.json").read_text())["schema"] == "workbench.ablations"
+    assert summary["latency_margin"] == 0.10 and "±10 % of the reference" in (study / "ablations.md").read_text()
     arms = {a["name"]: a for a in summary["arms"]}
     assert len(arms) == 13 and summary["runs"] == 39
     gas = arms["fixed, indep, gcn γ=0.5, λ=0.1"]

@@ -105,6 +105,9 @@ def _preface(summary: dict) -> str:
             + (f"; a gain in mIoU or J&F is ruled out (\"equivalent\", the claim did not hold) when the whole "
                f"{summary['k']:g}-SE interval of the difference lies inside ±{summary['accuracy_margin']:g}"
                if summary.get("accuracy_margin") else "")
+            + (f"; a latency difference is equivalent inside ±{100 * summary['latency_margin']:g} % of the reference "
+               "arm's mean, and a trade-off claim equivalent on both axes did not hold"
+               if summary.get("latency_margin") else "")
             + f". Latency measured on: {devices}.")
 
 

@@ -16,8 +16,8 @@ from workbench.study.collect import arm_name, collect_runs, group_arms
 from workbench.study.stats import (
     ACCURACY_MARGIN,
     HELD,
-    LATENCY_MARGIN,
     INCONCLUSIVE,
+    LATENCY_MARGIN,
     NOT_HELD,
     NOT_MEASURED,
     combine,
