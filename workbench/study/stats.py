@@ -15,7 +15,7 @@ A trade-off claim (better accuracy *or* lower latency, not worse on the other) n
 latency to be refuted: `LATENCY_MARGIN` is relative, 10 % of the reference arm's mean measured
 latency. That is the tolerance the project already treats as "equal latency" (a latency target is met
 within ±10 %), and about the run-to-run drift of one network's measured latency on the 2-core VM
-(benchmarks/results/ablations_study.md), so a smaller latency gain could not be told from the drift.
+(benchmarks/results/ablations_study_2026-12-02a.md), so a smaller gain could not be told from drift.
 """
 
 from __future__ import annotations
