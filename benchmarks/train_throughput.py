@@ -9,9 +9,15 @@
    flip), and both together, per image, against the training step time per image.
 3. Run-to-run determinism of each variant (two 3-step runs from the same weights and seed):
    exact resume needs it.
+4. End to end (`--recipe-net`): real `retrain` runs of one network with `plain-v1` (fp32,
+   contiguous, images decoded every step) and `fast-v1` (format and precision timed at run start,
+   images decoded once), alternated plain, fast, plain, fast so that a drifting machine hits both;
+   training images/s from each run's logged epoch times (its data loading included, the run-start
+   timing and the evaluation not).
 
     python benchmarks/train_throughput.py --threads 2 --data datasets/synth-camvid --dataset camvid \
-        --net G.json --net fpn_mobilenetv3_small --out benchmarks/results/train_throughput.json
+        --net G.json --net fpn_mobilenetv3_small --recipe-net fpn_mobilenet_v2 \
+        --out benchmarks/results/train_throughput.json
 
 Time only on a quiet machine (the JSON records the load average before and after).
 """
@@ -110,6 +116,54 @@ def time_data(dataset: str, root: str, size: tuple[int, int], n: int) -> dict:
             "augment_preloaded_ms": round((t4 - t3) / n * 1000, 3)}
 
 
+def time_recipes(net: str, dataset: str, root: str, size: tuple[int, int], batch: int, epochs: int,
+                 repeats: int, threads: int, work: Path) -> dict:
+    """Training images/s of `plain-v1` and `fast-v1` retrains of one network, alternated."""
+    from workbench.runs import RunDir
+    from workbench.seg.retrain import run_retrain
+
+    kw = {"genotype": net} if net.endswith(".json") else {"baseline": net}
+    out: dict = {"network": net, "epochs": epochs, "repeats": repeats, "runs": []}
+    for rep in range(repeats):
+        for recipe in ("plain-v1", "fast-v1"):
+            run_dir = work / f"{recipe}-{rep}"
+            record = run_retrain({**kw, "dataset": dataset, "data_root": root, "epochs": epochs,
+                                  "crop_size": list(size), "batch_size": batch, "recipe": recipe,
+                                  "threads": threads, "device": "cpu", "eval_size": list(size),
+                                  "overwrite": True}, run_dir)
+            times = [r["epoch_time_s"] for r in RunDir(run_dir).metrics() if r.get("phase") == "train"]
+            images = record["steps"] * batch
+            speed = record.get("throughput") or {}
+            out["runs"].append({"recipe": recipe, "repeat": rep, "images": images,
+                                "train_s": round(sum(times), 3), "images_per_s": round(images / sum(times), 3),
+                                "memory_format": speed.get("memory_format"), "precision": speed.get("precision"),
+                                "step_ms": speed.get("step_ms")})
+            print(out["runs"][-1], flush=True)
+    best = {r: max(x["images_per_s"] for x in out["runs"] if x["recipe"] == r) for r in ("plain-v1", "fast-v1")}
+    out["images_per_s"] = best
+    out["speedup"] = round(best["fast-v1"] / best["plain-v1"], 3)
+    return out
+
+
+def cpu_id() -> dict:
+    """Family/model numbers and the bf16-relevant flags: the model name alone ('Intel(R) Xeon(R)
+    Processor') does not say whether the VM exposes AMX."""
+    info: dict = {}
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return info
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("cpu family", "model") and key.replace(" ", "_") not in info:
+            info[key.replace(" ", "_")] = value.strip()
+        if key == "flags":
+            info["bf16_flags"] = sorted(f for f in value.split() if "bf16" in f or f.startswith("amx"))
+            break
+    return info
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--net", action="append", required=True, help="baseline name or genotype.json (repeat)")
@@ -121,22 +175,34 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--data", help="dataset root for the data-loading figures")
     p.add_argument("--dataset", default="camvid")
+    p.add_argument("--recipe-net", action="append", default=[],
+                   help="baseline name or genotype.json: plain-v1 vs fast-v1 retrains (needs --data; repeat)")
+    p.add_argument("--recipe-epochs", type=int, default=2)
+    p.add_argument("--recipe-repeats", type=int, default=2)
+    p.add_argument("--work", default="/tmp/train_throughput_runs", help="where the recipe comparison's runs go")
     p.add_argument("--out", default="benchmarks/results/train_throughput.json")
     args = p.parse_args()
     set_threads(args.threads)
     size = tuple(int(v) for v in args.size.split("x"))
     load_before = os.getloadavg()
-    result = {"machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": args.threads,
-                          "torch": torch.__version__},
+    result = {"machine": {"cpu": cpu_model(), **cpu_id(), "cores": os.cpu_count(), "threads": args.threads,
+                          "torch": torch.__version__, "isa": torch.backends.cpu.get_cpu_capability()},
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "batch": args.batch, "size": list(size), "rounds": args.rounds, "steps": args.steps, "networks": {}}
     for net in args.net:
-        result["networks"][Path(net).parent.name if net.endswith(".json") else net] = r = time_variants(
+        result["networks"][Path(net).stem if net.endswith(".json") else net] = r = time_variants(
             net, args.batch, size, args.classes, args.rounds, args.steps)
         print(net, r["step_ms"], r["deterministic"], flush=True)
     if args.data:
         result["data"] = time_data(args.dataset, args.data, size, 64)
         print(result["data"], flush=True)
+    if args.recipe_net:
+        if not args.data:
+            p.error("--recipe-net needs --data")
+        result["recipes"] = {Path(net).stem: time_recipes(net, args.dataset, args.data, size, args.batch,
+                                                          args.recipe_epochs, args.recipe_repeats, args.threads,
+                                                          Path(args.work) / Path(net).stem)
+                             for net in args.recipe_net}
     result["loadavg_before"], result["loadavg_after"] = load_before, os.getloadavg()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
