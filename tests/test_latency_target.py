@@ -176,3 +176,91 @@ def test_target_derive_bisects_when_a_step_jumps_over_the_band():
     assert genotype.expected_latency_ms == 8.0 and record["derived_ms"] == 8.0
     assert 0.30 <= record["tilt"] < 0.31 and record["tried"] > 7
     assert float(alpha.detach()) == 0.0
+
+
+def test_target_derive_changes_single_choices_when_the_gradient_path_cannot_land():
+    """Two choices with fixed costs and a latency gradient that moves nothing: no tilt reaches the
+    target, so single choices are changed; one change lands 8 -> 5 ms, and a target only two changes
+    reach (8 -> 4.2 -> 1.2 ms) is reached in two rounds. The parameters are restored afterwards."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from workbench.nas.target import derive_to_target
+
+    alpha = torch.nn.Parameter(torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.5, 0.0]]))
+    costs = [[4.0, 1.0, 0.5], [4.0, 3.0, 0.2]]
+
+    def derive():
+        picks = alpha.detach().argmax(dim=1).tolist()
+        return SimpleNamespace(expected_latency_ms=sum(costs[r][c] for r, c in enumerate(picks)))
+
+    search = SimpleNamespace(model=SimpleNamespace(arch_parameters=lambda: [alpha]), derive=derive,
+                             architect=SimpleNamespace(latency=object(), expected_latency=lambda: alpha.sum() * 0.0))
+    genotype, record = derive_to_target(search, 5.0, 0.05)
+    assert genotype.expected_latency_ms == 5.0 and record["flips"] == [[0, 0, 1]]
+    genotype, record = derive_to_target(search, 1.2, 0.05)
+    assert genotype.expected_latency_ms == pytest.approx(1.2) and record["flips"] == [[0, 1, 2], [0, 0, 1]]
+    assert torch.equal(alpha.detach(), torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.5, 0.0]]))
+
+
+def test_calibration_times_the_target_baseline_in_its_rounds(tmp_path, monkeypatch):
+    """With a calibrated table the target's baseline is timed in the calibration's own round-robin
+    and the target is taken from there (the same moment as the table's scale), not timed apart; a
+    cached calibration without that baseline is timed again with it, one with it is reused."""
+    from workbench import loadcheck
+    from workbench.nas import target as target_mod
+    from workbench.nas.latency import table as lat
+    from workbench.nas.search import lut_for, resolve_config
+
+    monkeypatch.setattr(loadcheck, "BUSY", 2.0)  # nothing counts as busy
+    monkeypatch.setattr(target_mod, "baseline_latency", lambda *a, **k: pytest.fail("timed apart"))
+    plain = resolve_config({**TINY, "lut_calibrate": 2, "lut_cache_dir": str(tmp_path / "lut")})
+    first = lut_for(plain, 19)
+    assert first["calibration"]["references"] == {}
+    cfg = resolve_config({**TINY, "lut_calibrate": 2, "lut_cache_dir": str(tmp_path / "lut"),
+                          "target_baseline": "fpn_mobilenetv3_small", "target_fraction": 0.5})
+    timed = []
+    real = lat.measure_networks
+    monkeypatch.setattr(lat, "measure_networks", lambda nets, *a, **k: timed.append(sorted(nets)) or real(nets, *a, **k))
+    lut = lut_for(cfg, 19)
+    assert timed == [["genotype:0", "genotype:1", "network:fpn_mobilenetv3_small:19"]]  # one round-robin
+    ms = lut["calibration"]["references"]["network:fpn_mobilenetv3_small:19"]
+    target = target_mod.resolve_target(cfg, 19, "cpu", lut)
+    assert target["timed_with"] == "calibration" and target["baseline_ms"] == ms and target["ms"] == 0.5 * ms
+    assert lut_for(cfg, 19)["calibration"] == lut["calibration"] and len(timed) == 1  # from the cache
+    assert lut_for(plain, 19)["calibration"] == lut["calibration"]  # a superset serves a plain search too
+    other = resolve_config({**TINY, "lut_calibrate": 2, "lut_cache_dir": str(tmp_path / "lut"),
+                            "target_baseline": "pspnet_lcnet_035", "target_fraction": 0.9})
+    both = lut_for(other, 19)  # another baseline: timed again with both, so both searches share it
+    assert timed[-1] == ["genotype:0", "genotype:1", "network:fpn_mobilenetv3_small:19", "network:pspnet_lcnet_035:19"]
+    assert lut_for(cfg, 19)["calibration"] == both["calibration"] and len(timed) == 2
+
+
+def test_an_outlier_calibration_is_timed_again(tmp_path, monkeypatch):
+    """A scale far from the device's other spaces' is timed once more and the lower one kept and cached."""
+    import torch
+
+    from workbench.device import device_fingerprint
+    from workbench.nas.latency import table as lat
+
+    scales = iter([1.6, 1.05])
+
+    def fake(lut, *a, **k):
+        lut["calibration"] = {"scale": next(scales), "busy": False, "other_load": 0.0, "references": {}}
+        return lut
+
+    monkeypatch.setattr(lat, "calibrate", fake)
+    fp = device_fingerprint(torch.device("cpu"), 1)
+    lut = {"fingerprint": fp, "entries": {"a": 1.0}}
+    cfile = lat.cache_file(lut["fingerprint"], tmp_path)
+    cfile.write_text(json.dumps({"fingerprint": lut["fingerprint"], "entries": {},
+                                 "calibration": {"other-space": {"scale": 1.0, "busy": False}}}))
+    lat.calibrate_cached(lut, lambda: [], "cpu", 1, tmp_path)
+    assert lut["calibration"]["scale"] == 1.05 and lut["calibration"]["retimed"] == [1.6, 1.05]
+    stored = json.loads(cfile.read_text())["calibration"]
+    assert {k: v["scale"] for k, v in stored.items()} == {"other-space": 1.0, next(iter(set(stored) - {"other-space"})): 1.05}
+    within = {"fingerprint": fp, "entries": {"b": 1.0}}
+    scales = iter([1.2])  # within the margin: timed once
+    lat.calibrate_cached(within, lambda: [], "cpu", 1, tmp_path)
+    assert within["calibration"]["scale"] == 1.2 and "retimed" not in within["calibration"]

@@ -37,7 +37,14 @@ from workbench.nas.presets import PRESETS, SearchConfig, get_preset, split_value
 from workbench.nas.search_data import NUM_CLASSES, build_datasets, evaluate_miou, loader, split_halves
 from workbench.nas.space import get_space
 from workbench.nas.supernet import Supernet
-from workbench.nas.target import adapt_weight, derive_to_target, miss_pct, resolve_target
+from workbench.nas.target import (
+    adapt_weight,
+    derive_to_target,
+    miss_pct,
+    reference_builder,
+    resolve_target,
+    target_references,
+)
 from workbench.outputs import check_output
 from workbench.runs import RunDir
 from workbench.seg import distributed as dist_utils
@@ -82,7 +89,7 @@ def lut_for(cfg: SearchConfig, num_classes: int, device: str | None = None) -> d
         lut = calibrate_cached(
             lut, lambda: [make_genotype(cfg, b, num_classes) for b in model.random_bodies(cfg.lut_calibrate, 12345)],
             device or cfg.device, cfg.threads, cfg.lut_cache_dir or None, cfg.lut_warmup, cfg.lut_repeats,
-            rounds=cfg.lut_rounds)
+            rounds=cfg.lut_rounds, references=target_references(cfg, num_classes), rebuild=reference_builder)
     return lut
 
 
@@ -300,7 +307,7 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None 
                 lut = lut_for(cfg, num_classes, str(device))
             atomic_write_json(run.lut_path, lut)
             stored_target = run.record().get("target") if previous is not None else None
-            target = stored_target or resolve_target(cfg, num_classes, device)
+            target = stored_target or resolve_target(cfg, num_classes, device, lut)
             if target:
                 run.update(target=target, target_latency_ms=target["ms"])
         lut, target = dist_utils.broadcast_object((lut, target), info)

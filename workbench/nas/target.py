@@ -8,7 +8,9 @@ search keeps the same target. The baseline's timing is kept in the device's tabl
 the pieces, keyed by network), and only when it was timed on a quiet machine: searches started
 side by side (a study's pool) would otherwise each time the baseline under the other's load, and
 land on targets 3-68 % too slow (measured, benchmarks/results/ablations_study.md). A study times
-its targets once, quietly, before its pool starts (`pretime_search`).
+its targets once, quietly, before its pool starts (`pretime_search`). With a calibrated table the
+baseline is timed in the calibration's rounds instead (`target_references`), so the target is in
+the units of the table's prices.
 
 With `latency_control: adaptive` the latency weight λ is steered as FasterSeg steers it
 (VITA-Group/FasterSeg, search/train_search.py): after every searching epoch the network the
@@ -32,20 +34,54 @@ import logging
 log = logging.getLogger(__name__)
 
 
-def resolve_target(cfg, num_classes: int, device) -> dict | None:
+def resolve_target(cfg, num_classes: int, device, lut: dict | None = None) -> dict | None:
     """{"ms", and for a baseline-relative target "baseline", "baseline_ms", "fraction", "cached",
-    "other_load", "busy"} or None."""
+    "other_load", "busy", "timed_with"} or None. The baseline's latency comes from the table's
+    calibration when it was timed there (same moment as the scale, see `target_references`)."""
     if cfg.target_latency_ms is not None:
         return {"ms": float(cfg.target_latency_ms)}
     if not cfg.target_baseline:
         return None
-    measured, timing = baseline_latency(cfg.target_baseline, num_classes, tuple(cfg.input_size), device, cfg)
+    calibration = (lut or {}).get("calibration") or {}
+    same_moment = (calibration.get("references") or {}).get(reference_key(cfg.target_baseline, num_classes))
+    if same_moment is not None:
+        measured = float(same_moment)
+        timing = {"cached": None, "other_load": calibration.get("other_load"), "busy": bool(calibration.get("busy")),
+                  "timed_with": "calibration"}
+    else:
+        measured, timing = baseline_latency(cfg.target_baseline, num_classes, tuple(cfg.input_size), device, cfg)
+        timing["timed_with"] = "alone"
     target = {"ms": cfg.target_fraction * measured, "baseline": cfg.target_baseline, "baseline_ms": measured,
               "fraction": cfg.target_fraction, **timing}
     log.info("latency target: %.3g x %s (%.2f ms at %dx%d, %s) = %.2f ms", cfg.target_fraction,
-             cfg.target_baseline, measured, *cfg.input_size, "cached" if timing["cached"] else "timed now",
-             target["ms"])
+             cfg.target_baseline, measured, *cfg.input_size,
+             {"calibration": "timed with the table's calibration", "alone": "cached" if timing["cached"]
+              else "timed now"}[timing["timed_with"]], target["ms"])
     return target
+
+
+def reference_key(baseline: str, num_classes: int) -> str:
+    return f"network:{baseline}:{num_classes}"
+
+
+def target_references(cfg, num_classes: int) -> dict:
+    """{key: builder} of the network a baseline-relative target is a fraction of, for the table's
+    calibration to time in its own rounds. The table's prices carry the calibration's scale, so a
+    baseline timed with it sets a target in the same units even when the machine's speed drifted
+    between moments; timed apart, a calibration caught in a slow moment put all six targets of
+    the 2026-12-02 study outside ±10 % (benchmarks/results/ablations_study.md)."""
+    if not cfg.target_baseline or cfg.target_latency_ms is not None:
+        return {}
+    key = reference_key(cfg.target_baseline, num_classes)
+    return {key: reference_builder(key)}
+
+
+def reference_builder(key: str):
+    """The builder of the network a `reference_key` names."""
+    from workbench.seg.baselines import build_baseline
+
+    _, name, classes = key.split(":")
+    return lambda: build_baseline(name, int(classes))
 
 
 def baseline_latency(name: str, num_classes: int, size: tuple[int, int], device, cfg) -> tuple[float, dict]:
@@ -68,7 +104,7 @@ def baseline_latency(name: str, num_classes: int, size: tuple[int, int], device,
     threads = set_threads(cfg.threads or None) if dev.type == "cpu" else None
     try:
         fp = {**device_fingerprint(dev, threads, runtime=cfg.lut_runtime), "input_size": list(size)}
-        cfile, key = cache_file(fp, cfg.lut_cache_dir or None), f"network:{name}:{num_classes}"
+        cfile, key = cache_file(fp, cfg.lut_cache_dir or None), reference_key(name, num_classes)
         known = read_cache(cfile).get(key)
         if known is not None:
             return float(known), {"cached": True, "other_load": None, "busy": False}
@@ -94,8 +130,7 @@ def pretime_search(values: dict, threads: int) -> dict | None:
 
     cfg = resolve_config({**values, "threads": values.get("threads") or threads})
     num_classes = NUM_CLASSES[cfg.dataset]
-    lut_for(cfg, num_classes)
-    return resolve_target(cfg, num_classes, cfg.device)
+    return resolve_target(cfg, num_classes, cfg.device, lut_for(cfg, num_classes))
 
 
 def adapt_weight(weight: float, derived_ms: float, target_ms: float, band: float) -> float:
@@ -161,12 +196,76 @@ def derive_to_target(search, target_ms: float, band: float):
             if state["miss"] <= band:
                 break
             lo, hi = (mid, hi) if (miss > 0) == (sign > 0) else (lo, mid)
+        if state["miss"] > band:  # the path along the gradient steps over the band: change single choices
+            with torch.no_grad():
+                start = [s - record["tilt"] * g / unit for s, g in zip(saved, grads)]
+            record["flips"] = _flip_search(search, params, start, target_ms, band, state)
     finally:
         with torch.no_grad():
             for p, s in zip(params, saved):
                 p.copy_(s)
     best, tried = state["best"], state["tried"]
     return best, {**record, "derived_ms": best.expected_latency_ms, "tried": tried}
+
+
+FLIP_ROUNDS = 2  # single-choice changes applied one after another, at most
+
+
+def _flip_search(search, params: list, start: list, target_ms: float, band: float, state: dict) -> list:
+    """Greedy search over single architecture choices, from the alphas `start`.
+
+    Each row of an architecture parameter (its last axis) is one choice. A flip raises one other
+    candidate of a row just above the row's maximum, so the derivation picks it there. Every flip is
+    priced by deriving; a flip landing inside the band ends the search (the one the alphas
+    preferred most, i.e. the smallest logit gap, wins), else the flip closest to the target is kept
+    and the next round flips from there. In a space whose choices cost milliseconds each (AutoRTNet's
+    hyper-cells), the gradient path can jump from 24 % under a target to over it in one step
+    (2026-12-02 study); a single changed choice reaches prices in between. Returns the flips kept
+    ([parameter, row, candidate], in order) and updates `state` (best, miss, tried)."""
+    import torch
+
+    current = [a.clone() for a in start]
+    kept: list = []
+    for _ in range(FLIP_ROUNDS):
+        best_round, inside = None, None
+        for i, a in enumerate(current):
+            if a.dim() == 0 or a.shape[-1] < 2:
+                continue
+            rows = a.reshape(-1, a.shape[-1])
+            for r, row in enumerate(rows):
+                top = int(row.argmax())
+                lift = float(row.max() - row.min()) * 0.01 + 1e-4
+                for c in range(row.numel()):
+                    if c == top:
+                        continue
+                    with torch.no_grad():
+                        for p, base in zip(params, current):
+                            p.copy_(base)
+                        params[i].view(-1, a.shape[-1])[r, c] = row[top] + lift
+                    candidate = search.derive()
+                    state["tried"] += 1
+                    miss = abs(candidate.expected_latency_ms / target_ms - 1)
+                    gap = float(row[top] - row[c])
+                    if miss <= band and (inside is None or gap < inside[0]):
+                        inside = (gap, candidate, [i, r, c])
+                    if best_round is None or miss < best_round[0]:
+                        best_round = (miss, candidate, [i, r, c])
+        choice = inside[1:] if inside else best_round[1:] if best_round else None
+        if choice is None:
+            break
+        candidate, flip = choice
+        miss = abs(candidate.expected_latency_ms / target_ms - 1)
+        if miss >= state["miss"] and not inside:
+            break  # no single change brings it closer
+        i, r, c = flip
+        row = current[i].view(-1, current[i].shape[-1])[r]
+        row[c] = row.max() + float(row.max() - row.min()) * 0.01 + 1e-4
+        kept.append(flip)
+        if miss < state["miss"] or inside:
+            state["best"], state["miss"] = candidate, miss
+        if inside:
+            break
+    return kept
 
 
 def miss_pct(latency_ms: float | None, target_ms: float | None) -> float | None:
