@@ -264,3 +264,18 @@ def test_an_outlier_calibration_is_timed_again(tmp_path, monkeypatch):
     scales = iter([1.2])  # within the margin: timed once
     lat.calibrate_cached(within, lambda: [], "cpu", 1, tmp_path)
     assert within["calibration"]["scale"] == 1.2 and "retimed" not in within["calibration"]
+
+
+def test_cpu_model_names_family_and_model(monkeypatch):
+    """A VM's generic CPU name gets its family/model numbers, so two CPU generations sold under one
+    name get different latency-table fingerprints; without the numbers the name stays as it is."""
+    import io
+
+    from workbench import device
+
+    text = "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 207\n" \
+           "model name\t: Intel(R) Xeon(R) Processor\n\nprocessor\t: 1\nmodel\t\t: 999\n"
+    monkeypatch.setattr(device, "open", lambda *a, **k: io.StringIO(text), raising=False)
+    assert device.cpu_model() == "Intel(R) Xeon(R) Processor (family 6 model 207)"
+    monkeypatch.setattr(device, "open", lambda *a, **k: io.StringIO("model name\t: Some CPU\n"), raising=False)
+    assert device.cpu_model() == "Some CPU"
