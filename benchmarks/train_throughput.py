@@ -145,23 +145,14 @@ def time_recipes(net: str, dataset: str, root: str, size: tuple[int, int], batch
     return out
 
 
-def cpu_id() -> dict:
-    """Family/model numbers and the bf16-relevant flags: the model name alone ('Intel(R) Xeon(R)
-    Processor') does not say whether the VM exposes AMX."""
-    info: dict = {}
+def bf16_flags() -> list[str]:
+    """The bf16-relevant CPU flags: the model name does not say whether a VM exposes AMX."""
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
     except OSError:
-        return info
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key in ("cpu family", "model") and key.replace(" ", "_") not in info:
-            info[key.replace(" ", "_")] = value.strip()
-        if key == "flags":
-            info["bf16_flags"] = sorted(f for f in value.split() if "bf16" in f or f.startswith("amx"))
-            break
-    return info
+        return []
+    flags = next((line.partition(":")[2].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return sorted(f for f in flags if "bf16" in f or f.startswith("amx"))
 
 
 def main() -> None:
@@ -185,7 +176,7 @@ def main() -> None:
     set_threads(args.threads)
     size = tuple(int(v) for v in args.size.split("x"))
     load_before = os.getloadavg()
-    result = {"machine": {"cpu": cpu_model(), **cpu_id(), "cores": os.cpu_count(), "threads": args.threads,
+    result = {"machine": {"cpu": cpu_model(), "bf16_flags": bf16_flags(), "cores": os.cpu_count(), "threads": args.threads,
                           "torch": torch.__version__, "isa": torch.backends.cpu.get_cpu_capability()},
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "batch": args.batch, "size": list(size), "rounds": args.rounds, "steps": args.steps, "networks": {}}

@@ -259,7 +259,7 @@ def test_an_outlier_calibration_is_timed_again(tmp_path, monkeypatch):
     lat.calibrate_cached(lut, lambda: [], "cpu", 1, tmp_path)
     assert lut["calibration"]["scale"] == 1.05 and lut["calibration"]["retimed"] == [1.6, 1.05]
     stored = json.loads(cfile.read_text())["calibration"]
-    assert {k: v["scale"] for k, v in stored.items()} == {"other-space": 1.0, next(iter(set(stored) - {"other-space"})): 1.05}
+    assert sorted(v["scale"] for v in stored.values()) == [1.0, 1.05]  # the other space's, and the kept one
     within = {"fingerprint": fp, "entries": {"b": 1.0}}
     scales = iter([1.2])  # within the margin: timed once
     lat.calibrate_cached(within, lambda: [], "cpu", 1, tmp_path)

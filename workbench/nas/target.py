@@ -53,10 +53,10 @@ def resolve_target(cfg, num_classes: int, device, lut: dict | None = None) -> di
         timing["timed_with"] = "alone"
     target = {"ms": cfg.target_fraction * measured, "baseline": cfg.target_baseline, "baseline_ms": measured,
               "fraction": cfg.target_fraction, **timing}
+    how = ("timed with the table's calibration" if timing["timed_with"] == "calibration"
+           else "cached" if timing["cached"] else "timed now")
     log.info("latency target: %.3g x %s (%.2f ms at %dx%d, %s) = %.2f ms", cfg.target_fraction,
-             cfg.target_baseline, measured, *cfg.input_size,
-             {"calibration": "timed with the table's calibration", "alone": "cached" if timing["cached"]
-              else "timed now"}[timing["timed_with"]], target["ms"])
+             cfg.target_baseline, measured, *cfg.input_size, how, target["ms"])
     return target
 
 
@@ -224,46 +224,44 @@ def _flip_search(search, params: list, start: list, target_ms: float, band: floa
     ([parameter, row, candidate], in order) and updates `state` (best, miss, tried)."""
     import torch
 
-    current = [a.clone() for a in start]
+    def rows(tensor):
+        return tensor.view(-1, tensor.shape[-1])
+
+    def flipped(i: int, r: int, c: int) -> list:
+        """`current` with candidate c of row r of parameter i raised just above that row's maximum."""
+        out = [a.clone() for a in current]
+        row = rows(out[i])[r]
+        row[c] = row.max() + float(row.max() - row.min()) * 0.01 + 1e-4
+        return out
+
+    current = [a.detach().clone() for a in start]
     kept: list = []
     for _ in range(FLIP_ROUNDS):
-        best_round, inside = None, None
+        closest, inside = None, None  # (miss, candidate, flip), (logit gap, candidate, flip)
         for i, a in enumerate(current):
             if a.dim() == 0 or a.shape[-1] < 2:
                 continue
-            rows = a.reshape(-1, a.shape[-1])
-            for r, row in enumerate(rows):
+            for r, row in enumerate(rows(a)):
                 top = int(row.argmax())
-                lift = float(row.max() - row.min()) * 0.01 + 1e-4
-                for c in range(row.numel()):
-                    if c == top:
-                        continue
+                for c in (c for c in range(row.numel()) if c != top):
                     with torch.no_grad():
-                        for p, base in zip(params, current):
-                            p.copy_(base)
-                        params[i].view(-1, a.shape[-1])[r, c] = row[top] + lift
+                        for p, value in zip(params, flipped(i, r, c)):
+                            p.copy_(value)
                     candidate = search.derive()
                     state["tried"] += 1
                     miss = abs(candidate.expected_latency_ms / target_ms - 1)
                     gap = float(row[top] - row[c])
                     if miss <= band and (inside is None or gap < inside[0]):
                         inside = (gap, candidate, [i, r, c])
-                    if best_round is None or miss < best_round[0]:
-                        best_round = (miss, candidate, [i, r, c])
-        choice = inside[1:] if inside else best_round[1:] if best_round else None
-        if choice is None:
-            break
-        candidate, flip = choice
-        miss = abs(candidate.expected_latency_ms / target_ms - 1)
-        if miss >= state["miss"] and not inside:
+                    if closest is None or miss < closest[0]:
+                        closest = (miss, candidate, [i, r, c])
+        if inside is None and (closest is None or closest[0] >= state["miss"]):
             break  # no single change brings it closer
-        i, r, c = flip
-        row = current[i].view(-1, current[i].shape[-1])[r]
-        row[c] = row.max() + float(row.max() - row.min()) * 0.01 + 1e-4
+        _, candidate, flip = inside or closest
+        current = flipped(*flip)
         kept.append(flip)
-        if miss < state["miss"] or inside:
-            state["best"], state["miss"] = candidate, miss
-        if inside:
+        state["best"], state["miss"] = candidate, abs(candidate.expected_latency_ms / target_ms - 1)
+        if inside is not None:
             break
     return kept
 
