@@ -10,6 +10,10 @@ within a run disturbs less than the ratio of two fastest rounds. Beside it: the 
 how (`timed_with`), the table's price of the derived network and what `target_derive` did.
 
     python benchmarks/study_targets.py runs/headline --json benchmarks/results/headline/targets.json
+    python benchmarks/study_targets.py runs/headline --timing runs/headline/study_latency/<time>.json
+
+`--timing` scores one kept timing run (ROOT/study_latency/, one file per `ablations bench`);
+the default is the latest.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from pathlib import Path
 BAND = 10.0  # percent: the issue's "within ±10 % of its target"
 
 
-def collect(root: Path) -> dict:
+def collect(root: Path, timing_file: Path | None = None) -> dict:
     from workbench.runs import RunDir, iter_runs
 
-    timing = json.loads((root / "study_latency.json").read_text())
+    timing = json.loads((timing_file or root / "study_latency.json").read_text())
+    run_rounds = {r["run"]: r["round_medians"] for r in timing["runs"] if "round_medians" in r}
     base = {name: b["latency_ms"] for name, b in (timing.get("baselines") or {}).items()}
     base_rounds = {name: b["round_medians"] for name, b in (timing.get("baselines") or {}).items()}
     rows = []
@@ -34,12 +39,18 @@ def collect(root: Path) -> dict:
         target = rec.get("target") or {}
         if rec.get("kind") != "search" or not target.get("baseline"):
             continue
-        bench = run.path.parent / "retrain" / "benchmark-study" / "benchmark.json"
-        if not bench.exists() or target["baseline"] not in base:
+        retrain = str((run.path.parent / "retrain").relative_to(root))
+        bench = root / retrain / "benchmark-study" / "benchmark.json"
+        if retrain in run_rounds:  # a timing run that lists its networks' rounds (kept per run)
+            rounds = run_rounds[retrain]
+        elif bench.exists():  # older summaries: the latest run's rounds, beside the retrain
+            rounds = json.loads(bench.read_text())["latency_ms"]["round_medians"]
+        else:
             continue
-        timed = json.loads(bench.read_text())["latency_ms"]
-        measured = timed["median"]
-        per_round = statistics.median(n / b for n, b in zip(timed["round_medians"], base_rounds[target["baseline"]]))
+        if target["baseline"] not in base:
+            continue
+        measured = min(rounds)
+        per_round = statistics.median(n / b for n, b in zip(rounds, base_rounds[target["baseline"]]))
         final_t = target["fraction"] * base[target["baseline"]]
         derive = rec.get("target_derive") or {}
         miou = (RunDir(run.path.parent / "retrain").record().get("metrics") or {}).get("miou")
@@ -66,9 +77,11 @@ def collect(root: Path) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("root", help="a study's output root, after `workbench ablations bench`")
+    p.add_argument("--timing", type=Path, default=None,
+                   help="one kept timing run (ROOT/study_latency/<time>.json); default: the latest")
     p.add_argument("--json", default=None)
     args = p.parse_args()
-    out = collect(Path(args.root).resolve())
+    out = collect(Path(args.root).resolve(), args.timing)
     for r in out["runs"]:
         print(f"{r['run']}: T {r['target_ms']:.2f} ms ({r['fraction']:g} x {r['baseline']}), measured "
               f"{r['measured_ms']:.2f} ms, miss {r['miss_pct']:+.1f} % (per round {r['miss_round_pct']:+.1f} %); price {r['price_ms']} ms vs T at search "

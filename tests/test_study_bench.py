@@ -61,10 +61,16 @@ def test_bench_study_times_all_retrains_together_and_wins_over_the_busy_numbers(
     assert len(rows) == 3 and all(r["metrics"]["latency_ms"] < 900 for r in rows), rows
     summary = json.loads((root / "study_latency.json").read_text())
     assert summary["rounds"] == 2 and summary["cpu"] and len(summary["runs"]) == 3
+    assert all(r["round_medians"] and r["latency_ms"] == min(r["round_medians"]) for r in summary["runs"])
 
     # the CLI prints one line per retrain; a folder without retrains is one clear error
     assert main(["ablations", "bench", str(root), "--threads", "1", "--rounds", "1", "--repeats", "1"]) == 0
     assert "3 retrains timed together" in capsys.readouterr().out
+    # each timing run is kept: the second (1 round) does not replace the first's rounds
+    kept = sorted((root / "study_latency").glob("*.json"))
+    assert len(kept) == 2, kept
+    by_rounds = {json.loads(k.read_text())["rounds"]: json.loads(k.read_text()) for k in kept}
+    assert by_rounds[2]["runs"] == out["runs"] and len(by_rounds[1]["runs"][0]["round_medians"]) == 1
     with pytest.raises(ConfigError, match="no finished retrain runs"):
         bench_study(tmp_path / "empty")
     other = RunDir(root / "other" / "retrain")

@@ -5,7 +5,9 @@ numbers are flagged busy) and minutes apart on a machine whose speed drifts. `be
 every finished retrain under a root in one interleaved run (each round runs every network once,
 `time_rounds`), and records one `benchmark` run per retrain in RUN/benchmark-study, beside the
 retrain's own RUN/benchmark. The study summary, the frontier and the run views then use it (the
-latest benchmark of a run wins); ROOT/study_latency.json lists them all. Networks with the same
+latest benchmark of a run wins); ROOT/study_latency.json lists them all, with each network's round
+medians. Every timing run is also kept as ROOT/study_latency/<time>.json: a second run on a machine
+whose speed drifts is evidence beside the first, not a replacement for it. Networks with the same
 architecture (a baseline's seeds) are timed once and share the number.
 """
 
@@ -29,6 +31,7 @@ from workbench.seg.model import build_from_spec, count_params
 log = logging.getLogger(__name__)
 
 BENCH_FOLDER = "benchmark-study"
+HISTORY_FOLDER = "study_latency"
 
 
 def finished_retrains(root: Path) -> list[RunDir]:
@@ -109,7 +112,7 @@ def bench_study(root: str | Path, size: tuple[int, int] | None = None, threads: 
                                   "params_m": result["params_m"]},
                          artifacts={"benchmark": "benchmark.json"}, latency_noisy=noisy, machine=result["machine"])
             bench.finish()
-        rows.append({"run": str(rel), "network": spec.name, "latency_ms": min(ms),
+        rows.append({"run": str(rel), "network": spec.name, "latency_ms": min(ms), "round_medians": ms,
                      "spread": round(spread, 4), "noisy": noisy})
     summary = {"root": str(root), "measured": stamp, "cpu": cpu_model(), "device": fp, "size": list(size),
                "threads": threads, "rounds": rounds, "repeats": repeats, "warmup": warmup, "networks": len(unique),
@@ -118,10 +121,21 @@ def bench_study(root: str | Path, size: tuple[int, int] | None = None, threads: 
                                  "round_medians": [round(m, 4) for m in medians[sp.fingerprint]]}
                              for b, sp in extra.items()}}
     atomic_write_json(root / "study_latency.json", summary)
+    atomic_write_json(_history_path(root, stamp), summary)
     if load.busy:
         log.warning("study latency: other processes used %.0f%% of the machine while it was timed; every "
                     "benchmark is flagged noisy", 100 * (load.share or 0))
     return summary
+
+
+def _history_path(root: Path, stamp: str) -> Path:
+    """ROOT/study_latency/<time>.json, numbered when two runs end within one second."""
+    base = root / HISTORY_FOLDER / stamp.replace(":", "")
+    path, n = base.with_suffix(".json"), 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}.json")
+    return path
 
 
 @torch.inference_mode()
