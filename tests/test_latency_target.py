@@ -237,6 +237,53 @@ def test_calibration_times_the_target_baseline_in_its_rounds(tmp_path, monkeypat
     assert lut_for(cfg, 19)["calibration"] == both["calibration"] and len(timed) == 2
 
 
+def test_a_reference_is_timed_per_round_against_the_calibration_networks():
+    """A round where everything ran slow (round 3) or one network hiccuped (round 2) moves the
+    fastest-round ratio of two networks, not the median of the per-round ratios."""
+    from workbench.nas.latency.table import same_moment_ms
+
+    net_a = [10.0, 12.0, 20.0, 10.5]
+    net_b = [5.0, 5.0, 10.0, 5.5]
+    baseline = [20.0, 18.0, 40.0, 21.0]  # 2x net_a in rounds 1, 3 and 4
+    # net_a: ratios 2, 1.5, 2, 2 -> 2 x 10 = 20; net_b: ratios 4, 3.6, 4, 3.82 -> 3.91 x 5 = 19.55
+    assert same_moment_ms(baseline, [net_a]) == pytest.approx(20.0)
+    assert same_moment_ms(baseline, [net_a, net_b]) == pytest.approx((20.0 + 5 * (4 + 21 / 5.5) / 2) / 2)
+    assert min(baseline) / min(net_a) == pytest.approx(1.8)  # what the fastest rounds alone would say
+
+
+def test_a_calibration_with_the_older_estimator_is_timed_again(tmp_path, monkeypatch):
+    import hashlib
+
+    import torch
+
+    from workbench.device import device_fingerprint
+    from workbench.nas.latency import table as lat
+
+    calls = []
+
+    def fake(lut, genotypes, device, warmup, repeats, rounds, references):
+        calls.append(sorted(references or {}))
+        lut["calibration"] = {"scale": 1.0, "busy": False, "other_load": 0.0, "rounds": rounds,
+                              "reference_estimator": lat.REFERENCE_ESTIMATOR, "references": {k: 2.0 for k in references}}
+        return lut
+
+    monkeypatch.setattr(lat, "calibrate", fake)
+    fp = device_fingerprint(torch.device("cpu"), 1)
+    lut = {"fingerprint": fp, "entries": {"op/a": 1.0}}
+    space = hashlib.sha1(b"op/a").hexdigest()[:16]
+    cfile = lat.cache_file(fp, tmp_path)
+    cfile.write_text(json.dumps({"fingerprint": fp, "entries": {}, "calibration": {
+        space: {"scale": 1.0, "busy": False, "references": {"network:x:11": 3.0}}}}))  # no estimator: older
+    refs = {"network:x:11": lambda: None}
+    lat.calibrate_cached(lut, lambda: [], "cpu", 1, tmp_path, references=refs, rebuild=lambda k: lambda: None)
+    assert calls == [["network:x:11"]] and lut["calibration"]["references"] == {"network:x:11": 2.0}
+    lat.calibrate_cached(dict(lut), lambda: [], "cpu", 1, tmp_path, references=refs)
+    assert len(calls) == 1  # the new one is reused
+    plain = {"fingerprint": fp, "entries": {"op/a": 1.0}}
+    lat.calibrate_cached(plain, lambda: [], "cpu", 1, tmp_path)  # no reference asked: any estimator serves
+    assert len(calls) == 1
+
+
 def test_an_outlier_calibration_is_timed_again(tmp_path, monkeypatch):
     """A scale far from the device's other spaces' is timed once more and the lower one kept and cached."""
     import torch

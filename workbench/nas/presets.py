@@ -74,7 +74,10 @@ class SearchConfig:
     target_band: float = field(0.1, min=0.0, max=0.9, help="adaptive control: accept target x (1 +- band)")
     target_derive: bool = field(False, help="with a target: at derivation, move the alphas along the latency "
                                             "gradient just far enough that the derived network's table price "
-                                            "is within target_band of the target (workbench.nas.target)")
+                                            "is within target_derive_band of the target (workbench.nas.target)")
+    # our choice: half of the ±10 % asked of the measured latency, the other half left to the table's error
+    target_derive_band: float = field(0.05, min=0.0, max=0.9, help="target_derive: land the price within "
+                                                                    "target x (1 +- band)")
     lut_path: str = field("", help="use this latency_lut.json instead of building one")
     lut_cache_dir: str = field("", help="LUT cache (empty = ~/.cache/workbench/lut)")
     lut_warmup: int = field(2, min=0, help="untimed calls before each timing round of an entry")

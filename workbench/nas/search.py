@@ -233,7 +233,7 @@ class Search:
     def final_genotype(self) -> tuple[Genotype, dict | None]:
         """The search's result: derived as always, or landed on the target (`target_derive`)."""
         if self.cfg.target_derive and self.target:
-            return derive_to_target(self, self.target["ms"], self.cfg.target_band)
+            return derive_to_target(self, self.target["ms"], self.cfg.target_derive_band)
         return self.derive(), None
 
     def derive(self) -> Genotype:
