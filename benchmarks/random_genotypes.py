@@ -55,12 +55,12 @@ def main() -> None:
         if lut is None:
             print(save_genotype(genotype, Path(args.out) / f"{args.preset}-random{i}.json"))
             continue
-        price = predict_genotype_latency(genotype, lut)
-        genotype = make_genotype(cfg, body, classes, expected_latency_ms=round(price, 4))
-        inside = abs(price / target - 1) <= args.band
-        print(f"draw {i}: priced {price:.2f} ms against {target:.2f} ms ({100 * (price / target - 1):+.1f} %)"
-              + (" kept" if inside and kept < args.keep else ""))
-        if inside and kept < args.keep:
+        genotype.expected_latency_ms = round(predict_genotype_latency(genotype, lut), 4)
+        miss = genotype.expected_latency_ms / target - 1
+        keep = abs(miss) <= args.band and kept < args.keep
+        print(f"draw {i}: priced {genotype.expected_latency_ms:.2f} ms against {target:.2f} ms ({100 * miss:+.1f} %)"
+              + (" kept" if keep else ""))
+        if keep:
             print(save_genotype(genotype, Path(args.out) / f"{args.name or args.preset + '-random'}-s{kept}.json"))
             kept += 1
 
