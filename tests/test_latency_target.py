@@ -251,6 +251,30 @@ def test_a_reference_is_timed_per_round_against_the_calibration_networks():
     assert min(baseline) / min(net_a) == pytest.approx(1.8)  # what the fastest rounds alone would say
 
 
+def test_a_calibration_times_with_at_least_the_study_bench_protocol(monkeypatch):
+    """The search's table protocol (few calls per round) read hand-designed networks 6-12 % off the
+    bench that judges the targets; the calibration's whole networks get at least the bench's."""
+    from workbench.nas.latency import table as lat
+
+    seen = []
+
+    def fake_measure(nets, image, device, warmup, repeats, rounds, runtime):
+        seen.append((warmup, repeats, rounds))
+        return {k: [2.0 + i for i in range(rounds)] for k in nets}
+
+    monkeypatch.setattr(lat, "measure_networks", fake_measure)
+    monkeypatch.setattr(lat, "genotype_probes", lambda g, image: ["piece"])
+    monkeypatch.setattr(lat, "lookup", lambda lut, p: 1.0)
+    monkeypatch.setattr("workbench.nas.network.build_network", lambda g: None)
+    lut = {"input_size": [32, 64], "entries": {}}
+    lat.calibrate(lut, [None], "cpu", warmup=1, repeats=3, rounds=7, references={"network:x:11": lambda: None})
+    assert seen == [(3, 10, 21)] == [lat.CALIBRATION_PROTOCOL]
+    assert lut["calibration"]["protocol"] == [3, 10, 21] and lut["calibration"]["rounds"] == 21
+    lat.calibrate(lut, [None], "cpu", warmup=4, repeats=20, rounds=30, references={})
+    assert seen[-1] == (4, 20, 30)  # a longer protocol asked for is kept
+    assert lat.REFERENCE_ESTIMATOR.endswith("3-10-21")  # so calibrations cached before this are timed again
+
+
 def test_a_calibration_with_the_older_estimator_is_timed_again(tmp_path, monkeypatch):
     import hashlib
 
