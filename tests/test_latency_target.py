@@ -221,8 +221,8 @@ def test_calibration_times_the_target_baseline_in_its_rounds(tmp_path, monkeypat
     cfg = resolve_config({**TINY, "lut_calibrate": 2, "lut_cache_dir": str(tmp_path / "lut"),
                           "target_baseline": "fpn_mobilenetv3_small", "target_fraction": 0.5})
     timed = []
-    real = lat.measure_networks
-    monkeypatch.setattr(lat, "measure_networks", lambda nets, *a, **k: timed.append(sorted(nets)) or real(nets, *a, **k))
+    real = lat.measure_built
+    monkeypatch.setattr(lat, "measure_built", lambda nets, *a, **k: timed.append(sorted(nets)) or real(nets, *a, **k))
     lut = lut_for(cfg, 19)
     assert timed == [["genotype:0", "genotype:1", "network:fpn_mobilenetv3_small:19"]]  # one round-robin
     ms = lut["calibration"]["references"]["network:fpn_mobilenetv3_small:19"]
@@ -253,7 +253,8 @@ def test_a_reference_is_timed_per_round_against_the_calibration_networks():
 
 def test_a_calibration_times_with_at_least_the_study_bench_protocol(monkeypatch):
     """The search's table protocol (few calls per round) read hand-designed networks 6-12 % off the
-    bench that judges the targets; the calibration's whole networks get at least the bench's."""
+    bench that judges the targets; the calibration's whole networks get at least the bench's, each
+    network rebuilt per round as there."""
     from workbench.nas.latency import table as lat
 
     seen = []
@@ -262,7 +263,7 @@ def test_a_calibration_times_with_at_least_the_study_bench_protocol(monkeypatch)
         seen.append((warmup, repeats, rounds))
         return {k: [2.0 + i for i in range(rounds)] for k in nets}
 
-    monkeypatch.setattr(lat, "measure_networks", fake_measure)
+    monkeypatch.setattr(lat, "measure_built", fake_measure)
     monkeypatch.setattr(lat, "genotype_probes", lambda g, image: ["piece"])
     monkeypatch.setattr(lat, "lookup", lambda lut, p: 1.0)
     monkeypatch.setattr("workbench.nas.network.build_network", lambda g: None)
@@ -273,6 +274,26 @@ def test_a_calibration_times_with_at_least_the_study_bench_protocol(monkeypatch)
     lat.calibrate(lut, [None], "cpu", warmup=4, repeats=20, rounds=30, references={})
     assert seen[-1] == (4, 20, 30)  # a longer protocol asked for is kept
     assert lat.REFERENCE_ESTIMATOR.endswith("3-10-21")  # so calibrations cached before this are timed again
+
+
+def test_calibration_networks_are_built_afresh_in_every_round():
+    """In eager mode `measure_built` builds each network once per round (as the study bench does),
+    so one unlucky memory placement cannot set a whole calibration; every round is timed."""
+    from torch import nn
+
+    from workbench.nas.latency.timing import measure_built
+
+    built = {"a": 0, "b": 0}
+
+    def builder(key, width):
+        def make():
+            built[key] += 1
+            return nn.Conv2d(3, width, 3, padding=1)
+        return make
+
+    timed = measure_built({"a": builder("a", 4), "b": builder("b", 8)}, (16, 16), "cpu", 0, 2, 3)
+    assert built == {"a": 3, "b": 3}
+    assert {k: len(v) for k, v in timed.items()} == {"a": 3, "b": 3} and min(timed["a"]) > 0
 
 
 def test_a_calibration_with_the_older_estimator_is_timed_again(tmp_path, monkeypatch):

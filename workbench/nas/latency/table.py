@@ -33,7 +33,7 @@ from workbench.nas.latency.timing import (
     NOISY_SPREAD,
     add_cache_entries,
     cache_file,
-    measure_networks,
+    measure_built,
     probe_call,
     read_cache,
     spread,
@@ -142,11 +142,11 @@ def calibrate(lut: dict, genotypes: list[Genotype], device: str = "cpu", warmup:
 
     image = tuple(lut["input_size"])
     runtime = lut.get("fingerprint", {}).get("runtime", "eager")
-    nets = {f"genotype:{i}": build_network(g) for i, g in enumerate(genotypes)}
-    nets.update({key: make() for key, make in (references or {}).items()})
+    builders = {f"genotype:{i}": (lambda g=g: build_network(g)) for i, g in enumerate(genotypes)}
+    builders.update(references or {})
     warmup, repeats, rounds = (max(v, floor) for v, floor in zip((warmup, repeats, rounds), CALIBRATION_PROTOCOL))
     with OtherLoad() as load:
-        timed = measure_networks(nets, image, device, warmup, repeats, rounds, runtime)
+        timed = measure_built(builders, image, device, warmup, repeats, rounds, runtime)
     own = [timed[f"genotype:{i}"] for i in range(len(genotypes))]
     ratios = [min(t) / sum(lookup(lut, p) for p in genotype_probes(g, image)) for t, g in zip(own, genotypes)]
     lut["calibration"] = {"scale": float(statistics.median(ratios)), "networks": len(ratios),
@@ -165,7 +165,7 @@ def calibrate(lut: dict, genotypes: list[Genotype], device: str = "cpu", warmup:
 # 2026-12-03 targets check), enough to move a ±10 % target by itself.
 CALIBRATION_PROTOCOL = (3, 10, 21)
 # A cached calibration timed with another estimator or protocol is timed again.
-REFERENCE_ESTIMATOR = "per-round/{}-{}-{}".format(*CALIBRATION_PROTOCOL)
+REFERENCE_ESTIMATOR = "per-round/rebuilt/{}-{}-{}".format(*CALIBRATION_PROTOCOL)
 
 
 def same_moment_ms(reference: list[float], networks: list[list[float]]) -> float:
