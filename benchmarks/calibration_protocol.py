@@ -2,10 +2,14 @@
 models built once) against the study bench's (`workbench ablations bench`: warmup 3, median of 10,
 21 rounds, each model rebuilt per round), in alternating blocks on one quiet machine, and the
 bench's per-round median ratio beside each. Reads two hand-designed networks and two searched
-networks of a study (retrain runs under ROOT).
+networks of a study (retrain runs under ROOT). `--supernet` times them in a process that holds a
+search's supernet, as a search's calibration does (the calibration now rebuilds each network per
+round, as the bench does: `timing.measure_built`).
 
-    python benchmarks/calibration_protocol.py runs/headline --blocks 3 \\
-        --json benchmarks/results/headline/calibration_protocol.json
+    python benchmarks/calibration_protocol.py runs/headline --blocks 3 --calibration 1,3,7 \\
+        --json benchmarks/results/headline/calibration_protocol_1-3-7.json
+    python benchmarks/calibration_protocol.py runs/headline --blocks 3 --calibration 3,10,21 --supernet \\
+        --json benchmarks/results/headline/calibration_protocol_3-10-21_supernet.json
 """
 
 from __future__ import annotations
@@ -37,10 +41,19 @@ def main() -> None:
     p.add_argument("root", type=Path)
     p.add_argument("--blocks", type=int, default=3)
     p.add_argument("--calibration", default="1,3,3", help="warmup,repeats,rounds of the calibration protocol")
+    p.add_argument("--supernet", action="store_true",
+                   help="first build the 16-channel AutoRTNet supernet and keep it alive, as a search's process "
+                        "has it when its calibration times")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
     cal_warmup, cal_repeats, cal_rounds = (int(v) for v in args.calibration.split(","))
     set_threads(1)
+    supernet = None
+    if args.supernet:
+        from workbench.nas.search import build_supernet, resolve_config
+
+        supernet = build_supernet(resolve_config({"preset": "autortnet", "dataset": "camvid", "nodes": 2,
+                                                  "channels": 16, "input_size": [128, 256]}), 11)
     specs = {}
     for name, src in NETWORKS.items():
         kind, _, value = src.partition(":")
@@ -62,7 +75,7 @@ def main() -> None:
 
     out = {"cpu": cpu_model(), "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "threads": 1, "size": list(size), "calibration_protocol": [cal_warmup, cal_repeats, cal_rounds],
-           "bench_protocol": [3, 10, 21], "blocks": []}
+           "bench_protocol": [3, 10, 21], "supernet_alive": supernet is not None, "blocks": []}
     for block in range(args.blocks):
         t0 = time.time()
         cal = measure_networks({k: build(s) for k, s in specs.items()}, size, "cpu", cal_warmup, cal_repeats,
