@@ -1,6 +1,9 @@
 """Latency-target misses across several timing runs of one study: how far each targeted network
 lands from its target in each run, its mean over the runs, and how much the same network's miss
-moves from one run to the next (the judge's own noise, to set against the ±10 % band).
+moves from one run to the next (the judge's own noise, to set against the ±10 % band). Also how
+the table priced each network against the others aimed at the same baseline (`priced_low_pct`:
+its measured / baseline ratio per ms of price, against the group's median): a table error that
+differs between networks, which no calibration scale can remove.
 
 Reads the files `benchmarks/study_targets.py --json` writes, one per kept timing run:
 
@@ -17,13 +20,22 @@ from pathlib import Path
 
 def across(scored: list[dict], key: str = "miss_round_pct", band: float = 10.0) -> dict:
     """Per network (in the first file's order) its misses, their mean and range; and the counts."""
-    names = [r["run"] for r in scored[0]["runs"]]
+    first = {r["run"]: r for r in scored[0]["runs"]}
     per_run = [{r["run"]: r[key] for r in s["runs"]} for s in scored]
     rows = []
-    for name in names:
+    for name, r in first.items():
         misses = [run[name] for run in per_run if name in run]
-        rows.append({"run": name, "misses": misses, "mean": round(statistics.fmean(misses), 2),
-                     "range": round(max(misses) - min(misses), 2)})
+        mean = statistics.fmean(misses)
+        # measured / baseline per price: equal within a baseline's group when the table prices those
+        # networks alike; a network above its group's median is priced low against the others
+        per_price = r["fraction"] * (1 + mean / 100) / r["price_ms"] if r.get("price_ms") else None
+        rows.append({"run": name, "baseline": r["baseline"], "misses": misses, "mean": round(mean, 2),
+                     "range": round(max(misses) - min(misses), 2), "measured_per_price": per_price})
+    for row in rows:
+        group = [o["measured_per_price"] for o in rows if o["baseline"] == row["baseline"] and o["measured_per_price"]]
+        if row["measured_per_price"] and group:
+            row["priced_low_pct"] = round(100 * (row["measured_per_price"] / statistics.median(group) - 1), 2)
+            row["measured_per_price"] = round(row["measured_per_price"], 5)
     ranges = [r["range"] for r in rows]
     return {"estimator": key, "band_pct": band, "timing_runs": [s.get("timing_measured") for s in scored],
             "within_band_each_run": [sum(abs(m) <= band for m in run.values()) for run in per_run],
@@ -41,7 +53,8 @@ def main() -> None:
     out = across([json.loads(f.read_text()) for f in args.scored], "miss_pct" if args.fastest else "miss_round_pct")
     for r in out["networks"]:
         print(f"{r['run']}: " + ", ".join(f"{m:+.1f}" for m in r["misses"]) +
-              f" % -> mean {r['mean']:+.1f} %, range {r['range']:.1f} points")
+              f" % -> mean {r['mean']:+.1f} %, range {r['range']:.1f} points; priced "
+              f"{r.get('priced_low_pct', float('nan')):+.1f} % low against its baseline group's median")
     print(f"within ±{out['band_pct']:g} % in each run: {out['within_band_each_run']} of {out['targets']}; "
           f"mean over runs: {out['mean_within_band']}; a network's range between runs: median "
           f"{out['range_median']}, max {out['range_max']} points")
