@@ -151,6 +151,24 @@ def test_target_derive_lands_the_derived_network_in_the_band(tmp_path):
         assert load_genotype(tmp_path / f"t{factor}" / "genotype.json").expected_latency_ms == pytest.approx(got)
     with pytest.raises(ConfigError, match="target_derive: needs a target"):
         get_preset("gas", target_derive=True)
+    with pytest.raises(ConfigError, match="target_measure: needs target_derive"):
+        get_preset("gas", target_measure=True, target_latency_ms=5.0, target_derive=True)
+
+
+def test_a_search_with_target_measure_times_its_derived_network(tmp_path):
+    """End to end on a tiny search: the derived network is timed against the baseline, every
+    timing is in the run record, and the kept one is the genotype written."""
+    from workbench.nas.genotypes import load_genotype
+
+    cfg = get_preset("lgcnet", **{**TINY, "epochs": 1, "steps_per_epoch": 1, "lut_cache_dir": str(tmp_path / "lut"),
+                                  "target_baseline": "pspnet_lcnet_035", "target_fraction": 0.5,
+                                  "target_derive": True, "target_measure": True})
+    rec = run_search(cfg, tmp_path / "run")
+    derive = rec["target_derive"]
+    assert 1 <= len(derive["measured"]) <= 3
+    kept = min(derive["measured"], key=lambda t: abs(t["miss_pct"]))
+    assert derive["measured_miss_pct"] == kept["miss_pct"] and kept["ratio"] > 0
+    assert load_genotype(tmp_path / "run" / "genotype.json").expected_latency_ms == pytest.approx(kept["price_ms"])
 
 
 def test_target_derive_bisects_when_a_step_jumps_over_the_band():
@@ -176,6 +194,44 @@ def test_target_derive_bisects_when_a_step_jumps_over_the_band():
     assert genotype.expected_latency_ms == 8.0 and record["derived_ms"] == 8.0
     assert 0.30 <= record["tilt"] < 0.31 and record["tried"] > 7
     assert float(alpha.detach()) == 0.0
+
+
+def test_measured_targeting_closes_the_loop_on_the_measured_miss():
+    """A table that prices 20 % low: derived on the table alone the network lands +20 % on the
+    measured ratio; one re-derivation to the measured miss lands it, both timings are recorded, and
+    the parameters are restored. A measurement that never lands keeps the closest of three."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from workbench.nas.target import MEASURE_TRIES, measure_to_target
+
+    alpha = torch.nn.Parameter(torch.zeros(1))
+
+    def derive():  # the price falls linearly as the alphas move against the latency gradient (+1)
+        return SimpleNamespace(expected_latency_ms=10.0 + 20.0 * float(alpha.detach()))
+
+    search = SimpleNamespace(model=SimpleNamespace(arch_parameters=lambda: [alpha]), derive=derive,
+                             architect=SimpleNamespace(latency=object(), expected_latency=lambda: alpha.sum() * 1.0))
+    target = {"ms": 8.0, "fraction": 0.8, "baseline": "x"}  # the baseline at 10 ms in the table's units
+    timed = []
+
+    def time_ratio(genotype):  # measured network / baseline: 1.2 x what the table says
+        timed.append(genotype.expected_latency_ms)
+        return 1.2 * genotype.expected_latency_ms / 10.0, {"other_load": 0.0, "busy": False}
+
+    genotype, record = measure_to_target(search, target, 0.05, time_ratio)
+    first, second = record["measured"]
+    assert first["miss_pct"] == pytest.approx(100 * (1.2 * first["price_ms"] / 8.0 - 1)) and first["miss_pct"] > 5
+    assert second["aim_ms"] == pytest.approx(8.0 / (1 + first["miss_pct"] / 100), rel=1e-3)
+    assert abs(second["miss_pct"]) <= 5 and record["measured_miss_pct"] == second["miss_pct"]
+    assert genotype.expected_latency_ms == second["price_ms"] == timed[-1] and len(timed) == 2
+    assert float(alpha.detach()) == 0.0
+
+    timed.clear()
+    genotype, record = measure_to_target(search, target, 0.05, lambda g: (timed.append(g) or 2.0, {}))
+    assert len(timed) == MEASURE_TRIES == len(record["measured"])  # never lands: every try is timed
+    assert record["measured_miss_pct"] == min((t["miss_pct"] for t in record["measured"]), key=abs)
 
 
 def test_target_derive_changes_single_choices_when_the_gradient_path_cannot_land():

@@ -78,6 +78,9 @@ class SearchConfig:
     # our choice: half of the ±10 % asked of the measured latency, the other half left to the table's error
     target_derive_band: float = field(0.05, min=0.0, max=0.9, help="target_derive: land the price within "
                                                                     "target x (1 +- band)")
+    target_measure: bool = field(False, help="with target_derive and target_baseline: time the derived network "
+                                             "against the baseline and derive again to the measured miss, up to "
+                                             "3 timings (workbench.nas.target.measure_to_target)")
     lut_path: str = field("", help="use this latency_lut.json instead of building one")
     lut_cache_dir: str = field("", help="LUT cache (empty = ~/.cache/workbench/lut)")
     lut_warmup: int = field(2, min=0, help="untimed calls before each timing round of an entry")
@@ -104,6 +107,9 @@ class SearchConfig:
             raise ConfigError("target_latency_ms/target_baseline: give one latency target, not both")
         if self.target_fraction is not None and self.target_fraction <= 0:
             raise ConfigError(f"target_fraction: must be positive, got {self.target_fraction}")
+        if self.target_measure and not (self.target_derive and self.target_baseline):
+            raise ConfigError("target_measure: needs target_derive and a baseline-relative target "
+                              "(target_baseline with target_fraction)")
         if self.target_derive and self.target_latency_ms is None and not self.target_baseline:
             raise ConfigError("target_derive: needs a target (target_latency_ms, or target_baseline with "
                               "target_fraction)")

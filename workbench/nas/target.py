@@ -30,6 +30,7 @@ accurate to a few percent on the CPU, so its price is a fair stand-in for the me
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,58 @@ def derive_to_target(search, target_ms: float, band: float):
                 p.copy_(s)
     best, tried = state["best"], state["tried"]
     return best, {**record, "derived_ms": best.expected_latency_ms, "tried": tried}
+
+
+MEASURE_TRIES = 3  # timings of a derived network against its baseline, at most, in `measure_to_target`
+
+
+def measure_to_target(search, target: dict, band: float, time_ratio: Callable[[object], tuple[float, dict]]):
+    """(genotype, record): `derive_to_target`, then closed on the measurement. The derived network is
+    timed against the target's baseline in the same rounds (`time_ratio(genotype)` -> (median over
+    rounds of network / baseline, load record)); when that ratio misses the fraction by more than
+    the band, the table's target is moved by the miss (a price error taken as a factor near here)
+    and the network derived again, up to MEASURE_TRIES timings; the one measured closest is kept.
+    The additive table prices networks aimed at one target up to 8 % apart on a 2-vCPU VM and the
+    calibration's baseline can read 10 % off (benchmarks/results/headline.md, targets checks): the
+    table alone cannot land a ±10 % measured target there."""
+    aim = target["ms"]
+    genotype, record = derive_to_target(search, aim, band)
+    tries, best = [], None
+    for _ in range(MEASURE_TRIES):
+        ratio, load = time_ratio(genotype)
+        miss = ratio / target["fraction"] - 1
+        tries.append({"aim_ms": round(aim, 4), "price_ms": genotype.expected_latency_ms, "ratio": round(ratio, 4),
+                      "miss_pct": round(100 * miss, 2), **load})
+        if best is None or abs(miss) < abs(best[0]):
+            best = (miss, genotype, record)
+        if abs(miss) <= band:
+            break
+        aim = aim / (1 + miss)
+        genotype, record = derive_to_target(search, aim, band)
+    miss, genotype, record = best
+    log.info("latency target: measured %s; kept %+.1f %%", ", ".join(f"{t['miss_pct']:+.1f} %" for t in tries),
+             100 * miss)
+    return genotype, {**record, "measured": tries, "measured_miss_pct": round(100 * miss, 2)}
+
+
+def baseline_ratio_timer(baseline: str, num_classes: int, size: tuple[int, int], device) -> Callable:
+    """time_ratio for `measure_to_target`: a genotype's network and the baseline, each built afresh
+    in every round, with the calibration's (the study bench's) protocol, in this process's threads."""
+    import statistics
+
+    from workbench.loadcheck import OtherLoad
+    from workbench.nas.latency.table import CALIBRATION_PROTOCOL
+    from workbench.nas.latency.timing import measure_built
+    from workbench.nas.network import build_network
+
+    base = reference_builder(reference_key(baseline, num_classes))
+
+    def time_ratio(genotype) -> tuple[float, dict]:
+        with OtherLoad() as load:
+            timed = measure_built({"net": lambda: build_network(genotype), "base": base}, size, str(device),
+                                  *CALIBRATION_PROTOCOL)
+        return statistics.median(n / b for n, b in zip(timed["net"], timed["base"])), load.record()
+    return time_ratio
 
 
 FLIP_ROUNDS = 2  # single-choice changes applied one after another, at most
