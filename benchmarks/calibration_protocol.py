@@ -33,7 +33,7 @@ def main() -> None:
     import torch
 
     from workbench.device import cpu_model, set_threads
-    from workbench.nas.latency.timing import measure_networks, time_rounds
+    from workbench.nas.latency.timing import measure_built, measure_networks
     from workbench.seg.benchmark import BenchmarkConfig, network_spec
     from workbench.seg.model import build_from_spec
 
@@ -61,17 +61,10 @@ def main() -> None:
             BenchmarkConfig(run=str(args.root / value))
         specs[name] = network_spec(cfg)
     size = (128, 256)
-    x = torch.randn(1, 3, *size)
 
     def build(spec):
         torch.manual_seed(0)
         return build_from_spec(spec).eval()
-
-    def factory(spec):
-        def make():
-            model = build(spec)
-            return lambda: model(x)
-        return make
 
     out = {"cpu": cpu_model(), "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "threads": 1, "size": list(size), "calibration_protocol": [cal_warmup, cal_repeats, cal_rounds],
@@ -81,7 +74,7 @@ def main() -> None:
         cal = measure_networks({k: build(s) for k, s in specs.items()}, size, "cpu", cal_warmup, cal_repeats,
                                cal_rounds)
         t1 = time.time()
-        bench = time_rounds({k: factory(s) for k, s in specs.items()}, torch.device("cpu"), 3, 10, 21)
+        bench = measure_built({k: (lambda s=s: build_from_spec(s)) for k, s in specs.items()}, size, "cpu", 3, 10, 21)
         row = {"calibration_rounds": cal, "bench_rounds": bench, "seconds": [round(t1 - t0, 1), round(time.time() - t1, 1)]}
         for label, timed in (("calibration", cal), ("bench", bench)):
             fastest = {k: min(v) for k, v in timed.items()}

@@ -3,7 +3,7 @@
 The retrains of a study time themselves one at a time, often beside another job of the pool (those
 numbers are flagged busy) and minutes apart on a machine whose speed drifts. `bench_study` times
 every finished retrain under a root in one interleaved run (each round runs every network once,
-`time_rounds`), and records one `benchmark` run per retrain in RUN/benchmark-study, beside the
+`timing.measure_built`), and records one `benchmark` run per retrain in RUN/benchmark-study, beside the
 retrain's own RUN/benchmark. The study summary, the frontier and the run views then use it (the
 latest benchmark of a run wins); ROOT/study_latency.json lists them all, with each network's round
 medians. Every timing run is also kept as ROOT/study_latency/<time>.json: a second run on a machine
@@ -23,7 +23,7 @@ from workbench.device import cpu_model, device_fingerprint, resolve_device, set_
 from workbench.errors import ConfigError
 from workbench.jsonio import atomic_write_json
 from workbench.loadcheck import OtherLoad
-from workbench.nas.latency.timing import NOISY_SPREAD, time_rounds
+from workbench.nas.latency.timing import NOISY_SPREAD, measure_built
 from workbench.runs import RunDir, iter_runs
 from workbench.seg.benchmark import BenchmarkConfig, count_flops, network_spec
 from workbench.seg.model import build_from_spec, count_params
@@ -68,23 +68,16 @@ def bench_study(root: str | Path, size: tuple[int, int] | None = None, threads: 
         classes = next(iter(specs.values())).num_classes
         extra = {b: network_spec(BenchmarkConfig(baseline=b, num_classes=classes)) for b in baselines}
         unique = {s.fingerprint: s for s in [*specs.values(), *extra.values()]}
-        x = torch.randn(1, 3, *size, device=dev)
-
-        def factory(spec):
-            def make():
-                torch.manual_seed(0)
-                model = build_from_spec(spec).to(dev).eval()
-                return lambda: _forward(model, x)
-            return make
-
+        x = torch.randn(1, 3, *size)
         info = {}
         for key, spec in unique.items():
             model = build_from_spec(spec).eval()
-            info[key] = {"params_m": count_params(model) / 1e6, "gflops": count_flops(model, x.cpu()) / 1e9}
+            info[key] = {"params_m": count_params(model) / 1e6, "gflops": count_flops(model, x) / 1e9}
         log.info("timing %d networks (%d retrains) at %dx%d, %d rounds of %d runs", len(unique), len(runs), *size,
                  rounds, repeats)
         with tqdm(total=len(unique) * rounds, desc="study latency", disable=None) as bar, OtherLoad() as load:
-            medians = time_rounds({k: factory(s) for k, s in unique.items()}, dev, warmup, repeats, rounds, bar.update)
+            medians = measure_built({k: (lambda s=s: build_from_spec(s)) for k, s in unique.items()}, size, dev,
+                                    warmup, repeats, rounds, progress=bar.update)
         fp = device_fingerprint(dev, threads)
     finally:
         torch.set_num_threads(old_threads)
@@ -136,8 +129,3 @@ def _history_path(root: Path, stamp: str) -> Path:
         n += 1
         path = base.with_name(f"{base.name}-{n}.json")
     return path
-
-
-@torch.inference_mode()
-def _forward(model: torch.nn.Module, x: torch.Tensor) -> object:
-    return model(x)

@@ -83,12 +83,13 @@ def measure_networks(models: dict[str, nn.Module], size: tuple[int, int], device
 
 def measure_built(builders: dict[str, Callable[[], nn.Module]], size: tuple[int, int],
                   device: str | torch.device = "cpu", warmup: int = 3, repeats: int = 10, rounds: int = 1,
-                  runtime: str = "eager") -> dict[str, list[float]]:
-    """`measure_networks` for builders, as the study bench times: in eager mode each network is
-    built afresh (seed 0) in every round. A model built once keeps one memory placement for all
-    rounds, and in a search's process (a supernet alive) one FPN-MobileNetV3-small placement read
-    11.4-13.1 ms fastest against 9.8-10.0 ms rebuilt per round (2026-12-03, Intel VM); the median over
-    rebuilt rounds averages placements out. Other runtimes export or compile once, as there."""
+                  runtime: str = "eager", progress: Callable[[int], None] | None = None) -> dict[str, list[float]]:
+    """`measure_networks` for builders; the study bench's timing (`workbench ablations bench`). In
+    eager mode each network is built afresh (seed 0) in every round: a model built once keeps one
+    memory placement for all rounds, and in a process holding a search's supernet built-once
+    FPN-MobileNetV3-small read its fastest round at 8.65-10.47 ms against 8.41-8.67 ms rebuilt, in
+    the same blocks (benchmarks/results/headline/calibration_protocol_3-10-21_supernet.json,
+    2026-12-03, Intel VM). Other runtimes export or compile once (`measure_networks`; no progress)."""
     if runtime != "eager":
         return measure_networks({k: make() for k, make in builders.items()}, size, device, warmup, repeats,
                                 rounds, runtime)
@@ -102,7 +103,7 @@ def measure_built(builders: dict[str, Callable[[], nn.Module]], size: tuple[int,
             return lambda: model(x)
         return call
 
-    return time_rounds({k: factory(make) for k, make in builders.items()}, dev, warmup, repeats, rounds)
+    return time_rounds({k: factory(make) for k, make in builders.items()}, dev, warmup, repeats, rounds, progress)
 
 
 def measure_network_latency(model: nn.Module, size: tuple[int, int], device: str | torch.device = "cpu",
