@@ -58,7 +58,8 @@ def collect(root: Path, timing_file: Path | None = None) -> dict:
                      "fraction": target["fraction"], "timed_with": target.get("timed_with", "alone"),
                      "target_at_search_ms": round(target["ms"], 4),
                      "price_ms": (rec.get("metrics") or {}).get("expected_latency_ms"),
-                     "derive": {k: derive.get(k) for k in ("derived_ms_before", "derived_ms", "tilt", "tried", "flips")
+                     "derive": {k: derive.get(k) for k in ("derived_ms_before", "derived_ms", "tilt", "tried", "flips",
+                                                             "measured", "measured_miss_pct")
                                 if k in derive},
                      "target_ms": round(final_t, 4), "measured_ms": round(measured, 4),
                      "miss_pct": round(100 * (measured / final_t - 1), 2),
