@@ -59,6 +59,8 @@ def test_local_processes_give_the_serial_results(tmp_path, table, serial):
     assert outcome(serial) == outcome(tmp_path / "local") != {}
     rec = RunDir(tmp_path / "local" / "lw0.5" / "search").record()
     assert rec["engine"] == "local" and rec["host"]
+    assert rec["timing_lock"] is True  # the pool's jobs share a timing lock (workbench.timelock)
+    assert RunDir(serial / "lw0.5" / "search").record()["timing_lock"] is False
 
 
 def test_ray_tasks_give_the_serial_results(tmp_path, table, serial):

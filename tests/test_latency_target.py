@@ -155,17 +155,22 @@ def test_target_derive_lands_the_derived_network_in_the_band(tmp_path):
         get_preset("gas", target_measure=True, target_latency_ms=5.0, target_derive=True)
 
 
-def test_a_search_with_target_measure_times_its_derived_network(tmp_path):
-    """End to end on a tiny search: the derived network is timed against the baseline, every
-    timing is in the run record, and the kept one is the genotype written."""
+def test_a_search_with_target_measure_times_its_derived_network(tmp_path, monkeypatch):
+    """End to end on a tiny search, as a job of a local pool: the derived network is timed against
+    the baseline under the pool's timing lock, every timing is in the run record, and the kept one
+    is the genotype written."""
+    from workbench import timelock
     from workbench.nas.genotypes import load_genotype
 
+    (tmp_path / "pool").mkdir()
+    monkeypatch.setenv(timelock.ENV, str(tmp_path / "pool"))
     cfg = get_preset("lgcnet", **{**TINY, "epochs": 1, "steps_per_epoch": 1, "lut_cache_dir": str(tmp_path / "lut"),
                                   "target_baseline": "pspnet_lcnet_035", "target_fraction": 0.5,
-                                  "target_derive": True, "target_measure": True})
+                                  "target_derive": True, "target_measure": True, "target_measure_rounds": 3})
     rec = run_search(cfg, tmp_path / "run")
     derive = rec["target_derive"]
     assert 1 <= len(derive["measured"]) <= 3
+    assert all(t["quiet"] is True for t in derive["measured"]) and rec["timing_lock"] is True
     kept = min(derive["measured"], key=lambda t: abs(t["miss_pct"]))
     assert derive["measured_miss_pct"] == kept["miss_pct"] and kept["ratio"] > 0
     assert load_genotype(tmp_path / "run" / "genotype.json").expected_latency_ms == pytest.approx(kept["price_ms"])

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from workbench import timelock
 from workbench.errors import ConfigError, WorkbenchError
 from workbench.jsonio import (
     FILE_MODE,
@@ -198,7 +199,7 @@ class RunDir:
         rec.setdefault("artifacts", {})
         rec.update(kind=kind, name=name or self.path.name, status="running", error=None,
                    started=_now(), pid=os.getpid(), host=socket.gethostname(),
-                   engine=os.environ.get("WORKBENCH_ENGINE", "serial"))
+                   engine=os.environ.get("WORKBENCH_ENGINE", "serial"), timing_lock=timelock.active())
         rec.update(fields)
         if self.taken_over:
             rec["lock_taken_over"] = self.taken_over

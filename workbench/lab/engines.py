@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from workbench import timelock
 from workbench.errors import ConfigError, WorkbenchError
 
 ENGINES = ("serial", "local", "ray")
@@ -92,16 +93,19 @@ def _serial(jobs: list[dict], report: Callable[[dict], None], **_: Any) -> list[
 
 
 def _local(jobs: list[dict], report: Callable[[dict], None], n: int = 2, **_: Any) -> list[dict]:
-    """Up to n jobs at once, each in a fresh process; a job waits for its point's previous stage."""
+    """Up to n jobs at once, each in a fresh process; a job waits for its point's previous stage.
+    The jobs share one timing lock (`workbench.timelock`): a job that times pauses the others."""
     import multiprocessing as mp
+    import tempfile
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     threads = max(1, (os.cpu_count() or 1) // n)
-    env = _thread_env("local", threads)
     done: dict[str, dict] = {}
     pending = list(jobs)
     running: dict[Any, dict] = {}
-    with ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as pool:
+    with (tempfile.TemporaryDirectory(prefix="workbench-timelock-") as lock,
+          ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as pool):
+        env = {**_thread_env("local", threads), timelock.ENV: lock}
         while pending or running:
             ready = [j for j in pending if not j.get("after") or j["after"] in done]
             for job in ready[: max(0, n - len(running))]:

@@ -81,6 +81,9 @@ class SearchConfig:
     target_measure: bool = field(False, help="with target_derive and target_baseline: time the derived network "
                                              "against the baseline and derive again to the measured miss, up to "
                                              "3 timings (workbench.nas.target.measure_to_target)")
+    # our choice: the calibration's 21 rounds (table.CALIBRATION_PROTOCOL); more rounds, less noise
+    target_measure_rounds: int = field(21, min=3, help="target_measure: rounds of each timing (network and "
+                                                       "baseline in turn, each rebuilt; median of the rounds' ratios)")
     lut_path: str = field("", help="use this latency_lut.json instead of building one")
     lut_cache_dir: str = field("", help="LUT cache (empty = ~/.cache/workbench/lut)")
     lut_warmup: int = field(2, min=0, help="untimed calls before each timing round of an entry")

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from workbench import timelock
 from workbench.config import from_dict, resume_config, to_dict
 from workbench.device import resolve_device, seed_everything, set_threads
 from workbench.errors import CheckpointError, ConfigError, check_finite
@@ -206,19 +207,20 @@ class Search:
         for step, ((xw, yw), (xa, ya)) in enumerate(tqdm(pairs, total=total, desc=f"epoch {epoch}", disable=None)):
             if step >= total:
                 break
-            if search_alphas:
-                a_loss = self.architect.step(xa.to(self.device), ya.to(self.device))
-                a_losses.append(check_finite(a_loss, f"architecture loss at epoch {epoch}, step {step}"))
-            self.w_opt.zero_grad(set_to_none=True)
-            with self.precision.autocast():
-                logits = model(xw.to(self.device), model.arch_weights(sample=True))
-            loss = F.cross_entropy(logits.float(), yw.to(self.device), ignore_index=255)
-            w_losses.append(check_finite(float(loss.detach()), f"train loss at epoch {epoch}, step {step}"))
-            self.precision.backward(loss)
-            self._average(model.weight_parameters())
-            self.precision.unscale(self.w_opt)
-            torch.nn.utils.clip_grad_norm_(model.weight_parameters(), cfg.grad_clip)
-            self.precision.step(self.w_opt)
+            with timelock.gate():  # waits while another job of a local pool times (workbench.timelock)
+                if search_alphas:
+                    a_loss = self.architect.step(xa.to(self.device), ya.to(self.device))
+                    a_losses.append(check_finite(a_loss, f"architecture loss at epoch {epoch}, step {step}"))
+                self.w_opt.zero_grad(set_to_none=True)
+                with self.precision.autocast():
+                    logits = model(xw.to(self.device), model.arch_weights(sample=True))
+                loss = F.cross_entropy(logits.float(), yw.to(self.device), ignore_index=255)
+                w_losses.append(check_finite(float(loss.detach()), f"train loss at epoch {epoch}, step {step}"))
+                self.precision.backward(loss)
+                self._average(model.weight_parameters())
+                self.precision.unscale(self.w_opt)
+                torch.nn.utils.clip_grad_norm_(model.weight_parameters(), cfg.grad_clip)
+                self.precision.step(self.w_opt)
         return {"train_loss": sum(w_losses) / max(len(w_losses), 1),
                 "arch_loss": sum(a_losses) / len(a_losses) if a_losses else None, "temperature": tau}
 
@@ -237,7 +239,8 @@ class Search:
         with `target_measure` on the target's measured latency (`measure`: this process times)."""
         cfg = self.cfg
         if cfg.target_derive and self.target and cfg.target_measure and measure and self.target.get("baseline"):
-            timer = baseline_ratio_timer(self.target["baseline"], self.num_classes, tuple(cfg.input_size), self.device)
+            timer = baseline_ratio_timer(self.target["baseline"], self.num_classes, tuple(cfg.input_size), self.device,
+                                         cfg.target_measure_rounds)
             return measure_to_target(self, self.target, cfg.target_derive_band, timer)
         if cfg.target_derive and self.target:
             return derive_to_target(self, self.target["ms"], cfg.target_derive_band)

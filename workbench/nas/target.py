@@ -32,6 +32,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from workbench import timelock
+
 log = logging.getLogger(__name__)
 
 
@@ -109,7 +111,7 @@ def baseline_latency(name: str, num_classes: int, size: tuple[int, int], device,
         known = read_cache(cfile).get(key)
         if known is not None:
             return float(known), {"cached": True, "other_load": None, "busy": False}
-        with OtherLoad() as load:
+        with timelock.quiet(), OtherLoad() as load:
             measured = measure_network_latency(build_baseline(name, num_classes), size, dev,
                                                warmup=max(cfg.lut_warmup, 1), repeats=max(cfg.lut_repeats, 3),
                                                rounds=max(cfg.lut_rounds, 3))
@@ -241,9 +243,12 @@ def measure_to_target(search, target: dict, band: float, time_ratio: Callable[[o
     return genotype, {**record, "measured": tries, "measured_miss_pct": round(100 * miss, 2)}
 
 
-def baseline_ratio_timer(baseline: str, num_classes: int, size: tuple[int, int], device) -> Callable:
+def baseline_ratio_timer(baseline: str, num_classes: int, size: tuple[int, int], device,
+                         rounds: int | None = None) -> Callable:
     """time_ratio for `measure_to_target`: a genotype's network and the baseline, each built afresh
-    in every round, with the calibration's (the study bench's) protocol, in this process's threads."""
+    in every round, with the calibration's (the study bench's) protocol (`rounds` rounds when given),
+    in this process's threads. In a local pool the pool's other jobs pause while it times
+    (`workbench.timelock`); the load record says so (`quiet`)."""
     import statistics
 
     from workbench.loadcheck import OtherLoad
@@ -252,12 +257,14 @@ def baseline_ratio_timer(baseline: str, num_classes: int, size: tuple[int, int],
     from workbench.nas.network import build_network
 
     base = reference_builder(reference_key(baseline, num_classes))
+    warmup, repeats, default_rounds = CALIBRATION_PROTOCOL
+    protocol = (warmup, repeats, rounds or default_rounds)
 
     def time_ratio(genotype) -> tuple[float, dict]:
-        with OtherLoad() as load:
+        with timelock.quiet() as quiet, OtherLoad() as load:
             timed = measure_built({"net": lambda: build_network(genotype), "base": base}, size, str(device),
-                                  *CALIBRATION_PROTOCOL)
-        return statistics.median(n / b for n, b in zip(timed["net"], timed["base"])), load.record()
+                                  *protocol)
+        return statistics.median(n / b for n, b in zip(timed["net"], timed["base"])), {**load.record(), **quiet}
     return time_ratio
 
 

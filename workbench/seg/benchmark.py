@@ -28,6 +28,7 @@ from typing import Literal
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from workbench import timelock
 from workbench.config import field, from_dict, to_dict
 from workbench.device import device_fingerprint, resolve_device, set_threads, synchronize
 from workbench.errors import ConfigError, DataError
@@ -303,7 +304,7 @@ def _benchmark(cfg: BenchmarkConfig) -> dict:
     x = x.to(device=device, dtype=dtype)
     check_runtime(cfg.runtime, device)
     call = model if cfg.runtime == "eager" else _runtime_call(bind(model, [x], cfg.runtime, threads))
-    with OtherLoad() as load:
+    with timelock.quiet() as quiet, OtherLoad() as load:
         latency = measure_latency(call, x, cfg.warmup, cfg.repeats, cfg.rounds)
     fp = device_fingerprint(device, threads, dtype, runtime=cfg.runtime)
     memory = None
@@ -321,7 +322,7 @@ def _benchmark(cfg: BenchmarkConfig) -> dict:
         "params": params, "params_m": params / 1e6,
         "flops": flops, "gflops": flops / 1e9, "gmacs": flops / 2e9,
         "achieved_gflops_per_s": flops / 1e9 / (median / 1e3),
-        "memory": memory, "lut": lut, "machine": {**load.record(), "spread": latency["spread"]},
+        "memory": memory, "lut": lut, "machine": {**load.record(), **quiet, "spread": latency["spread"]},
         "noisy": load.busy or latency["spread"] > NOISY_SPREAD,
         "lut_error_pct": None if lut["predicted_ms"] is None else 100 * (lut["predicted_ms"] - median) / median,
         "config": to_dict(cfg),

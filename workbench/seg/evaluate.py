@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from workbench import timelock
 from workbench.config import field, from_dict, to_dict
 from workbench.device import resolve_device, set_threads
 from workbench.errors import CheckpointError, ConfigError
@@ -59,7 +60,8 @@ def evaluate_model(model: nn.Module, dataset, device: torch.device, size_divisor
     indices = range(info.rank, len(dataset), info.world_size)
     for i in tqdm(indices, desc=desc, disable=not info.is_main, leave=False):
         image, label = dataset[i]
-        pred = infer(model, image[None].to(device), size_divisor, eval_size).argmax(1)[0]
+        with timelock.gate():
+            pred = infer(model, image[None].to(device), size_divisor, eval_size).argmax(1)[0]
         cm.update(pred, label.to(pred.device))
     if info.enabled:
         for name in ("matrix", "unmatched"):

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from workbench import timelock
 from workbench.device import device_fingerprint, fingerprint_key, resolve_device, set_threads
 from workbench.errors import DataError
 from workbench.loadcheck import OtherLoad
@@ -74,7 +75,7 @@ def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cp
         todo = [p for p in unique if p.key not in cached]
         log.info("latency table: %d entries, %d cached, measuring %d on %s (%d rounds)", len(unique),
                  len(unique) - len(todo), len(todo), fp["name"], rounds)
-        with tqdm(total=len(todo) * rounds, desc="lut", disable=None) as bar, OtherLoad() as load:
+        with tqdm(total=len(todo) * rounds, desc="lut", disable=None) as bar, timelock.quiet(), OtherLoad() as load:
             if runtime == "eager":  # a fresh module per round: one probe's tensors live at a time
                 factories = {p.key: (lambda p=p: probe_call(p, dev)) for p in todo}
             else:  # exported or compiled once, timed in every round
@@ -145,7 +146,7 @@ def calibrate(lut: dict, genotypes: list[Genotype], device: str = "cpu", warmup:
     builders = {f"genotype:{i}": (lambda g=g: build_network(g)) for i, g in enumerate(genotypes)}
     builders.update(references or {})
     warmup, repeats, rounds = (max(v, floor) for v, floor in zip((warmup, repeats, rounds), CALIBRATION_PROTOCOL))
-    with OtherLoad() as load:
+    with timelock.quiet(), OtherLoad() as load:
         timed = measure_built(builders, image, device, warmup, repeats, rounds, runtime)
     own = [timed[f"genotype:{i}"] for i in range(len(genotypes))]
     ratios = [min(t) / sum(lookup(lut, p) for p in genotype_probes(g, image)) for t, g in zip(own, genotypes)]
