@@ -57,6 +57,7 @@ def run_job(job: dict, env: dict | None = None, upstream: dict | None = None) ->
     if upstream is not None and upstream["status"] in ("failed", "blocked"):
         return {**out, "status": "blocked"}
     os.environ.update(env or {})
+    timelock.join()  # in a local pool: stopped while another job times (workbench.timelock)
     status = notebook_status(job["output_dir"])
     if status == "finished":
         return {**out, "status": "skipped"}
@@ -94,7 +95,7 @@ def _serial(jobs: list[dict], report: Callable[[dict], None], **_: Any) -> list[
 
 def _local(jobs: list[dict], report: Callable[[dict], None], n: int = 2, **_: Any) -> list[dict]:
     """Up to n jobs at once, each in a fresh process; a job waits for its point's previous stage.
-    The jobs share one timing lock (`workbench.timelock`): a job that times pauses the others."""
+    The jobs share one timing lock (`workbench.timelock`): a job that times stops the others."""
     import multiprocessing as mp
     import tempfile
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait

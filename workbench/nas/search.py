@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from workbench import timelock
 from workbench.config import from_dict, resume_config, to_dict
 from workbench.device import resolve_device, seed_everything, set_threads
 from workbench.errors import CheckpointError, ConfigError, check_finite
@@ -207,20 +206,19 @@ class Search:
         for step, ((xw, yw), (xa, ya)) in enumerate(tqdm(pairs, total=total, desc=f"epoch {epoch}", disable=None)):
             if step >= total:
                 break
-            with timelock.gate():  # waits while another job of a local pool times (workbench.timelock)
-                if search_alphas:
-                    a_loss = self.architect.step(xa.to(self.device), ya.to(self.device))
-                    a_losses.append(check_finite(a_loss, f"architecture loss at epoch {epoch}, step {step}"))
-                self.w_opt.zero_grad(set_to_none=True)
-                with self.precision.autocast():
-                    logits = model(xw.to(self.device), model.arch_weights(sample=True))
-                loss = F.cross_entropy(logits.float(), yw.to(self.device), ignore_index=255)
-                w_losses.append(check_finite(float(loss.detach()), f"train loss at epoch {epoch}, step {step}"))
-                self.precision.backward(loss)
-                self._average(model.weight_parameters())
-                self.precision.unscale(self.w_opt)
-                torch.nn.utils.clip_grad_norm_(model.weight_parameters(), cfg.grad_clip)
-                self.precision.step(self.w_opt)
+            if search_alphas:
+                a_loss = self.architect.step(xa.to(self.device), ya.to(self.device))
+                a_losses.append(check_finite(a_loss, f"architecture loss at epoch {epoch}, step {step}"))
+            self.w_opt.zero_grad(set_to_none=True)
+            with self.precision.autocast():
+                logits = model(xw.to(self.device), model.arch_weights(sample=True))
+            loss = F.cross_entropy(logits.float(), yw.to(self.device), ignore_index=255)
+            w_losses.append(check_finite(float(loss.detach()), f"train loss at epoch {epoch}, step {step}"))
+            self.precision.backward(loss)
+            self._average(model.weight_parameters())
+            self.precision.unscale(self.w_opt)
+            torch.nn.utils.clip_grad_norm_(model.weight_parameters(), cfg.grad_clip)
+            self.precision.step(self.w_opt)
         return {"train_loss": sum(w_losses) / max(len(w_losses), 1),
                 "arch_loss": sum(a_losses) / len(a_losses) if a_losses else None, "temperature": tau}
 

@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from workbench import timelock
 from workbench.errors import ConfigError
 from workbench.nas.presets import SearchConfig
 
@@ -86,8 +85,7 @@ def evaluate_miou(model: nn.Module, dataset: Dataset | None, num_classes: int, d
     model.eval()
     cm = ConfusionMatrix(num_classes)
     for image, label in DataLoader(dataset, batch_size=1):
-        with timelock.gate():
-            cm.update(model(image.to(device)).argmax(1).cpu(), label)
+        cm.update(model(image.to(device)).argmax(1).cpu(), label)
     model.train()
     miou = cm.compute()["miou"]
     return None if miou is None or miou != miou else float(miou)

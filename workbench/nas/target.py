@@ -248,7 +248,7 @@ def baseline_ratio_timer(baseline: str, num_classes: int, size: tuple[int, int],
     """time_ratio for `measure_to_target`: a genotype's network and the baseline, each built afresh
     in every round, with the calibration's (the study bench's) protocol (`rounds` rounds when given),
     in this process's threads. In a local pool the pool's other jobs pause while it times
-    (`workbench.timelock`); the load record says so (`quiet`)."""
+    (`workbench.timelock`); the load record says so (`quiet`, `paused`)."""
     import statistics
 
     from workbench.loadcheck import OtherLoad

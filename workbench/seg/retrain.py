@@ -31,7 +31,6 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from workbench import timelock
 from workbench.config import field, from_dict, resume_config, to_dict
 from workbench.device import resolve_device, seed_everything, set_threads
 from workbench.errors import ConfigError, check_finite
@@ -288,10 +287,9 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
             for group in optimizer.param_groups:
                 group["lr"] = lr
             images = throughput.to_format(images.to(device, non_blocking=True), speed["memory_format"])
-            with timelock.gate():  # waits while another job of a local pool times (workbench.timelock)
-                loss = _train_step(net, optimizer, images, labels.to(device, non_blocking=True),
-                                   train_set.ignore_index, amp=amp,
-                                   where=f"train loss at epoch {epoch + 1}, step {step + 1}", objective=objective)
+            loss = _train_step(net, optimizer, images, labels.to(device, non_blocking=True),
+                               train_set.ignore_index, amp=amp,
+                               where=f"train loss at epoch {epoch + 1}, step {step + 1}", objective=objective)
             total, count, step = total + loss, count + 1, step + 1
             bar.set_postfix(loss=f"{loss:.3f}")
         sums = dist_utils.all_reduce_sum(torch.tensor([total, count], dtype=torch.float64), info)

@@ -15,6 +15,7 @@ has scale 1. The network a latency target is a fraction of is timed in the same 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import statistics
@@ -75,7 +76,8 @@ def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cp
         todo = [p for p in unique if p.key not in cached]
         log.info("latency table: %d entries, %d cached, measuring %d on %s (%d rounds)", len(unique),
                  len(unique) - len(todo), len(todo), fp["name"], rounds)
-        with tqdm(total=len(todo) * rounds, desc="lut", disable=None) as bar, timelock.quiet(), OtherLoad() as load:
+        with (tqdm(total=len(todo) * rounds, desc="lut", disable=None) as bar,
+              timelock.quiet() if todo else contextlib.nullcontext(), OtherLoad() as load):
             if runtime == "eager":  # a fresh module per round: one probe's tensors live at a time
                 factories = {p.key: (lambda p=p: probe_call(p, dev)) for p in todo}
             else:  # exported or compiled once, timed in every round
