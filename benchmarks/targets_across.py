@@ -18,6 +18,20 @@ import statistics
 from pathlib import Path
 
 
+def in_search(derive: dict, bench_mean: float) -> dict:
+    """What the search's own timings (`target_measure`) read: the kept miss, the bench's mean miss
+    minus it (positive: the bench reads the network slower against its baseline than the search
+    did), and the other processes' load during those timings."""
+    timings = derive.get("measured") or []
+    if not timings:
+        return {}
+    loads = [t["other_load"] for t in timings if t.get("other_load") is not None]
+    return {"search_kept_pct": derive["measured_miss_pct"],
+            "bench_minus_search": round(bench_mean - derive["measured_miss_pct"], 2),
+            "search_timings": len(timings), "search_other_load_max": max(loads) if loads else None,
+            "search_quiet": [t.get("quiet") for t in timings]}
+
+
 def across(scored: list[dict], key: str = "miss_round_pct", band: float = 10.0) -> dict:
     """Per network (in the first file's order) its misses, their mean and range; and the counts."""
     first = {r["run"]: r for r in scored[0]["runs"]}
@@ -30,17 +44,24 @@ def across(scored: list[dict], key: str = "miss_round_pct", band: float = 10.0) 
         # networks alike; a network above its group's median is priced low against the others
         per_price = r["fraction"] * (1 + mean / 100) / r["price_ms"] if r.get("price_ms") else None
         rows.append({"run": name, "baseline": r["baseline"], "misses": misses, "mean": round(mean, 2),
-                     "range": round(max(misses) - min(misses), 2), "measured_per_price": per_price})
+                     "range": round(max(misses) - min(misses), 2), "measured_per_price": per_price,
+                     **in_search(r.get("derive") or {}, mean)})
     for row in rows:
         group = [o["measured_per_price"] for o in rows if o["baseline"] == row["baseline"] and o["measured_per_price"]]
         if row["measured_per_price"] and group:
             row["priced_low_pct"] = round(100 * (row["measured_per_price"] / statistics.median(group) - 1), 2)
             row["measured_per_price"] = round(row["measured_per_price"], 5)
     ranges = [r["range"] for r in rows]
+    gaps = [r["bench_minus_search"] for r in rows if "bench_minus_search" in r]
+    loads = [r["search_other_load_max"] for r in rows if r.get("search_other_load_max") is not None]
     return {"estimator": key, "band_pct": band, "timing_runs": [s.get("timing_measured") for s in scored],
             "within_band_each_run": [sum(abs(m) <= band for m in run.values()) for run in per_run],
             "mean_within_band": sum(abs(r["mean"]) <= band for r in rows), "targets": len(rows),
             "range_median": round(statistics.median(ranges), 2), "range_max": round(max(ranges), 2),
+            "bench_minus_search_median": round(statistics.median(gaps), 2) if gaps else None,
+            "bench_minus_search_range": [min(gaps), max(gaps)] if gaps else None,
+            "search_kept_within_band": sum(abs(r["search_kept_pct"]) <= band for r in rows if "search_kept_pct" in r),
+            "search_other_load_max": max(loads) if loads else None,
             "networks": rows}
 
 
@@ -58,6 +79,10 @@ def main() -> None:
     print(f"within ±{out['band_pct']:g} % in each run: {out['within_band_each_run']} of {out['targets']}; "
           f"mean over runs: {out['mean_within_band']}; a network's range between runs: median "
           f"{out['range_median']}, max {out['range_max']} points")
+    if out["bench_minus_search_median"] is not None:
+        print(f"in the searches: {out['search_kept_within_band']} kept within the band; bench mean minus search kept: "
+              f"median {out['bench_minus_search_median']} points (range {out['bench_minus_search_range']}); "
+              f"other load during the searches' timings at most {out['search_other_load_max']}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=1) + "\n")
