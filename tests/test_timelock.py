@@ -95,6 +95,20 @@ def test_a_timing_process_killed_mid_timing_leaves_the_pool_running(monkeypatch,
         pass
 
 
+def test_a_job_joining_during_a_timing_waits_for_its_end(monkeypatch, tmp_path):
+    monkeypatch.setenv(timelock.ENV, str(tmp_path))
+    with timelock.quiet() as record:
+        assert record["paused"] == 0
+        start = time.time()
+        member = subprocess.Popen([sys.executable, "-c", MEMBER, str(tmp_path / "late"), "1.0"])
+        time.sleep(1.5)  # it has joined (its file is there) but waits
+        assert len(timelock.members(tmp_path)) == 1
+        end = time.time()
+    assert member.wait(timeout=60) == 0
+    ticks = _ticks(tmp_path / "late.own")
+    assert ticks and min(ticks) > end > start
+
+
 def test_dead_members_are_forgotten(monkeypatch, tmp_path):
     monkeypatch.setenv(timelock.ENV, str(tmp_path))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -61,13 +61,17 @@ def _stat(pid: int) -> tuple[int, str] | None:
 
 def join() -> None:
     """Make this process a member of the pool: its whole process tree is stopped while another
-    member times. Called by each local worker at the start of a job."""
+    member times. Called by each local worker at the start of a job; returns once no timing runs,
+    so a job that starts during a timing (a worker the timing did not know yet) waits for its end."""
     folder = _folder()
     if folder is None or not folder.is_dir():
         return
     stat = _stat(os.getpid())
     if stat is not None:
         (folder / f"member-{os.getpid()}").write_text(stat[1])
+    with open(folder / "lock", "a") as fh:  # registered first: a timing either stops us or we wait for it
+        fcntl.flock(fh, fcntl.LOCK_SH)
+        fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def members(folder: Path) -> list[int]:
