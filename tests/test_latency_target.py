@@ -239,6 +239,23 @@ def test_measured_targeting_closes_the_loop_on_the_measured_miss():
     assert record["measured_miss_pct"] == min((t["miss_pct"] for t in record["measured"]), key=abs)
 
 
+def test_after_timings_on_both_sides_the_next_aim_lies_between_them():
+    """The third aim of check 4's 0.6x seed 2 search: +19.4 % at 5.82 ms, then -16.4 % at 4.87 ms.
+    The miss alone sent it back near the first aim (5.83 ms); between the two, interpolated on the
+    misses, it is 5.31 ms. One side only: the last aim moved by its miss."""
+    from workbench.nas.target import next_aim
+
+    first = {"aim_ms": 5.82, "miss_pct": 19.4}
+    second = {"aim_ms": 5.82 / 1.194, "miss_pct": -16.4}
+    assert second["aim_ms"] / (1 - 0.164) == pytest.approx(5.83, abs=0.01)  # the step the miss alone takes
+    aim = next_aim([first, second])
+    assert aim == pytest.approx(second["aim_ms"] + 16.4 / 35.8 * (5.82 - second["aim_ms"]))
+    assert second["aim_ms"] < aim < first["aim_ms"] and aim == pytest.approx(5.31, abs=0.01)
+    assert next_aim([first]) == pytest.approx(5.82 / 1.194)
+    # the closest timing on each side brackets: a far one over does not widen the bracket
+    assert next_aim([{"aim_ms": 7.0, "miss_pct": 40.0}, first, second]) == pytest.approx(aim)
+
+
 def test_target_derive_changes_single_choices_when_the_gradient_path_cannot_land():
     """Two choices with fixed costs and a latency gradient that moves nothing: no tilt reaches the
     target, so single choices are changed; one change lands 8 -> 5 ms, and a target only two changes
