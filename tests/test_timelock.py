@@ -109,6 +109,14 @@ def test_a_job_joining_during_a_timing_waits_for_its_end(monkeypatch, tmp_path):
     assert ticks and min(ticks) > end > start
 
 
+def test_a_timing_inside_a_timing_does_not_wait_for_itself(monkeypatch, tmp_path):
+    monkeypatch.setenv(timelock.ENV, str(tmp_path))
+    with timelock.quiet() as outer, timelock.quiet() as inner:
+        assert outer["quiet"] and inner == {"quiet": True, "paused": 0, "waited_s": 0.0, "nested": True}
+    with timelock.quiet() as again:  # released: the next one takes the lock again
+        assert "nested" not in again
+
+
 def test_dead_members_are_forgotten(monkeypatch, tmp_path):
     monkeypatch.setenv(timelock.ENV, str(tmp_path))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

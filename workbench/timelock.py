@@ -31,6 +31,7 @@ from pathlib import Path
 
 ENV = "WORKBENCH_TIMING_LOCK"  # a folder shared by the jobs of one local pool
 PROC = Path("/proc")
+_held = 0  # quiet() depth in this process: an inner one must not wait for the outer one's lock
 
 # continues the pids given when its stdin closes: when the timing ends, or its process dies
 GUARD = ("import os, signal, sys\nsys.stdin.buffer.read()\nfor pid in sys.argv[1:]:\n"
@@ -140,9 +141,13 @@ def quiet() -> Iterator[dict]:
     """Around a timing: the pool's other jobs are stopped. Yields a record to store beside the
     timing: {"quiet": True, "paused": processes stopped, "waited_s": wait for the lock} in a
     pool, {"quiet": None} outside one."""
+    global _held
     folder = _folder()
     if folder is None or not folder.is_dir():
         yield {"quiet": None}
+        return
+    if _held:
+        yield {"quiet": True, "paused": 0, "waited_s": 0.0, "nested": True}
         return
     t0 = time.monotonic()
     with open(folder / "lock", "a") as fh:
@@ -154,8 +159,10 @@ def quiet() -> Iterator[dict]:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 _signal(pids, signal.SIGSTOP)
+                _held += 1
                 yield {"quiet": True, "paused": len(pids), "waited_s": waited}
             finally:
+                _held = max(0, _held - 1)
                 _signal(pids, signal.SIGCONT)
                 guard.stdin.close()
                 guard.wait()
