@@ -155,7 +155,8 @@ def test_benchmark_record_for_a_genotype(tmp_path):
     assert lat["rounds"] == 3 and len(lat["round_medians"]) == 3
     assert lat["median"] == pytest.approx(min(lat["round_medians"]), abs=1e-4)
     assert lat["spread"] == pytest.approx(max(lat["round_medians"]) / lat["median"], rel=1e-3)
-    assert set(result["machine"]) == {"other_load", "busy", "spread"} and isinstance(result["noisy"], bool)
+    assert set(result["machine"]) == {"other_load", "busy", "quiet", "spread"} and isinstance(result["noisy"], bool)
+    assert result["machine"]["quiet"] is None  # not in a local pool: nothing was stopped (workbench.timelock)
     model, _ = build_model(genotype=g)
     assert result["params"] == sum(p.numel() for p in model.parameters())
     assert result["flops"] == count_flops(model.eval(), torch.randn(1, 3, 64, 128)) > 0
