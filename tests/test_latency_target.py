@@ -171,7 +171,7 @@ def test_a_search_with_target_measure_times_its_derived_network(tmp_path, monkey
     derive = rec["target_derive"]
     assert 1 <= len(derive["measured"]) <= 3
     assert all(t["quiet"] is True for t in derive["measured"]) and rec["timing_lock"] is True
-    assert all(t["process"] == "fresh" and not t["busy"] for t in derive["measured"])  # the child's CPU is ours
+    assert all(t["process"] == "fresh" for t in derive["measured"])
     kept = min(derive["measured"], key=lambda t: abs(t["miss_pct"]))
     assert derive["measured_miss_pct"] == kept["miss_pct"] and kept["ratio"] > 0
     assert load_genotype(tmp_path / "run" / "genotype.json").expected_latency_ms == pytest.approx(kept["price_ms"])
