@@ -6,7 +6,8 @@ lay a median 4.7 points above the miss the search kept (benchmarks/targets_acros
 differences remain between the two timings: the search times the network and its baseline alone
 (two networks per round, about 15 s) in a process that holds its supernet, the bench times all 19
 networks of the study together for three minutes in a fresh process. This re-times chosen networks
-of the study with the search's own timer (`target.baseline_ratio_timer`, the same rounds) in this
+of the study with the timer the searches ran in their own process (`target.pair_ratio`, the same
+protocol and rounds; `baseline_ratio_timer` has since moved it into a fresh process) in this
 process without a supernet, and then with the study's supernet built (and freed again after
 each block), in alternating blocks on a quiet machine, beside the search's kept miss and the bench's mean miss.
 
@@ -33,7 +34,8 @@ def main() -> None:
     from workbench.device import cpu_model, set_threads
     from workbench.loadcheck import OtherLoad
     from workbench.nas.genotypes import load_genotype
-    from workbench.nas.target import baseline_ratio_timer
+    from workbench.nas.latency.table import CALIBRATION_PROTOCOL
+    from workbench.nas.target import pair_ratio
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("root", type=Path)
@@ -67,8 +69,8 @@ def main() -> None:
                              "input_size": [128, 256]}), 11))
                 row = {"block": block, "condition": condition, "miss_pct": {}}
                 for run, n in nets.items():
-                    timer = baseline_ratio_timer(n["baseline"], 11, (128, 256), "cpu", n["rounds"])
-                    ratio, _ = timer(n["genotype"])
+                    protocol = [*CALIBRATION_PROTOCOL[:2], n["rounds"]]  # in this process, as a search timed
+                    ratio = pair_ratio(n["genotype"].to_dict(), n["baseline"], 11, [128, 256], "cpu", protocol)
                     row["miss_pct"][run] = round(100 * (ratio / n["fraction"] - 1), 2)
                     print(f"block {block} {condition:13s} {run}: {row['miss_pct'][run]:+.1f} % "
                           f"(search kept {n['search_kept_pct']:+.1f}, bench mean {n['bench_mean_pct']:+.1f})",
