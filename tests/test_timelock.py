@@ -20,6 +20,7 @@ from workbench import timelock
 timelock.join()
 TICK = "import json, sys, time\\nt=[]\\nend=time.time()+float(sys.argv[2])\\nwhile time.time()<end:\\n    t.append(time.time()); time.sleep(0.01)\\njson.dump(t, open(sys.argv[1], 'w'))\\n"
 child = subprocess.Popen([sys.executable, "-c", TICK, sys.argv[1] + ".child", sys.argv[2]])
+open(sys.argv[1] + ".ready", "w").close()  # joined, and its child exists
 exec(TICK.replace("sys.argv[1]", "sys.argv[1] + '.own'"))
 child.wait()
 """
@@ -39,10 +40,11 @@ def _ticks(path) -> list[float]:
 
 def _start_member(tmp_path, name: str, seconds: float) -> subprocess.Popen:
     member = subprocess.Popen([sys.executable, "-c", MEMBER, str(tmp_path / name), str(seconds)])
-    deadline = time.time() + 30
-    while time.time() < deadline and len(timelock.members(tmp_path)) < 1:
+    deadline = time.time() + 60
+    while time.time() < deadline and not (tmp_path / f"{name}.ready").exists():
         time.sleep(0.05)
-    time.sleep(1.0)  # its child is ticking too
+    assert member.pid in timelock.members(tmp_path)
+    time.sleep(0.5)  # both tick
     return member
 
 
