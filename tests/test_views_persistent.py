@@ -272,3 +272,26 @@ def test_compare_runs(sweep, tmp_path):
     assert panel._metric_fig.widget.data[1].y[-1] == pytest.approx(60.0)  # percent
     panel.run_picker.value = "b/retrain"
     assert panel.view.children and panel.view.children[0].run.name == "b/retrain"
+
+
+def test_a_panel_sends_plotly_widget_bundle_once(search_run):
+    """A reloaded page asks the kernel for every widget's state at once and gives up after 4 s
+    (ipywidgets' control comm): plotly's ~5 MB bundle must travel once, not once per figure."""
+    import ipywidgets as W
+    import plotly.graph_objects as go
+    from ipywidgets.widgets.widget import _instances
+
+    from widgets.panels import RunPanel
+    from widgets.slot import BUNDLE_GLOBAL, plotly_bundle
+
+    bundle = str(go.FigureWidget._esm)
+    panel = RunPanel(search_run.path)
+    figures = [slot.widget for slot in panel.slots()]
+    assert len(figures) >= 4
+    assert all(isinstance(f, go.FigureWidget) and len(f._esm) < 1000 and BUNDLE_GLOBAL in f._esm for f in figures)
+    loader = plotly_bundle()
+    assert json.dumps(bundle) in loader._esm and BUNDLE_GLOBAL in loader._esm
+    total = sum(len(getattr(w, "_esm", "")) for w in list(_instances.values()))
+    assert total < 1.5 * len(bundle), total  # every figure of the panel, and the bundle once
+    W.Widget.close(loader)
+    assert plotly_bundle() is not loader and plotly_bundle().comm is not None  # made again when closed

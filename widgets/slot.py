@@ -7,14 +7,23 @@ Slot (an ipywidgets Box, whose children are synced state). A displayed Panel is 
 static output per figure (plotly's mime type and HTML with plotly.js inlined once), hidden by a
 style rule while the live widget is on the page, shown where it is not (an executed notebook
 without its kernel, nbconvert HTML).
+
+plotly's FigureWidget is an anywidget that carries plotly's whole widget bundle (about 5 MB of
+JavaScript) in its synced `_esm`. Six figures made a 30 MB reply to the page's "send me every
+widget" request on reload, which JupyterLab gives up on after 4 s: the reloaded panel then showed
+"model not found". A `Figure` here carries a few lines of ESM instead, and one `PlotlyBundle`
+widget per kernel carries the bundle once and shares it on the page.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 
+import anywidget
 import ipywidgets as W
+import plotly
 import plotly.graph_objects as go
 
 from widgets.static import export_name, figure_config, notebook_bundle
@@ -25,6 +34,54 @@ log = logging.getLogger(__name__)
 HIDE_STATIC = ("<style>.jp-OutputArea-child:has(.wb-panel) ~ .jp-OutputArea-child:has(.jp-RenderedPlotly),"
                " .jp-OutputArea-child:has(.wb-panel) ~ .jp-OutputArea-child:has(.wb-static)"
                " { display: none; }</style>")
+
+
+# where the page keeps the import of plotly's widget bundle (one per plotly version)
+BUNDLE_GLOBAL = f"__workbenchPlotlyWidget_{plotly.__version__.replace('.', '_')}"
+# a figure waits this long for the bundle before it shows an error instead of a blank box
+BUNDLE_WAIT_MS = 120_000
+
+
+class PlotlyBundle(anywidget.AnyWidget):
+    """Never displayed: its model, created on the page with the kernel's other widgets (also on a
+    reload), imports plotly's widget bundle once and leaves the import where `Figure`s find it."""
+
+    def __init__(self) -> None:
+        text = str(go.FigureWidget._esm)  # anywidget has read plotly's bundle file into the class
+        self._esm = (f"globalThis.{BUNDLE_GLOBAL} ??= import(URL.createObjectURL("
+                     f"new Blob([{json.dumps(text)}], {{type: 'text/javascript'}})));\n"
+                     "export default { initialize() {}, render() {} };\n")
+        super().__init__()
+
+
+class Figure(go.FigureWidget):
+    """plotly's FigureWidget without its own copy of the bundle: its ESM waits for the one that
+    `PlotlyBundle` imported and hands over to plotly's widget code."""
+
+    _esm = ("export default async () => {\n"
+            "  const start = Date.now();\n"
+            f"  while (!globalThis.{BUNDLE_GLOBAL}) {{\n"
+            f"    if (Date.now() - start > {BUNDLE_WAIT_MS}) throw new Error("
+            "'workbench: plotly widget bundle not loaded (no PlotlyBundle widget on this page)');\n"
+            "    await new Promise(resolve => setTimeout(resolve, 20));\n"
+            "  }\n"
+            f"  return (await globalThis.{BUNDLE_GLOBAL}).default();\n"
+            "};\n")
+
+    def __init__(self, *args, **kwargs) -> None:
+        plotly_bundle()
+        super().__init__(*args, **kwargs)
+
+
+_bundle: PlotlyBundle | None = None
+
+
+def plotly_bundle() -> PlotlyBundle:
+    """The kernel's one bundle widget (made again if something closed it)."""
+    global _bundle
+    if _bundle is None or _bundle.comm is None:
+        _bundle = PlotlyBundle()
+    return _bundle
 
 
 class Slot:
@@ -38,7 +95,7 @@ class Slot:
         self.box.add_class("wb-figure")
         self.box._wb_slot = self
         self.figure = go.Figure()
-        self.widget: go.FigureWidget | None = None
+        self.widget: Figure | None = None
         if fig is not None:
             self.show(fig)
 
@@ -46,10 +103,10 @@ class Slot:
     def filename(self) -> str:
         return export_name(self.run, self.name)
 
-    def show(self, fig: go.Figure) -> go.FigureWidget:
+    def show(self, fig: go.Figure) -> Figure:
         """Replace the figure: a new FigureWidget constructed with `fig`'s data and layout."""
         self.figure = go.Figure(fig)
-        widget = go.FigureWidget(self.figure)
+        widget = Figure(self.figure)
         widget._config = figure_config(self.filename)
         if self.on_click is not None:
             for i in self.click_traces:
