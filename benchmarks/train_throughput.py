@@ -7,6 +7,9 @@
    ratios are what `workbench.seg.throughput` decides on at run start.
 2. Data: the time to decode one training pair (PNG image + label), to augment it (scale / crop /
    flip), and both together, per image, against the training step time per image.
+   With `--compile`, also both memory formats at fp32 under `torch.compile` (inductor's generated
+   C++ for forward and backward; the optimizer step stays eager), with each one's compile time
+   (its first step) recorded apart.
 3. Run-to-run determinism of each variant (two 3-step runs from the same weights and seed):
    exact resume needs it.
 4. End to end (`--recipe-net`): real `retrain` runs of one network with `plain-v1` (fp32,
@@ -40,6 +43,12 @@ from workbench.seg import throughput
 from workbench.seg.model import build_model
 
 VARIANTS = [(f, p) for f in ("contiguous", "channels_last") for p in ("fp32", "bf16")]
+COMPILED = [("contiguous", "fp32"), ("channels_last", "fp32")]
+
+
+def _twin(model, fmt: str, compiled: bool):
+    twin = throughput.prepare(copy.deepcopy(model).train(), fmt)
+    return twin, (torch.compile(twin) if compiled else twin)
 
 
 def make_step(model, fmt: str, prec: str, images, labels):
@@ -56,16 +65,23 @@ def make_step(model, fmt: str, prec: str, images, labels):
     return step
 
 
-def time_variants(net: str, batch: int, size: tuple[int, int], classes: int, rounds: int, steps: int) -> dict:
+def time_variants(net: str, batch: int, size: tuple[int, int], classes: int, rounds: int, steps: int,
+                  compile_too: bool = False) -> dict:
     kw = {"genotype": net} if net.endswith(".json") else {"baseline": net}
     torch.manual_seed(0)
     model, _ = build_model(num_classes=classes, **kw)
     images, labels = torch.randn(batch, 3, *size), torch.randint(0, classes, (batch, *size))
-    runs = {}
-    for fmt, prec in VARIANTS:
-        twin = throughput.prepare(copy.deepcopy(model).train(), fmt)
-        runs[f"{fmt}+{prec}"] = make_step(twin, fmt, prec, images, labels)
-        runs[f"{fmt}+{prec}"]()
+    variants = [(f, p, False) for f, p in VARIANTS] + ([(f, p, True) for f, p in COMPILED] if compile_too else [])
+    runs, compile_s = {}, {}
+    for fmt, prec, compiled in variants:
+        key = f"{fmt}+{prec}" + ("+compile" if compiled else "")
+        _, module = _twin(model, fmt, compiled)
+        runs[key] = make_step(module, fmt, prec, images, labels)
+        t0 = time.perf_counter()
+        runs[key]()  # warm-up; for a compiled variant, its compilation
+        if compiled:
+            runs[key]()
+            compile_s[key] = round(time.perf_counter() - t0, 1)
     best = {k: float("inf") for k in runs}
     for _ in range(rounds):
         for key, step in runs.items():
@@ -77,20 +93,24 @@ def time_variants(net: str, batch: int, size: tuple[int, int], classes: int, rou
             best[key] = min(best[key], sorted(ts)[len(ts) // 2])
     base = best["contiguous+fp32"]
     determinism = {}
-    for fmt, prec in VARIANTS:
+    for fmt, prec, compiled in variants:
         outs = []
         for _ in range(2):
-            twin = throughput.prepare(copy.deepcopy(model).train(), fmt)
-            step = make_step(twin, fmt, prec, images, labels)
+            twin, module = _twin(model, fmt, compiled)
+            step = make_step(module, fmt, prec, images, labels)
             torch.manual_seed(1)  # the same dropout masks in both runs
             for _ in range(3):
                 step()
             outs.append(twin.state_dict())
-        determinism[f"{fmt}+{prec}"] = all(torch.equal(outs[0][k], outs[1][k]) for k in outs[0])
-    return {"step_ms": {k: round(v * 1000, 2) for k, v in best.items()},
-            "speedup_vs_contiguous_fp32": {k: round(base / v, 3) for k, v in best.items()},
-            "deterministic": determinism,
-            "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 4)}
+        determinism[f"{fmt}+{prec}" + ("+compile" if compiled else "")] = all(
+            torch.equal(outs[0][k], outs[1][k]) for k in outs[0])
+    out = {"step_ms": {k: round(v * 1000, 2) for k, v in best.items()},
+           "speedup_vs_contiguous_fp32": {k: round(base / v, 3) for k, v in best.items()},
+           "deterministic": determinism,
+           "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 4)}
+    if compile_s:
+        out["compile_s"] = compile_s
+    return out
 
 
 def time_data(dataset: str, root: str, size: tuple[int, int], n: int) -> dict:
@@ -164,6 +184,7 @@ def main() -> None:
     p.add_argument("--classes", type=int, default=11)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--compile", action="store_true", help="also time fp32 under torch.compile (both formats)")
     p.add_argument("--data", help="dataset root for the data-loading figures")
     p.add_argument("--dataset", default="camvid")
     p.add_argument("--recipe-net", action="append", default=[],
@@ -179,10 +200,11 @@ def main() -> None:
     result = {"machine": {"cpu": cpu_model(), "bf16_flags": bf16_flags(), "cores": os.cpu_count(), "threads": args.threads,
                           "torch": torch.__version__, "isa": torch.backends.cpu.get_cpu_capability()},
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "batch": args.batch, "size": list(size), "rounds": args.rounds, "steps": args.steps, "networks": {}}
+              "batch": args.batch, "size": list(size), "rounds": args.rounds, "steps": args.steps,
+              "compile": args.compile, "networks": {}}
     for net in args.net:
         result["networks"][Path(net).stem if net.endswith(".json") else net] = r = time_variants(
-            net, args.batch, size, args.classes, args.rounds, args.steps)
+            net, args.batch, size, args.classes, args.rounds, args.steps, args.compile)
         print(net, r["step_ms"], r["deterministic"], flush=True)
     if args.data:
         result["data"] = time_data(args.dataset, args.data, size, 64)
