@@ -9,7 +9,7 @@
    flip), and both together, per image, against the training step time per image.
    With `--compile`, also both memory formats at fp32 under `torch.compile` (inductor's generated
    C++ for forward and backward; the optimizer step stays eager), with each one's compile time
-   (its first step) recorded apart.
+   (its first two steps) recorded apart.
 3. Run-to-run determinism of each variant (two 3-step runs from the same weights and seed):
    exact resume needs it.
 4. End to end (`--recipe-net`): real `retrain` runs of one network with `plain-v1` (fp32,

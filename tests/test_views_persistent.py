@@ -277,7 +277,6 @@ def test_compare_runs(sweep, tmp_path):
 def test_a_panel_sends_plotly_widget_bundle_once(search_run):
     """A reloaded page asks the kernel for every widget's state at once and gives up after 4 s
     (ipywidgets' control comm): plotly's ~5 MB bundle must travel once, not once per figure."""
-    import ipywidgets as W
     import plotly.graph_objects as go
     from ipywidgets.widgets.widget import _instances
 
@@ -293,5 +292,5 @@ def test_a_panel_sends_plotly_widget_bundle_once(search_run):
     assert json.dumps(bundle) in loader._esm and BUNDLE_GLOBAL in loader._esm
     total = sum(len(getattr(w, "_esm", "")) for w in list(_instances.values()))
     assert total < 1.5 * len(bundle), total  # every figure of the panel, and the bundle once
-    W.Widget.close(loader)
+    loader.close()
     assert plotly_bundle() is not loader and plotly_bundle().comm is not None  # made again when closed
