@@ -4,10 +4,13 @@ Genotypes: random architectures of the gas, lgcnet and autortnet search spaces (
 DARTS derivation rule, so every op and edge pattern occurs) plus the genotype.json of any --run-dir
 given. For each: prediction = `predict_genotype_latency` (stem + head + per-cell preprocessing,
 node additions and output conv + kept ops); measurement = end-to-end forward of
-`build_network(genotype)` on one image, same threads. Both sides use the same protocol: `--rounds`
-rounds that visit every LUT entry (or every network) in turn, the median of `--repeats` calls per
-round, the fastest round kept; networks are interleaved, so a burst of load on the machine spoils one
-round of many networks rather than every repeat of one. Each network's round spread is reported. The op-sum alone (kept ops only) is
+`build_network(genotype)` on one image, same threads. Both sides time in rounds that visit every LUT
+entry (or every network) in turn, the median of `--repeats` calls per round, the fastest round kept;
+networks are interleaved, so a burst of load on the machine spoils one round of many networks rather
+than every repeat of one. The networks are rebuilt every round with at least the calibration's
+protocol (`CALIBRATION_PROTOCOL`, as the calibration's own networks and the study bench are). Each
+network's round spread is reported, and so is the measurement's own repeatability: the fastest odd
+round against the fastest even round (`split_half_rel_diff`), a floor under any predictor's error. The op-sum alone (kept ops only) is
 reported too, to show what the per-cell fixed costs add, and the uncalibrated piece-sum to show what the
 calibration (measured / piece-sum on separate reference networks, see workbench.nas.latency) adds.
 
@@ -64,9 +67,10 @@ def main() -> None:
 
     from workbench.config import parse_size
     from workbench.device import device_fingerprint
+    from workbench.loadcheck import OtherLoad
     from workbench.nas.genotypes import load_genotype
     from workbench.nas.latency import table as latency
-    from workbench.nas.latency.timing import NOISY_SPREAD, measure_networks, spread
+    from workbench.nas.latency.timing import NOISY_SPREAD, measure_built, spread
     from workbench.nas.network import build_network
 
     size = parse_size(args.size)
@@ -99,8 +103,13 @@ def main() -> None:
           f"summed, up to {lut['max_spread']:.2f}x for one entry ({lut['noisy_entries']} above "
           f"{NOISY_SPREAD}x)")
     scale = latency.calibration_scale(lut)
-    timed = measure_networks({name: build_network(g) for name, g in items}, size, args.device,
-                                     args.warmup, args.repeats, args.rounds)
+    # the checked networks are timed as the calibration's networks are (and the study bench's):
+    # rebuilt every round, at least the calibration's protocol
+    protocol = [max(v, floor) for v, floor in zip((args.warmup, args.repeats, args.rounds),
+                                                  latency.CALIBRATION_PROTOCOL)]
+    with OtherLoad() as load:
+        timed = measure_built({name: (lambda g=g: build_network(g)) for name, g in items}, size, args.device,
+                              *protocol)
     rows = []
     for name, g in items:
         predicted = latency.predict_genotype_latency(g, lut)
@@ -111,7 +120,8 @@ def main() -> None:
                      "piece_sum_ms": piece_sum, "rel_error": abs(predicted - measured) / measured,
                      "uncalibrated_rel_error": abs(piece_sum - measured) / measured,
                      "op_sum_rel_error": abs(op_sum - measured) / measured,
-                     "round_medians_ms": [round(t, 3) for t in timed[name]], "spread": spread(timed[name])})
+                     "round_medians_ms": [round(t, 3) for t in timed[name]], "spread": spread(timed[name]),
+                     "split_half_rel_diff": split_half(timed[name])})
         print(f"{name:20s} predicted {predicted:8.2f} ms  measured {measured:8.2f} ms  "
               f"error {100 * rows[-1]['rel_error']:5.1f}%  (op-sum only {100 * rows[-1]['op_sum_rel_error']:5.1f}%, "
               f"round spread {rows[-1]['spread']:.2f}x)", flush=True)
@@ -123,12 +133,31 @@ def main() -> None:
            "genotypes": rows, "mean_rel_error": statistics.mean(errors), "max_rel_error": max(errors),
            "calibration": lut.get("calibration"),
            "uncalibrated_mean_rel_error": statistics.mean(r["uncalibrated_rel_error"] for r in rows),
-           "op_sum_mean_rel_error": statistics.mean(r["op_sum_rel_error"] for r in rows)}
+           "op_sum_mean_rel_error": statistics.mean(r["op_sum_rel_error"] for r in rows),
+           "network_protocol": protocol, "network_other_load": load.share,
+           "measurement_split_half_mean": statistics.mean(r["split_half_rel_diff"] for r in rows),
+           "round_profile": round_profile([timed[name] for name, _ in items])}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(f"mean relative error {100 * out['mean_rel_error']:.1f}%, max {100 * out['max_rel_error']:.1f}% "
           f"(uncalibrated {100 * out['uncalibrated_mean_rel_error']:.1f}%, op-sum only "
           f"{100 * out['op_sum_mean_rel_error']:.1f}%) -> {args.out}")
+    print(f"the measurement itself: fastest odd round vs fastest even round differ by "
+          f"{100 * out['measurement_split_half_mean']:.1f}% on average; rounds / fastest (median over networks): "
+          f"{out['round_profile']}")
+
+
+def split_half(round_medians: list[float]) -> float:
+    """|fastest odd round - fastest even round| / the smaller: how far the measurement itself moves
+    between two interleaved halves of one run (a floor under any predictor's error)."""
+    odd, even = min(round_medians[0::2]), min(round_medians[1::2])
+    return abs(odd - even) / min(odd, even)
+
+
+def round_profile(timed: list[list[float]]) -> list[float]:
+    """Per round, the median over networks of that round / the network's fastest: a drift of the
+    machine's speed during the run shows as a trend, a burst of load as one high value."""
+    return [round(statistics.median(t[k] / min(t) for t in timed), 3) for k in range(len(timed[0]))]
 
 
 if __name__ == "__main__":
