@@ -229,7 +229,7 @@ def test_measured_targeting_closes_the_loop_on_the_measured_miss():
     genotype, record = measure_to_target(search, target, 0.05, time_ratio)
     first, second = record["measured"]
     assert first["miss_pct"] == pytest.approx(100 * (1.2 * first["price_ms"] / 8.0 - 1)) and first["miss_pct"] > 5
-    assert second["aim_ms"] == pytest.approx(8.0 / (1 + first["miss_pct"] / 100), rel=1e-3)
+    assert second["aim_ms"] == pytest.approx(first["price_ms"] / (1 + first["miss_pct"] / 100), rel=1e-3)
     assert abs(second["miss_pct"]) <= 5 and record["measured_miss_pct"] == second["miss_pct"]
     assert genotype.expected_latency_ms == second["price_ms"] == timed[-1] and len(timed) == 2
     assert float(alpha.detach()) == 0.0
@@ -241,10 +241,11 @@ def test_measured_targeting_closes_the_loop_on_the_measured_miss():
 
 
 def test_a_rederivation_does_not_return_the_network_it_just_timed():
-    """Targets check 6's 0.6x seed 3 search: its 5.63 ms network read +6.3 % (outside the ±5 %
-    acceptance), the next aim was 5.48 ms, and 5.63 lies within ±5 % of it, so derivation returned
-    the same network and its second timing was wasted. With the re-derivation's band narrowed below
-    that gap, the network priced 5.45 ms in between is found and accepted on the second timing."""
+    """Targets check 6's 0.6x seed 3 search derived the network it had just timed again: the next aim
+    lay within the ±5 % derive band of its price, so derivation did not move, and the second timing
+    was wasted. With timings accepted within ±3 % (`accept_band`), a network priced 5.63 ms that reads
+    +4.0 % gives the aim 5.63 / 1.04 = 5.41 ms, 4 % away: inside ±5 %. With the re-derivation's band
+    narrowed below that gap, the network priced 5.45 ms in between is found and accepted."""
     from types import SimpleNamespace
 
     import torch
@@ -260,40 +261,93 @@ def test_a_rederivation_does_not_return_the_network_it_just_timed():
     search = SimpleNamespace(model=SimpleNamespace(arch_parameters=lambda: [alpha]), derive=derive,
                              architect=SimpleNamespace(latency=object(), expected_latency=lambda: alpha.sum() * 1.0))
     target = {"ms": 5.82, "fraction": 0.6, "baseline": "x"}  # the baseline at 9.7 ms in the table's units
-    scale = 0.6 * 1.063 * 9.7 / 5.63  # measured / table: the 5.63 ms network reads +6.3 %
+    scale = 0.6 * 1.04 * 9.7 / 5.63  # measured / table: the 5.63 ms network reads +4.0 %
 
     def time_ratio(genotype):
         return scale * genotype.expected_latency_ms / 9.7, {}
 
-    genotype, record = measure_to_target(search, target, 0.05, time_ratio)
+    genotype, record = measure_to_target(search, target, 0.05, time_ratio, accept_band=0.03)
     first, second = record["measured"]
-    assert first["price_ms"] == 5.63 and first["miss_pct"] == pytest.approx(6.3, abs=0.01)
-    assert second["aim_ms"] == pytest.approx(5.82 / 1.063, rel=1e-3)
+    assert first["price_ms"] == 5.63 and first["miss_pct"] == pytest.approx(4.0, abs=0.01)
+    assert second["aim_ms"] == pytest.approx(5.63 / 1.04, rel=1e-3)
     assert second["derive_band"] == pytest.approx(abs(5.63 / second["aim_ms"] - 1) / 2, abs=1e-4)
     assert second["derive_band"] < 0.05 and first["derive_band"] == 0.05
     assert second["price_ms"] == genotype.expected_latency_ms == 5.45
-    assert abs(second["miss_pct"]) <= 5 and record["measured_miss_pct"] == second["miss_pct"]
+    assert abs(second["miss_pct"]) <= 3 and record["measured_miss_pct"] == second["miss_pct"]
     assert float(alpha.detach()) == 0.0
     # never wider than the band; a timed network priced exactly at the aim does not close it
     assert rederive_band(0.05, 8.0, [{"price_ms": 12.0}]) == 0.05
     assert rederive_band(0.05, 8.0, [{"price_ms": 8.0}, {"price_ms": 8.2}]) == pytest.approx(0.0125)
 
 
+def test_a_narrower_acceptance_band_times_again_up_to_the_tries_allowed(monkeypatch):
+    """Targets check 8's 0.6x seed 11 search kept a network timed at +5.2 % (inside the ±5 % derive
+    band's acceptance only just) that the bench read at +9.6 to +14.0 %. With `accept_band` 0.03 a
+    +4 % network is derived again; with `max_tries` 5 a search that never lands times five networks
+    and derives no sixth."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from workbench.nas import target as targeting
+    from workbench.nas.target import measure_to_target
+
+    alpha = torch.nn.Parameter(torch.zeros(1))
+
+    def derive():  # the price falls linearly as the alphas move against the latency gradient (+1)
+        return SimpleNamespace(expected_latency_ms=10.0 + 20.0 * float(alpha.detach()))
+
+    search = SimpleNamespace(model=SimpleNamespace(arch_parameters=lambda: [alpha]), derive=derive,
+                             architect=SimpleNamespace(latency=object(), expected_latency=lambda: alpha.sum() * 1.0))
+    target = {"ms": 8.0, "fraction": 0.8, "baseline": "x"}
+
+    def time_ratio(genotype):  # the first network (priced 7.6 ms, -5 % of the aim) reads +4 %
+        return 0.8 * 1.04 * genotype.expected_latency_ms / 7.6, {}
+
+    _, wide = measure_to_target(search, target, 0.05, time_ratio)
+    assert len(wide["measured"]) == 1 and wide["accept_band"] == 0.05
+    _, narrow = measure_to_target(search, target, 0.05, time_ratio, accept_band=0.03)
+    first, second = narrow["measured"]
+    assert first["miss_pct"] == pytest.approx(4.0, abs=0.6) and abs(second["miss_pct"]) <= 3
+    assert narrow["measured_miss_pct"] == second["miss_pct"] and narrow["accept_band"] == 0.03
+
+    derivations = []
+    real = targeting.derive_to_target
+    monkeypatch.setattr(targeting, "derive_to_target", lambda *a: derivations.append(a[1]) or real(*a))
+    _, never = measure_to_target(search, target, 0.05, lambda g: (2.0, {}), accept_band=0.03, max_tries=5)
+    assert len(never["measured"]) == 5 == len(derivations)  # no sixth network derived and thrown away
+    assert float(alpha.detach()) == 0.0
+
+
 def test_after_timings_on_both_sides_the_next_aim_lies_between_them():
     """The third aim of check 4's 0.6x seed 2 search: +19.4 % at 5.82 ms, then -16.4 % at 4.87 ms.
-    The miss alone sent it back near the first aim (5.83 ms); between the two, interpolated on the
-    misses, it is 5.31 ms. One side only: the last aim moved by its miss."""
+    The miss alone sent it back near the first price (5.83 ms); between the two, interpolated on the
+    misses, it is 5.31 ms. One side only: the last price moved by its miss."""
     from workbench.nas.target import next_aim
 
-    first = {"aim_ms": 5.82, "miss_pct": 19.4}
-    second = {"aim_ms": 5.82 / 1.194, "miss_pct": -16.4}
-    assert second["aim_ms"] / (1 - 0.164) == pytest.approx(5.83, abs=0.01)  # the step the miss alone takes
+    first = {"aim_ms": 5.82, "price_ms": 5.82, "miss_pct": 19.4}
+    second = {"aim_ms": 5.82 / 1.194, "price_ms": 5.82 / 1.194, "miss_pct": -16.4}
+    assert second["price_ms"] / (1 - 0.164) == pytest.approx(5.83, abs=0.01)  # the step the miss alone takes
     aim = next_aim([first, second])
-    assert aim == pytest.approx(second["aim_ms"] + 16.4 / 35.8 * (5.82 - second["aim_ms"]))
-    assert second["aim_ms"] < aim < first["aim_ms"] and aim == pytest.approx(5.31, abs=0.01)
+    assert aim == pytest.approx(second["price_ms"] + 16.4 / 35.8 * (5.82 - second["price_ms"]))
+    assert second["price_ms"] < aim < first["price_ms"] and aim == pytest.approx(5.31, abs=0.01)
     assert next_aim([first]) == pytest.approx(5.82 / 1.194)
     # the closest timing on each side brackets: a far one over does not widen the bracket
-    assert next_aim([{"aim_ms": 7.0, "miss_pct": 40.0}, first, second]) == pytest.approx(aim)
+    assert next_aim([{"aim_ms": 7.0, "price_ms": 7.0, "miss_pct": 40.0}, first, second]) == pytest.approx(aim)
+
+
+def test_the_next_aim_follows_the_price_timed_not_the_aim_asked():
+    """Targets check 8's 0.4x seed 9 search: aimed at 3.8814 ms, derived a network priced 4.0037 ms
+    (inside the ±5 % derive band) that read +14.08 %. The price that would read on target, with the
+    price error taken as a factor, is 4.0037 / 1.1408 = 3.51 ms; from the aim it was 3.40 ms, 3 %
+    lower than the evidence says. Bracketed, the interpolation runs between prices too."""
+    from workbench.nas.target import next_aim
+
+    first = {"aim_ms": 3.8814, "price_ms": 4.0037, "miss_pct": 14.08}
+    assert next_aim([first]) == pytest.approx(3.5096, abs=1e-4)
+    second = {"aim_ms": 3.4023, "price_ms": 3.53, "miss_pct": -6.03}
+    share = 6.03 / (14.08 + 6.03)
+    assert next_aim([first, second]) == pytest.approx(3.53 + share * (4.0037 - 3.53))
 
 
 def test_target_derive_changes_single_choices_when_the_gradient_path_cannot_land():

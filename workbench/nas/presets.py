@@ -80,7 +80,12 @@ class SearchConfig:
                                                                     "target x (1 +- band)")
     target_measure: bool = field(False, help="with target_derive and target_baseline: time the derived network "
                                              "against the baseline and derive again to the measured miss, up to "
-                                             "3 timings (workbench.nas.target.measure_to_target)")
+                                             "target_measure_tries timings (workbench.nas.target.measure_to_target)")
+    # our choice: the derive band; targets check 8 kept networks timed at +5 % that the bench read at
+    # +10-14 % (a network moves a median 3.8 points between timing runs): a narrower band buys margin
+    target_measure_band: float | None = field(None, min=0.0, max=0.9, help="target_measure: accept a timed network "
+                                              "measured within target x (1 +- band); empty = target_derive_band")
+    target_measure_tries: int = field(3, min=1, help="target_measure: timings at most; the closest is kept")
     # our choice: the calibration's 21 rounds (table.CALIBRATION_PROTOCOL); more rounds, less noise
     target_measure_rounds: int = field(21, min=3, help="target_measure: rounds of each timing (network and "
                                                        "baseline in turn, each rebuilt; median of the rounds' ratios)")

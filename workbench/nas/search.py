@@ -239,7 +239,8 @@ class Search:
         if cfg.target_derive and self.target and cfg.target_measure and measure and self.target.get("baseline"):
             timer = baseline_ratio_timer(self.target["baseline"], self.num_classes, tuple(cfg.input_size), self.device,
                                          cfg.target_measure_rounds)
-            return measure_to_target(self, self.target, cfg.target_derive_band, timer)
+            return measure_to_target(self, self.target, cfg.target_derive_band, timer,
+                                     accept_band=cfg.target_measure_band, max_tries=cfg.target_measure_tries)
         if cfg.target_derive and self.target:
             return derive_to_target(self, self.target["ms"], cfg.target_derive_band)
         return self.derive(), None

@@ -214,20 +214,22 @@ def derive_to_target(search, target_ms: float, band: float):
 MEASURE_TRIES = 3  # timings of a derived network against its baseline, at most, in `measure_to_target`
 
 
-def measure_to_target(search, target: dict, band: float, time_ratio: Callable[[object], tuple[float, dict]]):
-    """(genotype, record): `derive_to_target`, then closed on the measurement. The derived network is
-    timed against the target's baseline in the same rounds (`time_ratio(genotype)` -> (median over
-    rounds of network / baseline, load record)); when that ratio misses the fraction by more than
-    the band, the table's target is moved by the miss (a price error taken as a factor near here)
-    and the network derived again (`next_aim`), up to MEASURE_TRIES timings; the one measured closest
-    is kept.
+def measure_to_target(search, target: dict, band: float, time_ratio: Callable[[object], tuple[float, dict]],
+                      accept_band: float | None = None, max_tries: int = MEASURE_TRIES):
+    """(genotype, record): `derive_to_target` within `band`, then closed on the measurement. The
+    derived network is timed against the target's baseline in the same rounds (`time_ratio(genotype)`
+    -> (median over rounds of network / baseline, load record)); when that ratio misses the fraction
+    by more than `accept_band` (default: `band`), the table's target is the price moved by the miss
+    (a price error taken as a factor near here) and the network derived again (`next_aim`), up to `max_tries`
+    timings; the one measured closest is kept.
     The additive table prices networks aimed at one target up to 8 % apart on a 2-vCPU VM and the
     calibration's baseline can read 10 % off (benchmarks/results/headline.md, targets checks): the
     table alone cannot land a ±10 % measured target there."""
+    accept = band if accept_band is None else accept_band
     aim, derive_band = target["ms"], band
     genotype, record = derive_to_target(search, aim, derive_band)
     tries, best = [], None
-    for _ in range(MEASURE_TRIES):
+    for _ in range(max_tries):
         ratio, load = time_ratio(genotype)
         miss = ratio / target["fraction"] - 1
         tries.append({"aim_ms": round(aim, 4), "derive_band": round(derive_band, 4),
@@ -235,7 +237,7 @@ def measure_to_target(search, target: dict, band: float, time_ratio: Callable[[o
                       "miss_pct": round(100 * miss, 2), **load})
         if best is None or abs(miss) < abs(best[0]):
             best = (miss, genotype, record)
-        if abs(miss) <= band:
+        if abs(miss) <= accept or len(tries) == max_tries:
             break
         aim = next_aim(tries)
         derive_band = rederive_band(band, aim, tries)
@@ -243,7 +245,8 @@ def measure_to_target(search, target: dict, band: float, time_ratio: Callable[[o
     miss, genotype, record = best
     log.info("latency target: measured %s; kept %+.1f %%", ", ".join(f"{t['miss_pct']:+.1f} %" for t in tries),
              100 * miss)
-    return genotype, {**record, "measured": tries, "measured_miss_pct": round(100 * miss, 2)}
+    return genotype, {**record, "measured": tries, "measured_miss_pct": round(100 * miss, 2),
+                      "accept_band": accept}
 
 
 def rederive_band(band: float, aim: float, tries: list[dict]) -> float:
@@ -256,20 +259,23 @@ def rederive_band(band: float, aim: float, tries: list[dict]) -> float:
 
 
 def next_aim(tries: list[dict]) -> float:
-    """The table's target for the next derivation. Once timings lie on both sides of the target,
-    between the closest aim over and the closest under, interpolated on their misses (a regula falsi
-    step): in targets check 4 a search moved by the measured miss alone went +19.4 %, -16.4 %, then
-    back to +15.5 %, because the step from one side repeats the jump. Else the last aim moved by its
-    miss (`T / (1 + miss)`: the price error taken as a factor near this network)."""
+    """The table's target for the next derivation, from the prices of the networks timed (not the
+    aims they were derived for: derivation lands anywhere within its band of the aim, and targets
+    check 8's 0.4x seed 9 network was priced 3.2 % above its aim). One side only: the last price
+    moved by its miss (`price / (1 + miss)`: the price error taken as a factor near this network).
+    Once timings lie on both sides, between the closest price over and the closest under,
+    interpolated on their misses (a regula falsi step): in targets check 4 a search moved by the
+    measured miss alone went +19.4 %, -16.4 %, then back to +15.5 %, because the step from one side
+    repeats the jump."""
     over = [t for t in tries if t["miss_pct"] > 0]
     under = [t for t in tries if t["miss_pct"] < 0]
     if over and under:
         hi = min(over, key=lambda t: t["miss_pct"])
         lo = max(under, key=lambda t: t["miss_pct"])
         share = -lo["miss_pct"] / (hi["miss_pct"] - lo["miss_pct"])
-        return lo["aim_ms"] + share * (hi["aim_ms"] - lo["aim_ms"])
+        return lo["price_ms"] + share * (hi["price_ms"] - lo["price_ms"])
     last = tries[-1]
-    return last["aim_ms"] / (1 + last["miss_pct"] / 100)
+    return last["price_ms"] / (1 + last["miss_pct"] / 100)
 
 
 def pair_ratio(genotype: dict, baseline: str, num_classes: int, size: list[int], device: str,
