@@ -13,6 +13,9 @@ network's round spread is reported, and so is the measurement's own repeatabilit
 round against the fastest even round (`split_half_rel_diff`), a floor under any predictor's error. The op-sum alone (kept ops only) is
 reported too, to show what the per-cell fixed costs add, and the uncalibrated piece-sum to show what the
 calibration (measured / piece-sum on separate reference networks, see workbench.nas.latency) adds.
+The calibration's networks are timed again in the checked networks' rounds, and each network is also
+judged against them, per round (`same_moment_*`): the table's relative prices, free of the machine's
+drift between rounds, which the fastest-round comparison is not.
 
     python benchmarks/latency_predictor.py [--size 512x1024] [--threads 2] [--per-preset 4] [--rounds 5]
 """
@@ -86,6 +89,7 @@ def main() -> None:
     lut = latency.build_lut(probes, size, args.device, args.threads, warmup=args.warmup, repeats=args.repeats,
                             cache_dir=cache, rounds=args.rounds)
     first = lut
+    refs = []
     if args.calibrate:
         # reference networks for the calibration: other random genotypes than the ones checked below
         refs = [g for i, preset in enumerate(("gas", "lgcnet", "autortnet"))
@@ -107,9 +111,14 @@ def main() -> None:
     # rebuilt every round, at least the calibration's protocol
     protocol = [max(v, floor) for v, floor in zip((args.warmup, args.repeats, args.rounds),
                                                   latency.CALIBRATION_PROTOCOL)]
+    builders = {name: (lambda g=g: build_network(g)) for name, g in items}
+    # the calibration's networks again, in the same rounds as the checked ones: the reference for the
+    # same-moment ratios below
+    builders.update({f"reference-{i}": (lambda g=g: build_network(g)) for i, g in enumerate(refs)})
     with OtherLoad() as load:
-        timed = measure_built({name: (lambda g=g: build_network(g)) for name, g in items}, size, args.device,
-                              *protocol)
+        timed = measure_built(builders, size, args.device, *protocol)
+    reference_rounds = [sum(r) for r in zip(*(timed[f"reference-{i}"] for i in range(len(refs))))]
+    reference_predicted = sum(latency.predict_genotype_latency(g, lut) for g in refs)
     rows = []
     for name, g in items:
         predicted = latency.predict_genotype_latency(g, lut)
@@ -122,6 +131,8 @@ def main() -> None:
                      "op_sum_rel_error": abs(op_sum - measured) / measured,
                      "round_medians_ms": [round(t, 3) for t in timed[name]], "spread": spread(timed[name]),
                      "split_half_rel_diff": split_half(timed[name])})
+        if refs:
+            rows[-1].update(same_moment(timed[name], reference_rounds, predicted / reference_predicted))
         print(f"{name:20s} predicted {predicted:8.2f} ms  measured {measured:8.2f} ms  "
               f"error {100 * rows[-1]['rel_error']:5.1f}%  (op-sum only {100 * rows[-1]['op_sum_rel_error']:5.1f}%, "
               f"round spread {rows[-1]['spread']:.2f}x)", flush=True)
@@ -137,6 +148,11 @@ def main() -> None:
            "network_protocol": protocol, "network_other_load": load.share,
            "measurement_split_half_mean": statistics.mean(r["split_half_rel_diff"] for r in rows),
            "round_profile": round_profile([timed[name] for name, _ in items])}
+    if refs:
+        out.update({"same_moment_reference": f"the {len(refs)} calibration networks, summed per round",
+                    "same_moment_mean_rel_error": statistics.mean(r["same_moment_rel_error"] for r in rows),
+                    "same_moment_max_rel_error": max(r["same_moment_rel_error"] for r in rows),
+                    "same_moment_split_half_mean": statistics.mean(r["same_moment_split_half"] for r in rows)})
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(f"mean relative error {100 * out['mean_rel_error']:.1f}%, max {100 * out['max_rel_error']:.1f}% "
@@ -145,6 +161,10 @@ def main() -> None:
     print(f"the measurement itself: fastest odd round vs fastest even round differ by "
           f"{100 * out['measurement_split_half_mean']:.1f}% on average; rounds / fastest (median over networks): "
           f"{out['round_profile']}")
+    if refs:
+        print(f"against the calibration networks timed in the same rounds: mean error "
+              f"{100 * out['same_moment_mean_rel_error']:.1f}%, max {100 * out['same_moment_max_rel_error']:.1f}%; "
+              f"the measured ratio's split halves differ by {100 * out['same_moment_split_half_mean']:.1f}%")
 
 
 def split_half(round_medians: list[float]) -> float:
@@ -152,6 +172,19 @@ def split_half(round_medians: list[float]) -> float:
     between two interleaved halves of one run (a floor under any predictor's error)."""
     odd, even = min(round_medians[0::2]), min(round_medians[1::2])
     return abs(odd - even) / min(odd, even)
+
+
+def same_moment(round_medians: list[float], reference_rounds: list[float], predicted_ratio: float) -> dict:
+    """The network against a reference timed in the same rounds: measured = the median over rounds of
+    network / reference, predicted = the table's price of the network / the reference's. A drift of
+    the machine's speed moves both sides of a round alike, so this judges the table's relative prices
+    (what a search compares networks and a latency target by), not its conversion to ms."""
+    ratios = [t / r for t, r in zip(round_medians, reference_rounds)]
+    measured = statistics.median(ratios)
+    odd, even = statistics.median(ratios[0::2]), statistics.median(ratios[1::2])
+    return {"same_moment_measured_ratio": measured, "same_moment_predicted_ratio": predicted_ratio,
+            "same_moment_rel_error": abs(predicted_ratio - measured) / measured,
+            "same_moment_split_half": abs(odd - even) / min(odd, even)}
 
 
 def round_profile(timed: list[list[float]]) -> list[float]:
