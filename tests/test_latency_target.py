@@ -480,7 +480,7 @@ def test_a_calibration_with_the_older_estimator_is_timed_again(tmp_path, monkeyp
 
     def fake(lut, genotypes, device, warmup, repeats, rounds, references):
         calls.append(sorted(references or {}))
-        lut["calibration"] = {"scale": 1.0, "busy": False, "other_load": 0.0, "rounds": rounds,
+        lut["calibration"] = {"scale": 1.0, "busy": False, "other_load": 0.0, "rounds": rounds, "genotypes": [],
                               "reference_estimator": lat.REFERENCE_ESTIMATOR, "references": {k: 2.0 for k in references}}
         return lut
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import pytest
 import torch
 from test_seg_helpers import other_genotype, tiny_genotype, write_genotype
 
-from workbench.errors import ConfigError, GenotypeError
+from workbench.errors import ConfigError, DataError, GenotypeError
 from workbench.jsonio import atomic_write_json
 from workbench.seg.baselines import BASELINES, build_baseline
 from workbench.seg.benchmark import _percentile, count_flops, run_benchmark
@@ -191,3 +192,38 @@ def test_benchmark_puts_the_lut_prediction_beside_the_measurement(tmp_path):
     assert other["lut"]["predicted_ms"] is None and "size 64x128" in other["lut"]["note"]
     two = run_benchmark({**cfg, "size": "64x128", "threads": 2})
     assert two["lut"]["predicted_ms"] is None and "threads 1" in two["lut"]["note"]
+
+
+def test_benchmark_prices_the_network_with_a_calibration_timed_beside_it(tmp_path):
+    """--lut-same-run: the table's calibration networks are timed in the network's rounds and the
+    price uses their scale (median of fastest round / piece-sum), not the table's stored one."""
+    from workbench.nas.genotypes import genotype_from_dict, load_genotype
+    from workbench.nas.latency.table import build_lut, calibrate, genotype_probes, lookup
+
+    path = write_genotype(tmp_path / "search" / "genotype.json")
+    genotype = load_genotype(path)
+    lut = build_lut(genotype_probes(genotype, (64, 128)), (64, 128), device="cpu", threads=1,
+                    warmup=1, repeats=2, use_cache=False)
+    atomic_write_json(tmp_path / "search" / "latency_lut.json", lut)  # not calibrated
+    cfg = {"genotype": str(path), "device": "cpu", "threads": 1, "warmup": 1, "repeats": 3, "memory": False,
+           "size": "64x128", "lut_same_run": True}
+    with pytest.raises(DataError, match="does not keep its networks"):
+        run_benchmark(cfg)
+    calibrate(lut, [genotype, genotype])
+    assert [genotype_from_dict(d) for d in lut["calibration"]["genotypes"]] == [genotype, genotype]
+    atomic_write_json(tmp_path / "search" / "latency_lut.json", lut)
+    result = run_benchmark(cfg)
+    same = result["lut"]["same_run"]
+    pieces = sum(lookup(lut, p) for p in genotype_probes(genotype, (64, 128)))
+    assert same["scale"] == pytest.approx(statistics.median(t / pieces for t in same["calibration_fastest_ms"]),
+                                          rel=1e-4)
+    assert same["predicted_ms"] == pytest.approx(same["scale"] * pieces, rel=1e-4)
+    assert same["table_scale"] == lut["calibration"]["scale"] and len(same["calibration_fastest_ms"]) == 2
+    assert same["error_pct"] == pytest.approx(100 * (same["predicted_ms"] - same["measured_ms"]) / same["measured_ms"])
+    assert result["lut"]["predicted_ms"] == pytest.approx(lut["calibration"]["scale"] * pieces)
+    # asked for, but nothing to price with: one clear error
+    with pytest.raises(ConfigError, match="lut_same_run: no latency table"):
+        run_benchmark({**cfg, "size": "32x64"})
+    with pytest.raises(ConfigError, match="lut_same_run: no latency table"):
+        run_benchmark({"baseline": "fpn_mobilenetv3_small", "device": "cpu", "size": "64x128", "lut_same_run": True,
+                       "memory": False, "warmup": 0, "repeats": 1, "rounds": 1})

@@ -62,7 +62,8 @@ def _bench(args: argparse.Namespace) -> int:
         print("\n".join(f"{name}  ({what})" for name, what in steps.list_baselines().items()))
         return 0
     cfg = explicit(args, ("genotype", "baseline", "run", "size", "device", "threads", "repeats", "warmup", "rounds",
-                          "lut", "dtype", "num_classes", "runtime"), flags=("overwrite",), overrides=None)
+                          "lut", "dtype", "num_classes", "runtime"), flags=("overwrite", "lut_same_run"),
+                   overrides=None)
     if args.no_memory:
         cfg["memory"] = False
     result = steps.benchmark(cfg, args.run_dir, json_out=args.json)
@@ -79,6 +80,11 @@ def _bench(args: argparse.Namespace) -> int:
     lut = result["lut"]
     print(f"  LUT      {lut['predicted_ms']:.2f} ms predicted ({result['lut_error_pct']:+.1f}% vs measured)"
           if lut["predicted_ms"] is not None else f"  LUT      n/a ({lut['note']})")
+    if lut.get("same_run"):
+        same = lut["same_run"]
+        print(f"  LUT      {same['predicted_ms']:.2f} ms priced with the calibration networks timed beside it "
+              f"(scale {same['scale']:.3f}, the table's {same['table_scale']:.3f}): {same['error_pct']:+.1f}% vs "
+              f"{same['measured_ms']:.2f} ms measured in those rounds")
     return 0
 
 
@@ -195,6 +201,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rounds", type=int, help="timing rounds; the fastest round's numbers count (default 3)")
     p.add_argument("--num-classes", type=int)
     p.add_argument("--lut", help="latency_lut.json (default: beside the genotype)")
+    p.add_argument("--lut-same-run", action="store_true",
+                   help="also time the table's calibration networks beside this one and price it at that "
+                        "moment's scale (within 5 %% in 7 of 7 runs on a 2-vCPU VM; see the latency predictor page)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     p.add_argument("--json", help="write the full result here")
     p.add_argument("--run-dir", help="also record a 'benchmark' run directory")

@@ -62,6 +62,8 @@ class BenchmarkConfig:
     rounds: int = field(3, min=1, help="rounds; the fastest round's numbers are reported (load bursts)")
     memory: bool = field(True, help="measure peak memory (CPU: one extra subprocess)")
     lut: str | None = field(None, help="latency_lut.json (default: the genotype's search run's)")
+    lut_same_run: bool = field(False, help="also price the network with the table's calibration networks timed "
+                               "in the same rounds as it (its ms scale from this moment of the machine)")
     overwrite: bool = field(False, help="replace an earlier benchmark in the run directory")
 
     def validate(self) -> None:
@@ -239,6 +241,10 @@ def _lut_prediction(cfg: BenchmarkConfig, spec: ModelSpec, device_fp: dict) -> d
         return {"predicted_ms": None, "path": str(path),
                 "note": "the search's latency table has no entries for some pieces of this network (widened or "
                         "deepened after the search); `workbench lut build --genotype` times one"}
+    if cfg.lut_same_run:
+        from workbench.nas.latency.table import calibration_genotypes
+
+        calibration_genotypes(lut)  # a table that cannot do it fails before anything is timed
     return {"predicted_ms": predicted, "path": str(path), "note": None}
 
 
@@ -292,6 +298,8 @@ def _benchmark(cfg: BenchmarkConfig) -> dict:
     dtype = DTYPES[cfg.dtype]
     if dtype != torch.float32 and device.type != "cuda":
         raise ConfigError(f"dtype: {cfg.dtype} is only benchmarked on CUDA; use float32 on the CPU")
+    if cfg.lut_same_run and dtype != torch.float32:
+        raise ConfigError(f"lut_same_run: the calibration networks are timed in float32, not {cfg.dtype}")
     threads = set_threads(cfg.threads)
     spec = network_spec(cfg)
     torch.manual_seed(0)
@@ -303,14 +311,23 @@ def _benchmark(cfg: BenchmarkConfig) -> dict:
     model = model.to(device=device, dtype=dtype)
     x = x.to(device=device, dtype=dtype)
     check_runtime(cfg.runtime, device)
+    fp = device_fingerprint(device, threads, dtype, runtime=cfg.runtime)
+    lut = _lut_prediction(cfg, spec, fp)
+    if cfg.lut_same_run and lut["predicted_ms"] is None:
+        raise ConfigError(f"lut_same_run: no latency table prices this network ({lut['note']})")
     call = model if cfg.runtime == "eager" else _runtime_call(bind(model, [x], cfg.runtime, threads))
     with timelock.quiet() as quiet, OtherLoad() as load:
         latency = measure_latency(call, x, cfg.warmup, cfg.repeats, cfg.rounds)
-    fp = device_fingerprint(device, threads, dtype, runtime=cfg.runtime)
     memory = None
     if cfg.memory:
         memory = _cuda_memory(model, x) if device.type == "cuda" else _cpu_memory(spec, cfg.size, threads)
-    lut = _lut_prediction(cfg, spec, fp)
+    if cfg.lut_same_run:
+        from workbench.nas.genotypes import load_genotype
+        from workbench.nas.latency.table import load_lut, same_run_prediction
+
+        table = {**load_lut(lut["path"]), "path": lut["path"]}
+        lut["same_run"] = same_run_prediction(table, load_genotype(spec.genotype), lambda: build_from_spec(spec),
+                                              str(device), cfg.runtime)
     median = latency["median"]
     result = {
         "network": {"kind": spec.kind, "name": spec.name, "fingerprint": spec.fingerprint,

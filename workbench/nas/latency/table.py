@@ -29,7 +29,7 @@ from workbench import timelock
 from workbench.device import device_fingerprint, fingerprint_key, resolve_device, set_threads
 from workbench.errors import DataError
 from workbench.loadcheck import OtherLoad
-from workbench.nas.genotypes import Genotype, load_genotype
+from workbench.nas.genotypes import Genotype, genotype_from_dict, load_genotype
 from workbench.nas.latency.probes import Probe
 from workbench.nas.latency.timing import (
     NOISY_SPREAD,
@@ -157,7 +157,10 @@ def calibrate(lut: dict, genotypes: list[Genotype], device: str = "cpu", warmup:
                           "rounds": rounds, "protocol": [warmup, repeats, rounds],
                           "reference_estimator": REFERENCE_ESTIMATOR,
                           "references": {key: round(same_moment_ms(timed[key], own), 5) for key in references or {}},
-                          "references_fastest": {key: round(min(timed[key]), 5) for key in references or {}}}
+                          "references_fastest": {key: round(min(timed[key]), 5) for key in references or {}},
+                          # kept so that a later timing can fit the scale again beside its own networks
+                          # (`same_run_prediction`)
+                          "genotypes": [g.to_dict() for g in genotypes]}
     return lut
 
 
@@ -192,7 +195,8 @@ def calibrate_cached(lut: dict, make_genotypes: Callable[[], list[Genotype]], de
                      rebuild: Callable[[str], Callable[[], nn.Module]] | None = None) -> dict:
     """`calibrate` with the result cached per device fingerprint and search space (its table keys).
 
-    A cached calibration serves only if it timed every asked-for reference with it; otherwise the
+    A cached calibration serves only if it keeps its networks (for `same_run_prediction`) and timed
+    every asked-for reference with it; otherwise the
     calibration is timed again with them and, through `rebuild` (key -> builder), with the
     references the cached one had, so searches of one space aiming at different baselines share
     one calibration. A new scale far from the other spaces' on this
@@ -210,7 +214,7 @@ def calibrate_cached(lut: dict, make_genotypes: Callable[[], list[Genotype]], de
         except (OSError, ValueError):
             stored = {}
     known = (stored.get("calibration") or {}).get(space)
-    if known and set(references or {}) <= set(known.get("references") or {}) and (
+    if known and "genotypes" in known and set(references or {}) <= set(known.get("references") or {}) and (
             not references or known.get("reference_estimator") == REFERENCE_ESTIMATOR):
         lut["calibration"] = known
         return lut
@@ -270,5 +274,43 @@ def predict_genotype_latency(genotype: Genotype | str | Path | dict, lut: dict |
     g = load_genotype(genotype)
     if not isinstance(lut, dict):
         lut = {**load_lut(lut), "path": str(lut)}
-    image = tuple(lut["input_size"])
-    return calibration_scale(lut) * float(sum(lookup(lut, p) for p in genotype_probes(g, image)))
+    return calibration_scale(lut) * piece_sum(g, lut)
+
+
+def piece_sum(genotype: Genotype, lut: dict) -> float:
+    """The table's uncalibrated price (ms): its pieces summed."""
+    return float(sum(lookup(lut, p) for p in genotype_probes(genotype, tuple(lut["input_size"]))))
+
+
+def calibration_genotypes(lut: dict) -> list[Genotype]:
+    """The networks a table's calibration was timed on (kept since 2026-12-03)."""
+    stored = (lut.get("calibration") or {}).get("genotypes")
+    if not stored:
+        raise DataError(lut.get("path"), "latency table's calibration does not keep its networks (calibrated "
+                        "before they were kept, or not calibrated); rebuild it with `workbench lut build`")
+    return [genotype_from_dict(d, "latency table calibration") for d in stored]
+
+
+def same_run_prediction(lut: dict, genotype: Genotype, build: Callable[[], nn.Module], device: str = "cpu",
+                        runtime: str = "eager") -> dict:
+    """The table's price of `genotype` with its ms scale fitted again on the table's calibration
+    networks timed in the same rounds as the network itself (`build`), beside that measurement.
+
+    Why: on a VM the machine's speed moves between moments, and a calibration timed a minute before a
+    measurement carries its moment into every price. Fitted in the same run, the table priced 12
+    random networks within 2.2-4.3 % on average in 7 of 7 runs, against 3.1-7.7 % for its own
+    calibration (benchmarks/results/latency_predictor.md, AMD EPYC VM, 2026-12-03)."""
+    refs = calibration_genotypes(lut)
+    from workbench.nas.network import build_network
+
+    builders = {f"calibration:{i}": (lambda g=g: build_network(g)) for i, g in enumerate(refs)}
+    builders["network"] = build
+    with timelock.quiet(), OtherLoad() as load:
+        timed = measure_built(builders, tuple(lut["input_size"]), device, *CALIBRATION_PROTOCOL, runtime)
+    fastest = [min(timed[f"calibration:{i}"]) for i in range(len(refs))]
+    scale = float(statistics.median(t / piece_sum(g, lut) for t, g in zip(fastest, refs)))
+    predicted, measured = scale * piece_sum(genotype, lut), min(timed["network"])
+    return {"scale": scale, "table_scale": calibration_scale(lut), "predicted_ms": predicted,
+            "measured_ms": measured, "error_pct": 100 * (predicted - measured) / measured,
+            "calibration_fastest_ms": [round(t, 5) for t in fastest], "protocol": list(CALIBRATION_PROTOCOL),
+            "other_load": load.share, "busy": load.busy}
