@@ -287,7 +287,8 @@ def calibration_genotypes(lut: dict) -> list[Genotype]:
     stored = (lut.get("calibration") or {}).get("genotypes")
     if not stored:
         raise DataError(lut.get("path"), "latency table's calibration does not keep its networks (calibrated "
-                        "before they were kept, or not calibrated); rebuild it with `workbench lut build`")
+                        "before they were kept, or not calibrated); build one with `workbench lut build` and the "
+                        "search's preset and settings, and name it with --lut")
     return [genotype_from_dict(d, "latency table calibration") for d in stored]
 
 
