@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from conftest import shared_table
@@ -440,10 +441,12 @@ def test_a_calibration_times_with_at_least_the_study_bench_protocol(monkeypatch)
     monkeypatch.setattr(lat, "lookup", lambda lut, p: 1.0)
     monkeypatch.setattr("workbench.nas.network.build_network", lambda g: None)
     lut = {"input_size": [32, 64], "entries": {}}
-    lat.calibrate(lut, [None], "cpu", warmup=1, repeats=3, rounds=7, references={"network:x:11": lambda: None})
+    network = SimpleNamespace(to_dict=lambda: {"stand-in": "genotype"})  # build_network is stubbed above
+    lat.calibrate(lut, [network], "cpu", warmup=1, repeats=3, rounds=7, references={"network:x:11": lambda: None})
     assert seen == [(3, 10, 21)] == [lat.CALIBRATION_PROTOCOL]
     assert lut["calibration"]["protocol"] == [3, 10, 21] and lut["calibration"]["rounds"] == 21
-    lat.calibrate(lut, [None], "cpu", warmup=4, repeats=20, rounds=30, references={})
+    assert lut["calibration"]["genotypes"] == [{"stand-in": "genotype"}]  # kept for a same-run price
+    lat.calibrate(lut, [network], "cpu", warmup=4, repeats=20, rounds=30, references={})
     assert seen[-1] == (4, 20, 30)  # a longer protocol asked for is kept
     assert lat.REFERENCE_ESTIMATOR.endswith("3-10-21")  # so calibrations cached before this are timed again
 
