@@ -108,7 +108,6 @@ def main() -> None:
     print(f"latency table: {len(lut['entries'])} entries, slowest / fastest rounds {lut['table_spread']:.2f}x "
           f"summed, up to {lut['max_spread']:.2f}x for one entry ({lut['noisy_entries']} above "
           f"{NOISY_SPREAD}x)")
-    scale = latency.calibration_scale(lut)
     # the checked networks are timed as the calibration's networks are (and the study bench's):
     # rebuilt every round, at least the calibration's protocol
     protocol = [max(v, floor) for v, floor in zip((args.warmup, args.repeats, args.rounds),
@@ -124,12 +123,12 @@ def main() -> None:
     # the calibration fitted again on the calibration networks' fastest rounds in *these* rounds: a
     # calibration timed in the same run as the networks it prices (a slow moment during the table's
     # own calibration then does not carry over into every price)
-    same_run_scale = statistics.median(min(timed[f"reference-{i}"]) / (latency.predict_genotype_latency(g, lut) / scale)
+    same_run_scale = statistics.median(min(timed[f"reference-{i}"]) / latency.piece_sum(g, lut)
                                        for i, g in enumerate(refs)) if refs else None
     rows = []
     for name, g in items:
         predicted = latency.predict_genotype_latency(g, lut)
-        piece_sum = predicted / scale
+        piece_sum = latency.piece_sum(g, lut)
         op_sum = sum(lut["entries"][p.key] for p in latency.genotype_probes(g, size) if p.key.startswith("op/"))
         measured = min(timed[name])
         rows.append({"name": name, "predicted_ms": predicted, "measured_ms": measured, "op_sum_ms": op_sum,

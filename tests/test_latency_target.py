@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import shared_table
 
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, DataError
 from workbench.nas.presets import get_preset
 from workbench.nas.search import run_search
 from workbench.nas.target import adapt_weight, miss_pct
@@ -450,6 +450,33 @@ def test_a_calibration_times_with_at_least_the_study_bench_protocol(monkeypatch)
     assert seen[-1] == (4, 20, 30)  # a longer protocol asked for is kept
     assert lat.REFERENCE_ESTIMATOR.endswith("3-10-21")  # so calibrations cached before this are timed again
 
+
+
+def test_a_same_run_price_times_the_calibration_networks_in_the_networks_rounds(monkeypatch):
+    """`same_run_prediction` times the network and the table's calibration networks in one
+    round-robin and prices with *their* fastest rounds, not the table's stored scale."""
+    from workbench.nas.latency import table as lat
+
+    calls = []
+    rounds = {"calibration:0": [4.0, 3.0, 5.0], "calibration:1": [9.0, 8.0, 12.0], "network": [7.0, 6.5, 9.0]}
+
+    def fake_measure(nets, image, device, warmup, repeats, n_rounds, runtime):
+        calls.append((sorted(nets), (warmup, repeats, n_rounds)))
+        return {k: rounds[k] for k in nets}
+
+    monkeypatch.setattr(lat, "measure_built", fake_measure)
+    monkeypatch.setattr(lat, "genotype_from_dict", lambda d, source: d["pieces"])  # a stand-in: its piece-sum
+    monkeypatch.setattr(lat, "piece_sum", lambda g, lut: float(g))
+    monkeypatch.setattr("workbench.nas.network.build_network", lambda g: None)
+    lut = {"input_size": [32, 64], "entries": {},
+           "calibration": {"scale": 9.9, "genotypes": [{"pieces": 2.0}, {"pieces": 4.0}]}}
+    out = lat.same_run_prediction(lut, 5.0, lambda: None)
+    assert calls == [(["calibration:0", "calibration:1", "network"], lat.CALIBRATION_PROTOCOL)]  # one run
+    assert out["scale"] == pytest.approx(1.75)  # median of 3.0 / 2 and 8.0 / 4, not the stored 9.9
+    assert out["table_scale"] == 9.9 and out["predicted_ms"] == pytest.approx(8.75) and out["measured_ms"] == 6.5
+    assert out["error_pct"] == pytest.approx(100 * (8.75 - 6.5) / 6.5)
+    with pytest.raises(DataError, match="does not keep its networks"):
+        lat.same_run_prediction({**lut, "calibration": {"scale": 1.0}}, 5.0, lambda: None)
 
 def test_calibration_networks_are_built_afresh_in_every_round():
     """In eager mode `measure_built` builds each network once per round (as the study bench does),

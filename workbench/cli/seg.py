@@ -84,7 +84,8 @@ def _bench(args: argparse.Namespace) -> int:
         same = lut["same_run"]
         print(f"  LUT      {same['predicted_ms']:.2f} ms priced with the calibration networks timed beside it "
               f"(scale {same['scale']:.3f}, the table's {same['table_scale']:.3f}): {same['error_pct']:+.1f}% vs "
-              f"{same['measured_ms']:.2f} ms measured in those rounds")
+              f"{same['measured_ms']:.2f} ms measured in those rounds"
+              + (f" [other processes used {100 * same['other_load']:.0f}% of the machine]" if same["busy"] else ""))
     return 0
 
 

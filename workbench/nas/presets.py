@@ -83,8 +83,8 @@ class SearchConfig:
                                              "target_measure_tries timings (workbench.nas.target.measure_to_target)")
     # our choice: the derive band; targets check 8 kept networks timed at +5 % that the bench read at
     # +10-14 % (a network moves a median 3.8 points between timing runs): a narrower band buys margin.
-    # ±3 % with 5 tries is recommended (targets checks 9, 10: 48 and 46 of 48 within ±10 %), not the
-    # default: check 10 did not replicate check 9 (docs/search.md)
+    # ±3 % with 5 tries is recommended (targets checks 9-11: 48, 46 and 47 of 48 within ±10 %), not the
+    # default: checks 10 and 11 did not replicate check 9 (docs/search.md)
     target_measure_band: float | None = field(None, min=0.0, max=0.9, help="target_measure: accept a timed network "
                                               "measured within target x (1 +- band); empty = target_derive_band")
     target_measure_tries: int = field(3, min=1, help="target_measure: timings at most; the closest is kept")
