@@ -64,7 +64,10 @@ def test_live_panel_on_a_real_search_in_another_process(tmp_path):
     from widgets.panels import RunPanel
 
     run_dir = tmp_path / "search"
-    sets = [f"{k}={json.dumps(v) if isinstance(v, list) else v}" for k, v in TINY.items()]
+    # 24 epochs of ~0.25 s (the random set caps an epoch at 2 steps): the panel's first drawing of
+    # the evolution view takes up to a second, and TINY's 4 epochs of ~0.15 s once all ended first
+    slow = {**TINY, "epochs": 24, "batch_size": 8, "steps_per_epoch": 2}
+    sets = [f"{k}={json.dumps(v) if isinstance(v, list) else v}" for k, v in slow.items()]
     cmd = [sys.executable, "-m", "workbench", "search", "--preset", "lgcnet", "--dataset", "random", "--run-dir",
            str(run_dir), "--device", "cpu", "--threads", "1", "--set", *sets]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -87,7 +90,7 @@ def test_live_panel_on_a_real_search_in_another_process(tmp_path):
     assert not panel._watching()  # it stopped by itself once the run was over
     running = {epoch for status, epoch in seen if status == "running" and epoch >= 0}
     assert running, seen[-5:]  # an epoch was on screen while the search was still going
-    assert panel.run.status == "finished" and panel.parts["evolution"].epoch.value == TINY["epochs"] - 1
+    assert panel.run.status == "finished" and panel.parts["evolution"].epoch.value == slow["epochs"] - 1
     assert "architecture" in panel.parts
     # the search step wrote TensorBoard scalars beside metrics.jsonl, one step per epoch
     acc = EventAccumulator(str(run_dir))
@@ -95,7 +98,7 @@ def test_live_panel_on_a_real_search_in_another_process(tmp_path):
     assert {"search/val_miou", "search/expected_latency_ms", "search/train_loss"} <= set(
         acc.Tags()["scalars"])
     lat = acc.Scalars("search/expected_latency_ms")
-    assert [e.step for e in lat] == list(range(TINY["epochs"]))
+    assert [e.step for e in lat] == list(range(slow["epochs"]))
     assert [e.value for e in lat] == pytest.approx([m["expected_latency_ms"] for m in RunDir(run_dir).metrics()])
 
 
