@@ -2,7 +2,7 @@
 
 The proxy benchmark's budget is a choice between accuracy and time; this draws the evidence for it.
 Each arm of each result file is one line (mean over seeds, a band of ± one std), labelled with
-its epoch budget, so runs at 40 and 60 epochs sit on one figure. A dashed line marks the goal.
+its epoch budget, so runs at 40 and 60 epochs sit on one figure. A dotted line marks the goal.
 
     python benchmarks/learning_curves.py benchmarks/results/proxy_benchmark.json \\
         benchmarks/results/proxy_benchmark_60ep.json --out benchmarks/results/proxy_learning_curves.png
@@ -81,12 +81,14 @@ def main() -> None:
     results = []
     for path in args.results:
         try:
-            results.append(json.loads(Path(path).read_text(encoding="utf-8")))
-            if not isinstance(results[-1].get("arms"), dict):
-                raise KeyError("arms")
-        except (OSError, json.JSONDecodeError, KeyError, AttributeError) as exc:
-            print(f"error: {path}: not a proxy_benchmark.py result ({exc.__class__.__name__})", file=sys.stderr)
+            res = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            res = exc.__class__.__name__
+        if not isinstance(res, dict) or not isinstance(res.get("arms"), dict):
+            problem = res if isinstance(res, str) else "no arms"
+            print(f"error: {path}: not a proxy_benchmark.py result ({problem})", file=sys.stderr)
             sys.exit(2)
+        results.append(res)
     draw(results, args.out, args.goal if args.goal >= 0 else None, set(args.arm) if args.arm else None)
     print(f"wrote {args.out}")
 

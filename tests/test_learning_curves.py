@@ -52,5 +52,5 @@ def test_the_script_draws_a_png_and_refuses_a_file_that_is_not_a_result(tmp_path
     out2 = tmp_path / "none.png"
     done = subprocess.run([sys.executable, str(SCRIPT), str(bad), "--out", str(out2)], capture_output=True, text=True)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [f"error: {bad}: not a proxy_benchmark.py result (AttributeError)"]
+    assert done.stderr.strip().splitlines() == [f"error: {bad}: not a proxy_benchmark.py result (no arms)"]
     assert not out2.exists()
