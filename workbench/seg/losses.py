@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workbench.seg.aux_heads import aux_loss
+
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
     return F.cross_entropy(logits, labels, ignore_index=ignore_index)
@@ -70,24 +72,29 @@ class Objective:
     teacher: nn.Module | None = None
     distill_weight: float = 0.0
     temperature: float = 1.0
+    aux_weight: float = 0.0  # weight of each auxiliary head's task loss (workbench.seg.aux_heads)
 
     @classmethod
     def from_values(cls, values: dict, ignore_index: int, teacher: nn.Module | None = None) -> Objective:
         return cls(ignore_index, values["loss"], values["ohem_thresh"], values["ohem_min_kept"],
                    teacher if values["distill_weight"] > 0 else None, values["distill_weight"],
-                   values["distill_temperature"])
+                   values["distill_temperature"], float(values.get("aux_weight") or 0.0))
 
     @torch.no_grad()
     def teacher_logits(self, images: torch.Tensor) -> torch.Tensor | None:
         return None if self.teacher is None else self.teacher(images)
 
-    def __call__(self, logits: torch.Tensor, labels: torch.Tensor,
-                 teacher_logits: torch.Tensor | None = None) -> torch.Tensor:
+    def task(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.loss == "ohem":
-            task = ohem_cross_entropy(logits, labels, self.ignore_index, self.ohem_thresh, self.ohem_min_kept)
-        else:
-            task = cross_entropy(logits, labels, self.ignore_index)
+            return ohem_cross_entropy(logits, labels, self.ignore_index, self.ohem_thresh, self.ohem_min_kept)
+        return cross_entropy(logits, labels, self.ignore_index)
+
+    def __call__(self, logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor | None = None,
+                 aux_logits: list[torch.Tensor] | None = None) -> torch.Tensor:
+        loss = self.task(logits, labels)
+        if aux_logits and self.aux_weight > 0:
+            loss = loss + self.aux_weight * aux_loss(aux_logits, labels, self.task)
         if teacher_logits is None or self.distill_weight <= 0:
-            return task
+            return loss
         kd = distillation_kl(logits, teacher_logits.float(), labels, self.ignore_index, self.temperature)
-        return task + self.distill_weight * kd
+        return loss + self.distill_weight * kd

@@ -47,6 +47,8 @@ class Recipe:
     teacher_seed: int = 0  # one teacher serves the students of every seed
     distill_weight: float = 0.0  # loss = task + distill_weight * KL(teacher_T || student_T) * T^2
     distill_temperature: float = 1.0
+    aux_weight: float = 0.0  # weight of each auxiliary head's task loss (0: no heads; PSPNet uses 0.4)
+    aux_strides: tuple[int, ...] = (16,)  # strides of the body stages the heads read (training only)
     memory_format: str = "contiguous"  # contiguous | channels_last | auto (timed at run start)
     precision: str = "fp32"  # fp32 | bf16 (autocast forward, fp32 loss) | auto (timed at run start)
     preload: bool = False  # decode every training image once into memory
@@ -108,6 +110,11 @@ def check_values(values: dict[str, Any]) -> None:
         raise ConfigError(f"ohem_min_kept: expected a fraction in [0, 1], got {values['ohem_min_kept']}")
     if values.get("distill_temperature") is not None and values["distill_temperature"] <= 0:
         raise ConfigError(f"distill_temperature: must be > 0, got {values['distill_temperature']}")
+    strides = values.get("aux_strides")
+    if strides is not None and (not strides or any(int(v) < 1 or int(v) & (int(v) - 1) for v in strides)):
+        raise ConfigError(f"aux_strides: expected powers of two such as 16 32, got {list(strides)}")
+    if values.get("aux_weight") is not None and not 0 <= values["aux_weight"] < math.inf:
+        raise ConfigError(f"aux_weight: must be a finite number >= 0, got {values['aux_weight']}")
     if (values.get("distill_weight") or 0) > 0 and not values.get("teacher"):
         raise ConfigError("teacher: distill_weight > 0 needs a teacher baseline name")
 
@@ -126,6 +133,7 @@ def resolve(config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         if given is not None and _plain(given) != _plain(default):
             overridden.append(key)
     values["scale_range"] = tuple(values["scale_range"])
+    values["aux_strides"] = tuple(int(v) for v in values["aux_strides"])
     check_values(values)
     record = {"name": recipe.name, "version": recipe.version, "values": _plain(values),
               "overridden": overridden}

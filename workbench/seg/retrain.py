@@ -39,6 +39,7 @@ from workbench.outputs import check_output
 from workbench.runs import RunDir
 from workbench.seg import distributed as dist_utils
 from workbench.seg import recipes, throughput
+from workbench.seg.aux_heads import AuxHeads, TrainingNet
 from workbench.seg.evaluate import evaluate_model
 from workbench.seg.losses import Objective
 from workbench.seg.model import build_from_spec, check_fingerprint, check_size, count_params, model_spec
@@ -81,6 +82,8 @@ class RetrainConfig:
     teacher_seed: int | None = field(None, min=0, help="teacher's seed (shared by students of every seed)")
     distill_weight: float | None = field(None, min=0.0, help="weight of the distillation KL (0: off)")
     distill_temperature: float | None = field(None, help="distillation temperature T")
+    aux_weight: float | None = field(None, min=0.0, help="weight of each auxiliary head's loss (0: no heads)")
+    aux_strides: tuple[int, ...] | None = field(None, help="strides of the body stages auxiliary heads read")
     memory_format: str | None = field(None, help="contiguous, channels_last or auto (timed at run start)")
     precision: str | None = field(None, help="fp32, bf16 (autocast forward) or auto (timed at run start)")
     preload: bool | None = field(None, help="decode every image once into memory")
@@ -138,13 +141,14 @@ def _train_step(model, optimizer, images, labels, ignore_index: int, amp: bool =
     with torch.autocast(device_type=images.device.type, dtype=torch.bfloat16, enabled=amp):
         logits = model(images)
         teacher_logits = objective.teacher_logits(images) if objective is not None else None
+    logits, aux_logits = logits if isinstance(logits, tuple) else (logits, None)  # a TrainingNet's heads
     logits = logits.float()
     if logits.shape[-2:] != labels.shape[-2:]:
         logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
     if objective is None:
         loss = F.cross_entropy(logits, labels, ignore_index=ignore_index)
     else:
-        loss = objective(logits, labels, teacher_logits)
+        loss = objective(logits, labels, teacher_logits, aux_logits)
     value = check_finite(float(loss.detach()), where)  # before the step: the weights stay finite
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -202,6 +206,8 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
     torch.manual_seed(cfg.seed)  # same initial weights in every process
     model = build_from_spec(spec)
     check_size(cfg.crop_size, model.size_divisor, "crop_size")
+    aux = AuxHeads(model, cfg.aux_strides, spec.num_classes, cfg.crop_size) if cfg.aux_weight > 0 else None
+    trainable = TrainingNet(model, aux) if aux is not None else model  # what the optimizer and DDP see
     if cfg.eval_size:
         check_size(cfg.eval_size, model.size_divisor, "eval_size")
     per_process = cfg.batch_size // info.world_size
@@ -214,7 +220,7 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
     teacher_info, teacher = _teacher(cfg, values, info, spec.num_classes, device)
     objective = Objective.from_values(values, train_set.ignore_index, teacher)
 
-    optimizer = build_optimizer(model.parameters(), values)
+    optimizer = build_optimizer(trainable.parameters(), values)
     start_epoch, step = 0, 0
     state = run.load_checkpoint() if cfg.resume else None
     if cfg.init_from and state is None:  # a resumed run has them in its own checkpoint
@@ -224,17 +230,19 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
     if state is not None:
         check_fingerprint(state, spec, run.checkpoint_dir / "last.pt")
         model.load_state_dict(state["model"])
+        if aux is not None:
+            aux.load_state_dict(state["aux_heads"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
         log.info("resuming %s from epoch %d (step %d)", run.path, start_epoch, step)
-    model.to(device)
+    trainable.to(device)
     for group in optimizer.state.values():  # optimizer state follows the parameters' device
         for k, v in group.items():
             if torch.is_tensor(v):
                 group[k] = v.to(device)
-    speed = _throughput_choice(cfg, run, state, model, objective, values, per_process, spec.num_classes,
+    speed = _throughput_choice(cfg, run, state, trainable, objective, values, per_process, spec.num_classes,
                                device, info)
-    throughput.prepare(model, speed["memory_format"])
+    throughput.prepare(trainable, speed["memory_format"])
     if teacher is not None:
         throughput.prepare(teacher, speed["memory_format"])
     amp = speed["precision"] == "bf16"
@@ -249,7 +257,8 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
         run.write_config(config_dict)
         fields = {"dataset": cfg.dataset, "seed": cfg.seed, "world_size": info.world_size,
                   "preset": None, "latency_weight": None, "architecture": spec.fingerprint,
-                  "recipe": recipe_record, "throughput": speed, "teacher": teacher_info}
+                  "recipe": recipe_record, "throughput": speed, "teacher": teacher_info,
+                  "aux_heads": aux.describe() if aux is not None else None}
         artifacts = {"checkpoint": "checkpoints/last.pt"}
         if spec.kind == "genotype":
             fields.update(_search_fields(cfg.genotype, spec.genotype), genotype_source=str(cfg.genotype),
@@ -265,12 +274,13 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
                    steps_per_epoch=steps_per_epoch, max_steps=max_steps)
     dist_utils.barrier(info)
 
-    net = model
+    net = trainable
     if info.enabled:
         if device.type == "cuda" and cfg.sync_bn:
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            trainable = torch.nn.SyncBatchNorm.convert_sync_batchnorm(trainable)
+            model = trainable.model if aux is not None else trainable
         net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            trainable, device_ids=[device.index] if device.type == "cuda" else None)
 
     last_val = None
     for epoch in range(start_epoch, cfg.epochs):
@@ -313,7 +323,8 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
                                  "epoch": epoch, "step": step, "fingerprint": spec.fingerprint,
                                  "architecture": {"kind": spec.kind, "name": spec.name},
                                  "num_classes": spec.num_classes, "world_size": info.world_size,
-                                 "throughput": {k: speed[k] for k in ("memory_format", "precision")}})
+                                 "throughput": {k: speed[k] for k in ("memory_format", "precision")},
+                                 **({"aux_heads": aux.state_dict()} if aux is not None else {})})
         dist_utils.barrier(info)
 
     if last_val is None:  # resumed after the last epoch had finished

@@ -68,6 +68,8 @@ def teacher_key(cfg: dict) -> tuple[str, dict]:
     """(key, what it hashes): the teacher config without runtime fields, plus the data fingerprint."""
     # hashed under the 0.1 name "crop", so teachers cached before the rename are still found
     keyed = {("crop" if k == "crop_size" else k): v for k, v in cfg.items() if k not in _RUNTIME}
+    if not keyed.get("aux_weight"):  # no auxiliary heads: the key of a teacher cached before they existed
+        keyed = {k: v for k, v in keyed.items() if k not in ("aux_weight", "aux_strides")}
     keyed["data"] = data_fingerprint(cfg["dataset"], cfg["data_root"], cfg["train_split"])
     blob = json.dumps(keyed, sort_keys=True, separators=(",", ":")).encode()
     return f"{cfg['baseline']}-{hashlib.sha256(blob).hexdigest()[:16]}", keyed
