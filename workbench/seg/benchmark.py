@@ -202,15 +202,16 @@ def _memory_child(args: str) -> None:
                       "rss_counter": method}))
 
 
-def _lut_prediction(cfg: BenchmarkConfig, spec: ModelSpec, device_fp: dict) -> dict:
-    """The LUT-predicted latency when a LUT for this device and size exists, else why not."""
+def _lut_prediction(cfg: BenchmarkConfig, spec: ModelSpec, device_fp: dict) -> tuple[dict, dict | None]:
+    """(record, table): the LUT-predicted latency when a LUT for this device and size exists, else
+    why not, and the table read (once: `--lut-same-run` prices with it again after the timing)."""
     if spec.kind != "genotype":
-        return {"predicted_ms": None, "path": None, "note": "baseline: not in the search space"}
+        return {"predicted_ms": None, "path": None, "note": "baseline: not in the search space"}, None
     path = next((p for p in _lut_candidates(cfg, spec) if p.is_file()), None)
     if path is None:
         if cfg.lut:
             raise ConfigError(f"lut: {cfg.lut} not found")
-        return {"predicted_ms": None, "path": None, "note": "no latency_lut.json beside the genotype or its search run"}
+        return {"predicted_ms": None, "path": None, "note": "no latency_lut.json beside the genotype or its search run"}, None
     from workbench.nas.genotypes import load_genotype
     from workbench.nas.latency.table import load_lut, predict_genotype_latency
 
@@ -231,7 +232,7 @@ def _lut_prediction(cfg: BenchmarkConfig, spec: ModelSpec, device_fp: dict) -> d
             mismatch.append(f"runtime {lut_fp.get('runtime', 'eager')}")
     if mismatch:
         return {"predicted_ms": None, "path": str(path),
-                "note": f"LUT measured for another setting ({', '.join(mismatch)})"}
+                "note": f"LUT measured for another setting ({', '.join(mismatch)})"}, lut
     try:
         predicted = float(predict_genotype_latency(load_genotype(spec.genotype), lut))
     except DataError:
@@ -240,12 +241,12 @@ def _lut_prediction(cfg: BenchmarkConfig, spec: ModelSpec, device_fp: dict) -> d
         # the search's table does not cover a network widened or deepened after the search
         return {"predicted_ms": None, "path": str(path),
                 "note": "the search's latency table has no entries for some pieces of this network (widened or "
-                        "deepened after the search); `workbench lut build --genotype` times one"}
+                        "deepened after the search); `workbench lut build --genotype` times one"}, lut
     if cfg.lut_same_run:
         from workbench.nas.latency.table import calibration_genotypes
 
         calibration_genotypes(lut)  # a table that cannot do it fails before anything is timed
-    return {"predicted_ms": predicted, "path": str(path), "note": None}
+    return {"predicted_ms": predicted, "path": str(path), "note": None}, lut
 
 
 def _runtime_call(call):
@@ -312,7 +313,7 @@ def _benchmark(cfg: BenchmarkConfig) -> dict:
     x = x.to(device=device, dtype=dtype)
     check_runtime(cfg.runtime, device)
     fp = device_fingerprint(device, threads, dtype, runtime=cfg.runtime)
-    lut = _lut_prediction(cfg, spec, fp)
+    lut, table = _lut_prediction(cfg, spec, fp)
     if cfg.lut_same_run and lut["predicted_ms"] is None:
         raise ConfigError(f"lut_same_run: no latency table prices this network ({lut['note']})")
     call = model if cfg.runtime == "eager" else _runtime_call(bind(model, [x], cfg.runtime, threads))
@@ -323,9 +324,8 @@ def _benchmark(cfg: BenchmarkConfig) -> dict:
         memory = _cuda_memory(model, x) if device.type == "cuda" else _cpu_memory(spec, cfg.size, threads)
     if cfg.lut_same_run:
         from workbench.nas.genotypes import load_genotype
-        from workbench.nas.latency.table import load_lut, same_run_prediction
+        from workbench.nas.latency.table import same_run_prediction
 
-        table = {**load_lut(lut["path"]), "path": lut["path"]}
         lut["same_run"] = same_run_prediction(table, load_genotype(spec.genotype), lambda: build_from_spec(spec),
                                               str(device), cfg.runtime)
     median = latency["median"]
