@@ -8,12 +8,12 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from test_seg_helpers import retrain_config, tiny_genotype, write_genotype
+from test_seg_helpers import interrupted_then_resumed, retrain_config, tiny_genotype, write_genotype
 
 from workbench.config import from_dict
 from workbench.errors import ConfigError
 from workbench.nas.network import build_network
-from workbench.seg import recipes, retrain
+from workbench.seg import recipes
 from workbench.seg.aux_heads import AuxHeads, TrainingNet, find_taps
 from workbench.seg.baselines import build_baseline
 from workbench.seg.losses import Objective
@@ -105,20 +105,7 @@ def test_retrain_with_heads_records_them_and_resumes_exactly(tmp_path, tiny_city
     straight = run_retrain(cfg, tmp_path / "straight")
     assert straight["aux_heads"] == [{"requested": 8, "stride": 8, "channels": 16}]
     assert straight["recipe"]["values"]["aux_weight"] == 0.4 and "aux_weight" in straight["recipe"]["overridden"]
-    calls = {"n": 0}
-    step = retrain._train_step
-
-    def failing_step(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 6:  # inside epoch 1, after the epoch-0 checkpoint
-            raise KeyboardInterrupt
-        return step(*args, **kwargs)
-
-    monkeypatch.setattr(retrain, "_train_step", failing_step)
-    with pytest.raises(KeyboardInterrupt):
-        run_retrain(cfg, tmp_path / "killed")
-    monkeypatch.setattr(retrain, "_train_step", step)
-    resumed = run_retrain({**cfg, "resume": True}, tmp_path / "killed")
+    resumed = interrupted_then_resumed(monkeypatch, cfg, tmp_path / "killed")
     a = torch.load(tmp_path / "killed" / "checkpoints" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "straight" / "checkpoints" / "last.pt", weights_only=True)
     for part in ("model", "aux_heads"):

@@ -49,3 +49,27 @@ def retrain_config(genotype: Path | None, data_root: Path, **changes) -> dict:
            "device": "cpu", "threads": 1, "seed": 3, "scale_range": [0.75, 1.5]}
     cfg.update(changes)
     return cfg
+
+
+def interrupted_then_resumed(monkeypatch, cfg: dict, run_dir: Path, at_step: int = 6) -> dict:
+    """Run a retrain that a KeyboardInterrupt stops inside its `at_step`-th optimizer step (the
+    default is inside epoch 1 of the tiny runs, after the epoch-0 checkpoint), then resume it;
+    returns the resumed run's record."""
+    import pytest
+
+    from workbench.seg import retrain
+
+    calls = {"n": 0}
+    step = retrain._train_step
+
+    def failing_step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == at_step:
+            raise KeyboardInterrupt
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(retrain, "_train_step", failing_step)
+    with pytest.raises(KeyboardInterrupt):
+        retrain.run_retrain(cfg, run_dir)
+    monkeypatch.setattr(retrain, "_train_step", step)
+    return retrain.run_retrain({**cfg, "resume": True}, run_dir)

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from test_seg_helpers import retrain_config, write_genotype
+from test_seg_helpers import interrupted_then_resumed, retrain_config, write_genotype
 
 from workbench.config import from_dict
 from workbench.errors import ConfigError
@@ -172,20 +172,7 @@ def test_resume_is_exact_with_the_fast_recipe(tmp_path, tiny_cityscapes, monkeyp
     cfg = retrain_config(genotype, tiny_cityscapes, recipe="fast-v1", memory_format=fmt, precision=prec,
                          loss="ohem", epochs=3, eval_every=1)
     straight = run_retrain(cfg, tmp_path / "straight")
-    calls = {"n": 0}
-    step = retrain._train_step
-
-    def failing_step(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 6:  # inside epoch 1, after the epoch-0 checkpoint
-            raise KeyboardInterrupt
-        return step(*args, **kwargs)
-
-    monkeypatch.setattr(retrain, "_train_step", failing_step)
-    with pytest.raises(KeyboardInterrupt):
-        run_retrain(cfg, tmp_path / "killed")
-    monkeypatch.setattr(retrain, "_train_step", step)
-    resumed = run_retrain({**cfg, "resume": True}, tmp_path / "killed")
+    resumed = interrupted_then_resumed(monkeypatch, cfg, tmp_path / "killed")
     a = torch.load(tmp_path / "killed" / "checkpoints" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "straight" / "checkpoints" / "last.pt", weights_only=True)
     for key, value in b["model"].items():
