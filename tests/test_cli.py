@@ -32,3 +32,16 @@ def test_python_dash_m_entry_point():
     out = subprocess.run([sys.executable, "-m", "workbench", "--help"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0 and "search" in out.stdout
+
+
+def test_set_takes_several_pairs_after_one_flag_in_every_training_command():
+    """`--set a=1 b=2` and `--set a=1 --set b=2` give the same config (the docs use both)."""
+    from workbench.cli.args import set_items
+
+    parser = build_parser()
+    for command in (["retrain", "--baseline", "fpn_mobilenet_v2", "--run-dir", "r"],
+                    ["pretrain", "--genotype", "g.json", "--data-root", "d", "--run-dir", "r"], ["vos", "train", "--data-root", "d", "--run-dir", "r"],
+                    ["search", "--run-dir", "r"]):
+        one = parser.parse_args([*command, "--set", "aux_weight=0.4", "aux_strides=[16,32]"])
+        two = parser.parse_args([*command, "--set", "aux_weight=0.4", "--set", "aux_strides=[16,32]"])
+        assert set_items(one) == set_items(two) == ["aux_weight=0.4", "aux_strides=[16,32]"], command

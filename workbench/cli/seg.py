@@ -139,7 +139,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue from RUN_DIR/checkpoints/last.pt (with the stored configuration)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in RUN_DIR")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other RetrainConfig field")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", nargs="+", help="any other RetrainConfig field")
     p.set_defaults(func=_retrain)
 
     p = sub.add_parser("pretrain", help="pretrain a derived network's body as an ImageFolder classifier",
@@ -160,7 +160,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-workers", type=int)
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in RUN_DIR")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other PretrainConfig field")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", nargs="+", help="any other PretrainConfig field")
     p.set_defaults(func=_pretrain)
 
     p = sub.add_parser("evaluate", help="score a retrained run's checkpoint on a split")

@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--backbone", help="tiny (default), resnet18, resnet50 or mobilenet_v3_large (torchvision + FPN)")
     t.add_argument("--backbone-weights", help="torchvision ImageNet state dict (.pth) for the backbone; "
                                               "nothing is downloaded")
-    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any VosTrainConfig field")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", nargs="+", help="any VosTrainConfig field")
     t.set_defaults(func=_train)
 
     s = vs.add_parser("segment", help="segment a DAVIS split or a video; write PNGs, J&F, fps")
