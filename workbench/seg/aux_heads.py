@@ -14,7 +14,6 @@ last one at the deepest stride below it; the run record says which.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from workbench.errors import ConfigError
@@ -128,12 +127,3 @@ class TrainingNet(nn.Module):
         finally:
             self.aux.armed = False
         return logits, self.aux()
-
-
-def aux_loss(aux_logits: list[torch.Tensor], labels: torch.Tensor, task) -> torch.Tensor:
-    """Sum of the task loss of each head, its fp32 logits resized to the labels."""
-    total = torch.zeros((), device=labels.device)
-    for logits in aux_logits:
-        logits = F.interpolate(logits.float(), size=labels.shape[-2:], mode="bilinear", align_corners=False)
-        total = total + task(logits, labels)
-    return total

@@ -1,4 +1,5 @@
-"""Training losses of the retrain recipes: cross entropy, OHEM cross entropy, distillation.
+"""Training losses of the retrain recipes: cross entropy, OHEM cross entropy, distillation,
+auxiliary heads.
 
 All take fp32 logits [N, C, H, W] at the label size and int64 labels [N, H, W] with an ignore
 index; the caller casts autocast logits to fp32 first, so the loss is never computed in bf16.
@@ -12,8 +13,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from workbench.seg.aux_heads import aux_loss
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
@@ -59,6 +58,15 @@ def distillation_kl(student: torch.Tensor, teacher: torch.Tensor, labels: torch.
             return kl.sum() * 0.0
         kl = kl[valid]
     return kl.mean() * t * t
+
+
+def aux_loss(aux_logits: list[torch.Tensor], labels: torch.Tensor, task) -> torch.Tensor:
+    """Sum of the task loss of each auxiliary head (workbench.seg.aux_heads), its fp32 logits resized to the labels."""
+    total = torch.zeros((), device=labels.device)
+    for logits in aux_logits:
+        logits = F.interpolate(logits.float(), size=labels.shape[-2:], mode="bilinear", align_corners=False)
+        total = total + task(logits, labels)
+    return total
 
 
 @dataclass
