@@ -82,6 +82,10 @@ def summarize(arms: dict, seeds: list[int], out_dir: Path) -> dict:
             "throughput": [rec.get("throughput") for _, rec in done], "curve": points,
             "recipe": done[0][1].get("recipe") if done else None,
             "teacher": done[0][1].get("teacher") if done else None}
+        raw = [rec["metrics"].get("miou_raw") for _, rec in done]
+        if raw and None not in raw:  # a weight-averaged arm: the raw weights' scores of the same runs
+            result[name].update(miou_raw=raw, miou_raw_mean=statistics.mean(raw),
+                                miou_raw_std=statistics.stdev(raw) if len(raw) > 1 else None)
     return result
 
 
@@ -103,6 +107,10 @@ def markdown(res: dict) -> str:
         lines.append(f"| {name} | {a['params_m']:.3f} | {a['miou_mean']:.4f} | {std} | "
                      f"{', '.join(f'{v:.3f}' for v in a['miou'])} | "
                      f"{statistics.mean(a['train_minutes']):.2f} | {statistics.mean(a['run_minutes']):.2f} |")
+        if a.get("miou_raw"):
+            raw_std = f"{a['miou_raw_std']:.4f}" if a["miou_raw_std"] is not None else "-"
+            lines.append(f"| {name}, raw weights | | {a['miou_raw_mean']:.4f} | {raw_std} | "
+                         f"{', '.join(f'{v:.3f}' for v in a['miou_raw'])} | | |")
     lines += ["", "Learning curves (mean val mIoU over seeds against cumulative training minutes):", ""]
     for name, a in res["arms"].items():
         pts = ", ".join(f"{p['minutes']:.1f} min {p['miou_mean']:.3f}" for p in a["curve"])

@@ -86,6 +86,7 @@ class EvaluateConfig:
 def load_run_model(run: str | Path, device: torch.device, checkpoint: str | Path | None = None):
     """(model with trained weights, spec, the run's retrain config dict) of a retrain run."""
     from workbench.seg.model import build_from_spec, check_fingerprint, model_spec
+    from workbench.seg.weight_ema import deployed_weights
 
     run = RunDir(run)
     cfg = run.read_config()
@@ -105,7 +106,7 @@ def load_run_model(run: str | Path, device: torch.device, checkpoint: str | Path
     state = _load(ckpt_path)
     check_fingerprint(state, spec, ckpt_path)
     model = build_from_spec(spec)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(deployed_weights(state))
     return model.to(device).eval(), spec, cfg
 
 

@@ -49,6 +49,7 @@ class Recipe:
     distill_temperature: float = 1.0
     aux_weight: float = 0.0  # weight of each auxiliary head's task loss (0: no heads; PSPNet uses 0.4)
     aux_strides: tuple[int, ...] = (16,)  # strides of the body stages the heads read (training only)
+    ema_decay: float = 0.0  # average of the weights (0: off); the averaged network is the run's
     memory_format: str = "contiguous"  # contiguous | channels_last | auto (timed at run start)
     precision: str = "fp32"  # fp32 | bf16 (autocast forward, fp32 loss) | auto (timed at run start)
     preload: bool = False  # decode every training image once into memory
@@ -115,6 +116,8 @@ def check_values(values: dict[str, Any]) -> None:
         raise ConfigError(f"aux_strides: expected powers of two such as 16 32, got {list(strides)}")
     if values.get("aux_weight") is not None and not 0 <= values["aux_weight"] < math.inf:
         raise ConfigError(f"aux_weight: must be a finite number >= 0, got {values['aux_weight']}")
+    if values.get("ema_decay") is not None and not 0 <= values["ema_decay"] < 1:
+        raise ConfigError(f"ema_decay: expected a decay in [0, 1) (0: no weight average), got {values['ema_decay']}")
     if (values.get("distill_weight") or 0) > 0 and not values.get("teacher"):
         raise ConfigError("teacher: distill_weight > 0 needs a teacher baseline name")
 

@@ -43,6 +43,7 @@ from workbench.seg.aux_heads import AuxHeads, TrainingNet
 from workbench.seg.evaluate import evaluate_model
 from workbench.seg.losses import Objective
 from workbench.seg.model import build_from_spec, check_fingerprint, check_size, count_params, model_spec
+from workbench.seg.weight_ema import build_ema, ema_state, load_ema_state
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class RetrainConfig:
     distill_temperature: float | None = field(None, help="distillation temperature T")
     aux_weight: float | None = field(None, min=0.0, help="weight of each auxiliary head's loss (0: no heads)")
     aux_strides: tuple[int, ...] | None = field(None, help="strides of the body stages auxiliary heads read")
+    ema_decay: float | None = field(None, help="keep an average of the weights with this decay (0: off)")
     memory_format: str | None = field(None, help="contiguous, channels_last or auto (timed at run start)")
     precision: str | None = field(None, help="fp32, bf16 (autocast forward) or auto (timed at run start)")
     preload: bool | None = field(None, help="decode every image once into memory")
@@ -281,6 +283,10 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
             model = trainable.model if aux is not None else trainable
         net = torch.nn.parallel.DistributedDataParallel(
             trainable, device_ids=[device.index] if device.type == "cuda" else None)
+    ema = build_ema(model, cfg.ema_decay)  # the run's network when on (weight_ema.py)
+    if ema is not None and state is not None:
+        load_ema_state(ema, state, str(run.checkpoint_dir / "last.pt"))
+    deployed = ema.module if ema is not None else model
 
     last_val = None
     for epoch in range(start_epoch, cfg.epochs):
@@ -300,6 +306,8 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
             loss = _train_step(net, optimizer, images, labels.to(device, non_blocking=True),
                                train_set.ignore_index, amp=amp,
                                where=f"train loss at epoch {epoch + 1}, step {step + 1}", objective=objective)
+            if ema is not None:
+                ema.update_parameters(model)
             total, count, step = total + loss, count + 1, step + 1
             bar.set_postfix(loss=f"{loss:.3f}")
         sums = dist_utils.all_reduce_sum(torch.tensor([total, count], dtype=torch.float64), info)
@@ -310,21 +318,29 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
                              "step": step, "epoch_time_s": round(epoch_time, 3)})
             log.info("epoch %d/%d: loss %.4f, lr %.5f, %.1fs", epoch + 1, cfg.epochs, mean_loss, lr, epoch_time)
         dist_utils.sync_buffers(model, info)  # the checkpoint and the evaluation use rank 0's statistics
+        if ema is not None:
+            dist_utils.sync_buffers(deployed, info)
         if epoch == cfg.epochs - 1 or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0):
-            result = evaluate_model(model, val_set, device, model.size_divisor, cfg.eval_size, info,
+            result = evaluate_model(deployed, val_set, device, model.size_divisor, cfg.eval_size, info,
                                     desc=f"eval {cfg.val_split}")
             last_val = {"epoch": epoch, "phase": "val", "miou": float(result["miou"]),
                         "pixel_acc": float(result["pixel_acc"])}
+            if ema is not None:  # the raw weights' score beside the average's
+                raw = evaluate_model(model, val_set, device, model.size_divisor, cfg.eval_size, info,
+                                     desc=f"eval {cfg.val_split} (raw weights)")
+                last_val.update(miou_raw=float(raw["miou"]), pixel_acc_raw=float(raw["pixel_acc"]))
             if info.is_main:
                 run.log_metrics(last_val)
-                log.info("epoch %d/%d: val mIoU %.4f", epoch + 1, cfg.epochs, last_val["miou"])
+                log.info("epoch %d/%d: val mIoU %.4f%s", epoch + 1, cfg.epochs, last_val["miou"],
+                         f" (raw weights {last_val['miou_raw']:.4f})" if ema is not None else "")
         if info.is_main:
             run.save_checkpoint({"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
                                  "epoch": epoch, "step": step, "fingerprint": spec.fingerprint,
                                  "architecture": {"kind": spec.kind, "name": spec.name},
                                  "num_classes": spec.num_classes, "world_size": info.world_size,
                                  "throughput": {k: speed[k] for k in ("memory_format", "precision")},
-                                 **({"aux_heads": aux.state_dict()} if aux is not None else {})})
+                                 **({"aux_heads": aux.state_dict()} if aux is not None else {}),
+                                 **(ema_state(ema) if ema is not None else {})})
         dist_utils.barrier(info)
 
     if last_val is None:  # resumed after the last epoch had finished
@@ -332,11 +348,12 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
         if vals:
             last_val = vals[-1]
         else:
-            result = evaluate_model(model, val_set, device, model.size_divisor, cfg.eval_size, info)
+            result = evaluate_model(deployed, val_set, device, model.size_divisor, cfg.eval_size, info)
             last_val = {"miou": float(result["miou"]), "pixel_acc": float(result["pixel_acc"])}
     record = {}
     if info.is_main:
-        run.update(metrics={"miou": last_val["miou"], "pixel_acc": last_val["pixel_acc"],
+        raw = {k: last_val[k] for k in ("miou_raw", "pixel_acc_raw") if k in last_val}
+        run.update(metrics={"miou": last_val["miou"], "pixel_acc": last_val["pixel_acc"], **raw,
                             "params_m": params_m}, steps=step, epochs=cfg.epochs)
         record = run.finish()
     dist_utils.barrier(info)

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 _COPIED = ("dataset", "data_root", "train_split", "val_split", "crop_size", "batch_size", "recipe", "eval_size")
 # ... and those that only say how it runs (not part of the key).
 _RUNTIME = ("device", "threads", "num_workers")
+# ... and recipe fields added after teachers were first cached: left out of the key while off.
+_ADDED_LATER = {"aux_weight": ("aux_weight", "aux_strides"), "ema_decay": ("ema_decay",)}
 
 
 def teacher_cache_dir() -> Path:
@@ -68,8 +70,9 @@ def teacher_key(cfg: dict) -> tuple[str, dict]:
     """(key, what it hashes): the teacher config without runtime fields, plus the data fingerprint."""
     # hashed under the 0.1 name "crop", so teachers cached before the rename are still found
     keyed = {("crop" if k == "crop_size" else k): v for k, v in cfg.items() if k not in _RUNTIME}
-    if not keyed.get("aux_weight"):  # no auxiliary heads: the key of a teacher cached before they existed
-        keyed = {k: v for k, v in keyed.items() if k not in ("aux_weight", "aux_strides")}
+    for switch, fields in _ADDED_LATER.items():  # off: the key of a teacher cached before it existed
+        if not keyed.get(switch):
+            keyed = {k: v for k, v in keyed.items() if k not in fields}
     keyed["data"] = data_fingerprint(cfg["dataset"], cfg["data_root"], cfg["train_split"])
     blob = json.dumps(keyed, sort_keys=True, separators=(",", ":")).encode()
     return f"{cfg['baseline']}-{hashlib.sha256(blob).hexdigest()[:16]}", keyed
@@ -103,6 +106,7 @@ def ensure_teacher(cfg: dict, cache_dir: str | Path | None = None, poll_s: float
 def load_teacher(info: dict, num_classes: int, device: torch.device) -> nn.Module:
     """The cached teacher's network in eval mode, without gradients, on `device`."""
     from workbench.seg.model import build_model, check_fingerprint
+    from workbench.seg.weight_ema import deployed_weights
 
     model, spec = build_model(baseline=info["baseline"], num_classes=num_classes)
     run = RunDir(info["run_dir"])
@@ -110,7 +114,7 @@ def load_teacher(info: dict, num_classes: int, device: torch.device) -> nn.Modul
     if state is None:
         raise ConfigError(f"teacher: {run.checkpoint_dir / 'last.pt'} is missing; delete {run.path} to retrain it")
     check_fingerprint(state, spec, run.checkpoint_dir / "last.pt")
-    model.load_state_dict(state["model"])
+    model.load_state_dict(deployed_weights(state))
     model.to(device).eval().requires_grad_(False)
     return model
 
