@@ -223,6 +223,23 @@ def test_auto_candidates_on_a_cpu_leave_out_channels_last_bf16():
     assert throughput.candidates("auto", "fp32", cpu) == [("contiguous", "fp32"), ("channels_last", "fp32")]
 
 
+def test_fast_v2_is_fast_v1_with_one_auxiliary_head():
+    v1, v2 = recipes.get_recipe("fast-v1"), recipes.get_recipe("fast-v2")
+    differ = {f for f in recipes.RECIPE_FIELDS if getattr(v1, f) != getattr(v2, f)}
+    assert differ == {"aux_weight"} and (v2.aux_weight, v2.aux_strides) == (0.4, (16,))  # 1/16: the default
+    values, record = recipes.resolve(RetrainConfig(baseline="fpn_mobilenet_v2", recipe="fast-v2"))
+    assert record["name"] == "fast-v2" and record["overridden"] == [] and values["aux_weight"] == 0.4
+
+
+def test_auto_picks_bf16_only_by_a_clear_margin_and_never_an_unreproducible_candidate():
+    cl, cb, c32 = ("channels_last", "fp32"), ("contiguous", "bf16"), ("contiguous", "fp32")
+    assert throughput.pick({c32: 0.498, cb: 0.414, cl: 0.418}, []) == cl  # bf16 1 % ahead: fp32 kept
+    assert throughput.pick({c32: 0.498, cb: 0.380, cl: 0.418}, []) == cb  # 10 % ahead: bf16
+    assert throughput.pick({c32: 0.498, cb: 0.380, cl: 0.418}, [cb]) == cl
+    assert throughput.pick({c32: 0.498, cb: 0.380}, [c32]) == cb  # no reproducible fp32 left to prefer
+    assert throughput.pick({c32: 0.5, cl: 0.4}, [c32, cl]) == cl  # none reproducible: the fastest
+
+
 def test_objective_plain_is_cross_entropy():
     logits, labels = torch.randn(2, 4, 5, 5), torch.randint(0, 4, (2, 5, 5))
     values = recipes.resolve(RetrainConfig(baseline="x"))[0]

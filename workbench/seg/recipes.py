@@ -63,15 +63,21 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "memory_format": ("contiguous", "channels_last", "auto"), "precision": ("fp32", "bf16", "auto"),
 }
 
+_FAST_V1 = Recipe(
+    "fast-v1", 1, "small networks from scratch on a short CPU budget: AdamW 4e-3 (weight decay 1e-2) with a "
+                  "cosine schedule per step, random scale 0.75-1.5 / crop / flip, cross entropy; memory "
+                  "format and precision timed at run start; images decoded once",
+    optimizer="adamw", lr=4e-3, momentum=0.9, weight_decay=1e-2, schedule="cosine", warmup=0.0,
+    scale_range=(0.75, 1.5), memory_format="auto", precision="auto", preload=True)
+
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("plain-v1", 1, "retrain as it always was: SGD 0.01 momentum 0.9, poly 0.9 per step, "
                           "random scale 0.5-2 / crop / flip, cross entropy, fp32, contiguous"),
-    Recipe("fast-v1", 1, "small networks from scratch on a short CPU budget: AdamW 4e-3 (weight decay "
-                         "1e-2) with a cosine schedule per step, random scale 0.75-1.5 / crop / flip, "
-                         "cross entropy; memory format and precision timed at run start; images "
-                         "decoded once",
-           optimizer="adamw", lr=4e-3, momentum=0.9, weight_decay=1e-2, schedule="cosine", warmup=0.0,
-           scale_range=(0.75, 1.5), memory_format="auto", precision="auto", preload=True),
+    _FAST_V1,
+    dataclasses.replace(_FAST_V1, name="fast-v2", version=2, aux_weight=0.4, aux_strides=(16,),
+                        summary="fast-v1 plus one training-only auxiliary head on the 1/16 body stage, its "
+                                "loss weighted 0.4 as in PSPNet (+0.013 mIoU over 5 seeds a side at 40 "
+                                "epochs: benchmarks/results/weight_ema.md)"),
     # FasterSeg's retrain, from its open code (VITA-Group/FasterSeg train/config_train.py and
     # train/train.py at 478b026): the GAS, LGCNet and AutoRTNet retrain sections could not be read,
     # and FasterSeg is the closest open method. Its paper-scale budget (crop 512x1024, batch 12,
