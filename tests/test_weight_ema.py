@@ -80,7 +80,7 @@ def test_retrain_scores_and_ships_the_average_leaves_training_alone_and_resumes_
     vals = [r for r in (tmp_path / "ema" / "metrics.jsonl").read_text().splitlines() if '"val"' in r]
     assert len(vals) == 3 and all("miou_raw" in r for r in vals)
 
-    # evaluate, bench and export load the averaged weights
+    # evaluate, predict and export load the averaged weights
     model, _, _ = load_run_model(tmp_path / "ema", torch.device("cpu"))
     for key, value in model.state_dict().items():
         assert torch.equal(value, state["model_ema"][key]), key

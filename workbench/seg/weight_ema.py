@@ -7,7 +7,7 @@ the decay, min(decay, (1 + n) / (10 + n)) after n updates: early on the average 
 weights closely, and over a 2,000-step run it covers roughly its last n / 9 steps.
 
 The averaged weights are the run's network: evaluation, the run record's mIoU, `workbench
-evaluate`, bench and export use them (checkpoint key `model_ema`); the raw weights stay under
+evaluate`, predict and export load them (bench times the architecture, not the weights) (checkpoint key `model_ema`); the raw weights stay under
 `model` so that training resumes from them, and their mIoU is recorded beside as `miou_raw`.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from workbench.errors import CheckpointError
 
@@ -29,7 +29,7 @@ def _ema_update(decay: float):
     @torch.no_grad()
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
         if averaged[0].is_floating_point():
-            torch._foreach_lerp_(averaged, current, 1.0 - warm_decay(decay, int(n_averaged)))
+            get_ema_multi_avg_fn(warm_decay(decay, int(n_averaged)))(averaged, current, n_averaged)
         else:  # integer buffers (BatchNorm's batch counter) are counts, not weights
             for a, c in zip(averaged, current, strict=True):
                 a.copy_(c)
