@@ -231,6 +231,15 @@ def test_fast_v2_is_fast_v1_with_one_auxiliary_head():
     assert record["name"] == "fast-v2" and record["overridden"] == [] and values["aux_weight"] == 0.4
 
 
+def test_fast_v3_is_fast_v2_with_twice_the_peak_rate():
+    v2, v3 = recipes.get_recipe("fast-v2"), recipes.get_recipe("fast-v3")
+    differ = {f for f in recipes.RECIPE_FIELDS if getattr(v2, f) != getattr(v3, f)}
+    assert differ == {"lr"} and (v2.lr, v3.lr) == (4e-3, 8e-3) and v3.version == 3
+    values, record = recipes.resolve(RetrainConfig(baseline="fpn_mobilenet_v2", recipe="fast-v3"))
+    assert record["name"] == "fast-v3" and record["version"] == 3 and values["lr"] == 8e-3
+    assert values["aux_weight"] == 0.4 and values["optimizer"] == "adamw" and values["schedule"] == "cosine"
+
+
 def test_auto_picks_bf16_only_by_a_clear_margin_and_never_an_unreproducible_candidate():
     cl, cb, c32 = ("channels_last", "fp32"), ("contiguous", "bf16"), ("contiguous", "fp32")
     assert throughput.pick({c32: 0.498, cb: 0.414, cl: 0.418}, []) == cl  # bf16 1 % ahead: fp32 kept

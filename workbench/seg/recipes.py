@@ -2,8 +2,8 @@
 
 A recipe is data: every value of it is also a `RetrainConfig` field that defaults to None
 ("take the recipe's"), so `--set lr=0.02` still overrides one value of a recipe. A published
-recipe never changes its values; a change is a new name (`fast-v2`). The resolved recipe (name,
-version, every value, and which values the config overrode) goes into the run record and
+recipe never changes its values; a change is a new name (`fast-v2`, `fast-v3`). The resolved
+recipe (name, version, every value, and which values the config overrode) goes into the run record and
 config.json, so two runs are comparable exactly when their resolved recipes are equal.
 
 `plain-v1` is the behaviour retrain always had (SGD, poly, random scale 0.5-2, cross entropy,
@@ -78,6 +78,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                         summary="fast-v1 plus one training-only auxiliary head on the 1/16 body stage, its "
                                 "loss weighted 0.4 as in PSPNet (+0.013 mIoU over 5 seeds a side at 40 "
                                 "epochs: benchmarks/results/weight_ema.md)"),
+    dataclasses.replace(_FAST_V1, name="fast-v3", version=3, lr=8e-3, aux_weight=0.4, aux_strides=(16,),
+                        summary="fast-v2 with peak lr 8e-3: +0.019 mIoU for FPN-MobileNetV3-large-0.75 at "
+                                "40 epochs, no difference shown for the searched long-x4 "
+                                "(benchmarks/results/fast_v2_lr.md)"),
     # FasterSeg's retrain, from its open code (VITA-Group/FasterSeg train/config_train.py and
     # train/train.py at 478b026): the GAS, LGCNet and AutoRTNet retrain sections could not be read,
     # and FasterSeg is the closest open method. Its paper-scale budget (crop 512x1024, batch 12,
