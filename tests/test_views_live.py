@@ -55,6 +55,25 @@ TINY = {"channels": 8, "stem_channels": 8, "head_channels": 8, "nodes": 2, "num_
         "epochs": 4, "input_size": [32, 64], "crop_size": [32, 64], "batch_size": 2, "steps_per_epoch": 1}
 
 
+# Runs `python -m workbench ...` with the search held after its second epoch until the test
+# creates the file named by the first argument: the panel must show a running epoch, and a fast
+# machine could otherwise finish the whole search before the panel's first drawing.
+HELD_SEARCH = """
+import pathlib, runpy, sys, time
+from workbench.runs import RunDir
+go = pathlib.Path(sys.argv.pop(1))
+log_alphas = RunDir.log_alphas
+def held(self, record):
+    log_alphas(self, record)
+    deadline = time.time() + 120
+    while record["epoch"] == 1 and not go.exists() and time.time() < deadline:
+        time.sleep(0.05)
+RunDir.log_alphas = held
+sys.argv[0] = "workbench"
+runpy.run_module("workbench", run_name="__main__")
+"""
+
+
 @pytest.mark.slow
 def test_live_panel_on_a_real_search_in_another_process(tmp_path):
     """`workbench search` runs in a subprocess; the panel's own thread polls the run directory.
@@ -63,13 +82,11 @@ def test_live_panel_on_a_real_search_in_another_process(tmp_path):
 
     from widgets.panels import RunPanel
 
-    run_dir = tmp_path / "search"
-    # 24 epochs of ~0.25 s (the random set caps an epoch at 2 steps): the panel's first drawing of
-    # the evolution view takes up to a second, and TINY's 4 epochs of ~0.15 s once all ended first
-    slow = {**TINY, "epochs": 24, "batch_size": 8, "steps_per_epoch": 2}
+    run_dir, go = tmp_path / "search", tmp_path / "go"
+    slow = {**TINY, "epochs": 6}
     sets = [f"{k}={json.dumps(v) if isinstance(v, list) else v}" for k, v in slow.items()]
-    cmd = [sys.executable, "-m", "workbench", "search", "--preset", "lgcnet", "--dataset", "random", "--run-dir",
-           str(run_dir), "--device", "cpu", "--threads", "1", "--set", *sets]
+    cmd = [sys.executable, "-c", HELD_SEARCH, str(go), "search", "--preset", "lgcnet", "--dataset", "random",
+           "--run-dir", str(run_dir), "--device", "cpu", "--threads", "1", "--set", *sets]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": os.getcwd()})
     try:
@@ -81,6 +98,8 @@ def test_live_panel_on_a_real_search_in_another_process(tmp_path):
             evo = panel.parts.get("evolution")
             if evo is not None:
                 seen.append((panel.run.status, evo.epoch.value))
+                if seen[-1][0] == "running" and seen[-1][1] >= 0:
+                    go.touch()  # seen while running: let the search go on
             time.sleep(0.02)
         assert proc.wait(timeout=5) == 0, proc.stderr.read().decode()[-2000:]
     finally:
