@@ -254,3 +254,13 @@ def test_objective_plain_is_cross_entropy():
     values = recipes.resolve(RetrainConfig(baseline="x"))[0]
     obj = Objective.from_values(values, 255)
     assert torch.equal(obj(logits, labels), F.cross_entropy(logits, labels, ignore_index=255))
+
+
+def test_retrain_help_names_every_recipe(capsys, monkeypatch):
+    from workbench.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", "400")  # argparse wraps at hyphens: keep each name on one line
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["retrain", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in recipes.RECIPES), text

@@ -118,7 +118,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _source(p)
     p.add_argument("--width", type=float, help="width multiplier of the genotype (as `workbench scale`; recorded)")
     p.add_argument("--depth", type=int, help="each layer of the genotype repeated N times (as `workbench scale`; recorded)")
-    p.add_argument("--recipe", help="retrain recipe: plain-v1 (default), fast-v1 or fasterseg-v1 (workbench.seg.recipes)")
+    p.add_argument("--recipe", help="retrain recipe: plain-v1 (default), fast-v1, fast-v2, fast-v3 or fasterseg-v1 (workbench.seg.recipes)")
     p.add_argument("--preset", help="paper-scale retrain settings: gas-paper, lgcnet-paper or autortnet-paper "
                    "(workbench.nas.paper_presets.PAPER_RETRAIN); flags given here win")
     p.add_argument("--init-from", help="a `workbench pretrain` run directory: start from its stem and body")
