@@ -70,15 +70,17 @@ _FAST_V1 = Recipe(
     optimizer="adamw", lr=4e-3, momentum=0.9, weight_decay=1e-2, schedule="cosine", warmup=0.0,
     scale_range=(0.75, 1.5), memory_format="auto", precision="auto", preload=True)
 
+_FAST_V2 = dataclasses.replace(
+    _FAST_V1, name="fast-v2", version=2, aux_weight=0.4, aux_strides=(16,),
+    summary="fast-v1 plus one training-only auxiliary head on the 1/16 body stage, its loss weighted 0.4 "
+            "as in PSPNet (+0.013 mIoU over 5 seeds a side at 40 epochs: benchmarks/results/weight_ema.md)")
+
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("plain-v1", 1, "retrain as it always was: SGD 0.01 momentum 0.9, poly 0.9 per step, "
                           "random scale 0.5-2 / crop / flip, cross entropy, fp32, contiguous"),
     _FAST_V1,
-    dataclasses.replace(_FAST_V1, name="fast-v2", version=2, aux_weight=0.4, aux_strides=(16,),
-                        summary="fast-v1 plus one training-only auxiliary head on the 1/16 body stage, its "
-                                "loss weighted 0.4 as in PSPNet (+0.013 mIoU over 5 seeds a side at 40 "
-                                "epochs: benchmarks/results/weight_ema.md)"),
-    dataclasses.replace(_FAST_V1, name="fast-v3", version=3, lr=8e-3, aux_weight=0.4, aux_strides=(16,),
+    _FAST_V2,
+    dataclasses.replace(_FAST_V2, name="fast-v3", version=3, lr=8e-3,
                         summary="fast-v2 with peak lr 8e-3: +0.019 mIoU for FPN-MobileNetV3-large-0.75 at "
                                 "40 epochs, no difference shown for the searched long-x4 "
                                 "(benchmarks/results/fast_v2_lr.md)"),
