@@ -13,15 +13,19 @@ from workbench.seg.evaluate import run_evaluate
 from workbench.seg.model import build_model
 
 
+def _torchrun_retrain(genotype, data_root, run_dir, *extra: str) -> None:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "workbench", "retrain", "--genotype", str(genotype), "--dataset", "cityscapes",
+           "--data-root", str(data_root), "--run-dir", str(run_dir), "--epochs", "2",
+           "--crop-size", "64x128", "--batch-size", "2", "--device", "cpu", "--threads", "1", "--seed", "3", *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
 def test_torchrun_two_processes_on_cpu(tmp_path, tiny_cityscapes):
     genotype = write_genotype(tmp_path / "genotype.json")
     run_dir = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "workbench", "retrain", "--genotype", str(genotype), "--dataset", "cityscapes",
-           "--data-root", str(tiny_cityscapes), "--run-dir", str(run_dir), "--epochs", "2",
-           "--crop-size", "64x128", "--batch-size", "2", "--device", "cpu", "--threads", "1", "--seed", "3"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _torchrun_retrain(genotype, tiny_cityscapes, run_dir)
     record = RunDir(run_dir).record()
     # global batch 2 over 2 processes: the same 8 // 2 = 4 steps per epoch as one process
     assert record["status"] == "finished" and record["world_size"] == 2
@@ -36,3 +40,23 @@ def test_torchrun_two_processes_on_cpu(tmp_path, tiny_cityscapes):
     # the sharded evaluation (2 images per process, summed confusion matrices) equals one process's
     single = run_evaluate({"run": str(run_dir), "device": "cpu"})
     assert single["miou"] == record["metrics"]["miou"]
+
+
+def test_torchrun_with_aux_heads_and_weight_average(tmp_path, tiny_cityscapes):
+    """The auxiliary heads train inside the DDP wrapper (their gradients all-reduced, their BatchNorm
+    buffers broadcast from rank 0 like the network's) and the weight average is kept by rank 0: the
+    run saves both, and what it reports is the averaged network's score."""
+    genotype = write_genotype(tmp_path / "genotype.json")
+    run_dir = tmp_path / "ddp_heads"
+    _torchrun_retrain(genotype, tiny_cityscapes, run_dir, "--set", "aux_weight=0.4", "ema_decay=0.9")
+    record = RunDir(run_dir).record()
+    assert record["status"] == "finished" and record["world_size"] == 2
+    assert [h["requested"] for h in record["aux_heads"]] == [16]
+    state = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert state["step"] == 8 and int(state["ema_updates"]) == 8
+    heads = {k: v for k, v in state["aux_heads"].items() if k.startswith("heads.")}
+    assert any(k.endswith("running_mean") for k in heads)
+    assert all(torch.isfinite(v.float()).all() for v in heads.values())
+    # the averaged weights differ from the raw ones, and the reported score is the averaged network's
+    assert any(not torch.equal(state["model_ema"][k], v) for k, v in state["model"].items() if v.is_floating_point())
+    assert run_evaluate({"run": str(run_dir), "device": "cpu"})["miou"] == record["metrics"]["miou"]
