@@ -44,8 +44,9 @@ def test_torchrun_two_processes_on_cpu(tmp_path, tiny_cityscapes):
 
 def test_torchrun_with_aux_heads_and_weight_average(tmp_path, tiny_cityscapes):
     """The auxiliary heads train inside the DDP wrapper (their gradients all-reduced, their BatchNorm
-    buffers broadcast from rank 0 like the network's) and the weight average is kept by rank 0: the
-    run saves both, and what it reports is the averaged network's score."""
+    buffers broadcast from rank 0 like the network's) and every rank keeps the weight average of its
+    identical weights: rank 0 saves both, scores the raw weights beside the average, and reports
+    the average's score."""
     genotype = write_genotype(tmp_path / "genotype.json")
     run_dir = tmp_path / "ddp_heads"
     _torchrun_retrain(genotype, tiny_cityscapes, run_dir, "--set", "aux_weight=0.4", "ema_decay=0.9")
@@ -59,4 +60,6 @@ def test_torchrun_with_aux_heads_and_weight_average(tmp_path, tiny_cityscapes):
     assert all(torch.isfinite(v.float()).all() for v in heads.values())
     # the averaged weights differ from the raw ones, and the reported score is the averaged network's
     assert any(not torch.equal(state["model_ema"][k], v) for k, v in state["model"].items() if v.is_floating_point())
+    val = [r for r in RunDir(run_dir).metrics() if r["phase"] == "val"][-1]
+    assert "miou_raw" in val and val["miou"] == record["metrics"]["miou"]
     assert run_evaluate({"run": str(run_dir), "device": "cpu"})["miou"] == record["metrics"]["miou"]
