@@ -1,8 +1,9 @@
 """Learning-curve figure: val mIoU against training minutes, from `proxy_benchmark.py` results.
 
 The proxy benchmark's budget is a choice between accuracy and time; this draws the evidence for it.
-Each arm of each result file is one line (mean over seeds, a band of ± one std), labelled with
-its epoch budget, so runs at 40 and 60 epochs sit on one figure. A dotted line marks the goal.
+Each arm is one line per epoch budget (mean over seeds, a band of ± one std), labelled with the
+budget, so runs at 40 and 60 epochs sit on one figure; an arm that two files hold at one budget is
+drawn from the one with more seeds. A dotted line marks the goal.
 
     python benchmarks/learning_curves.py benchmarks/results/proxy_benchmark.json \\
         benchmarks/results/proxy_benchmark_60ep.json --out benchmarks/results/proxy_learning_curves.png
@@ -21,9 +22,12 @@ from pathlib import Path
 
 
 def series(results: list[dict], only: set[str] | None = None) -> list[dict]:
-    """One entry per (file, arm) with a curve: label, minutes, mean, std, epochs. `only` keeps
-    the arms of those names."""
-    out = []
+    """One entry per (arm, epoch budget) with a curve: label, minutes, mean, std, epochs. `only`
+    keeps the arms of those names. An arm at one budget in several files (a re-run that added
+    seeds also holds the first seeds) is drawn once: from the file with the most seeds, the later
+    file on a tie."""
+    out: list[dict] = []
+    where: dict[tuple, int] = {}  # (arm, epochs) -> its index in out
     for res in results:
         epochs = res.get("common", {}).get("epochs")
         for name, arm in res["arms"].items():
@@ -31,10 +35,16 @@ def series(results: list[dict], only: set[str] | None = None) -> list[dict]:
             if not pts or (only and name not in only):
                 continue
             n = len(arm.get("miou") or [])
-            out.append({"arm": name, "label": f"{name}, {epochs} epochs (n={n})", "epochs": epochs,
-                        "minutes": [p["minutes"] for p in pts],
-                        "mean": [p["miou_mean"] for p in pts],
-                        "std": [p["miou_std"] or 0.0 for p in pts]})
+            entry = {"arm": name, "label": f"{name}, {epochs} epochs (n={n})", "epochs": epochs, "n": n,
+                     "minutes": [p["minutes"] for p in pts],
+                     "mean": [p["miou_mean"] for p in pts],
+                     "std": [p["miou_std"] or 0.0 for p in pts]}
+            key = (name, epochs)
+            if key not in where:
+                where[key] = len(out)
+                out.append(entry)
+            elif n >= out[where[key]]["n"]:
+                out[where[key]] = entry
     return out
 
 

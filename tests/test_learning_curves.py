@@ -40,6 +40,20 @@ def test_series_keeps_each_arm_of_each_file_with_its_budget_and_drops_empty_curv
     assert [s["label"] for s in mod.series([a40, a60], only={"other"})] == []
 
 
+def test_an_arm_two_files_hold_at_one_budget_is_drawn_once_from_the_file_with_more_seeds():
+    mod = _module()
+    first = _result(40, {"fpn": _arm([(1.0, 0.30, 0.01)], [0.40, 0.41, 0.39]),
+                         "net": _arm([(1.0, 0.20, 0.01)], [0.30, 0.31])})
+    rerun = _result(40, {"fpn": _arm([(1.1, 0.32, 0.02)], [0.40, 0.41, 0.39, 0.42, 0.38]),
+                         "net": _arm([(1.2, 0.25, 0.01)], [0.30])})
+    got = {s["arm"]: s for s in mod.series([first, rerun])}
+    assert sorted(got) == ["fpn", "net"] and len(mod.series([first, rerun])) == 2
+    assert got["fpn"]["label"] == "fpn, 40 epochs (n=5)" and got["fpn"]["mean"] == [0.32]
+    assert got["net"]["label"] == "net, 40 epochs (n=2)" and got["net"]["mean"] == [0.20]
+    tie = _result(40, {"net": _arm([(1.3, 0.27, 0.01)], [0.30, 0.29])})
+    assert mod.series([first, tie])[1]["mean"] == [0.27]  # a tie: the later file
+
+
 def test_the_script_draws_a_png_and_refuses_a_file_that_is_not_a_result(tmp_path):
     good = tmp_path / "r.json"
     good.write_text(json.dumps(_result(40, {"fpn": _arm([(1.0, 0.3, 0.01), (2.0, 0.4, 0.02)], [0.4, 0.4])})))
