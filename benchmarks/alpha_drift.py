@@ -19,6 +19,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from workbench.jsonio import read_jsonl
+
 
 def _pick(weights: list[float], allowed: list[int]) -> tuple[int, float]:
     best = max(allowed, key=lambda i: weights[i])
@@ -41,7 +43,7 @@ def decisions(line: dict) -> dict[str, list[tuple[int, float]]]:
 def drift(path: Path) -> list[dict]:
     """One row per epoch, per kind of decision: the share equal to the last epoch's decision and the
     mean weight share of the strongest choice (1/7 is undecided among 7 ops, 1/3 among 3 paths)."""
-    lines = [json.loads(t) for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
+    lines = read_jsonl(path)  # skips the torn last line of a killed search
     if not lines:
         raise ValueError("no epochs")
     per_epoch = [(line["epoch"], decisions(line)) for line in lines]
@@ -68,7 +70,7 @@ def main() -> None:
         path = run / "alphas.jsonl" if run.is_dir() else run
         try:
             out[str(run)] = drift(path)
-        except (OSError, ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             print(f"error: {path}: not a search's alphas.jsonl ({exc.__class__.__name__}: {exc})", file=sys.stderr)
             sys.exit(2)
     for run, rows in out.items():

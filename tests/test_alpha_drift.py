@@ -52,6 +52,9 @@ def test_decisions_ignore_none_and_rows_compare_each_epoch_with_the_last(tmp_pat
     assert rows[0]["ops_share"] == pytest.approx((0.5 + 0.625) / 2, abs=1e-4)
     assert rows[0]["paths_share"] == pytest.approx(0.5)
     assert "paths_share" not in mod.drift(_write(tmp_path, [_line(0, [[0.1, 0.2, 0.7]])]))[0]
+    torn = _write(tmp_path, lines)  # a killed search's torn last line is not an epoch
+    torn.write_text(torn.read_text() + '{"epoch": 3, "cel')
+    assert [r["epoch"] for r in mod.drift(torn)] == [0, 1, 2]
 
 
 def test_the_script_prints_and_writes_json_and_refuses_a_file_that_is_not_alphas(tmp_path):
@@ -64,7 +67,7 @@ def test_the_script_prints_and_writes_json_and_refuses_a_file_that_is_not_alphas
     assert json.loads(out.read_text())[str(run)][0]["ops_same_as_last"] == 0.0
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "alphas.jsonl").write_text("{not json\n")
+    (bad / "alphas.jsonl").write_text("{not json\n")  # no epoch that can be read
     done = subprocess.run([sys.executable, str(SCRIPT), str(bad)], capture_output=True, text=True)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
