@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from workbench.data import io, labels
 from workbench.errors import ConfigError, DataError
@@ -202,3 +202,18 @@ def build_seg_dataset(name: str, root: str | Path, split: str, *, train: bool,
     """
     return SegDataset(name, root, split, train=train, crop_size=crop_size, scale_range=scale_range, flip=flip,
                       preload=preload)
+
+
+def holdout_split(train_set, scored_set, fraction: float) -> tuple[Subset, Subset]:
+    """(training images, held-out images): a fixed random `fraction` of the training split (the same
+    images for every seed and run, so candidates are scored alike), kept out of training and read
+    without augmentation from `scored_set` (the same split loaded for evaluation)."""
+    n = len(train_set)
+    held = max(1, round(n * fraction))
+    if n - held < 1:
+        raise ConfigError(f"holdout: {fraction} of {n} training images leaves none to train on")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0)).tolist()
+    train, scored = Subset(train_set, sorted(order[held:])), Subset(scored_set, sorted(order[:held]))
+    for part, source in ((train, train_set), (scored, scored_set)):
+        part.num_classes, part.ignore_index = source.num_classes, source.ignore_index
+    return train, scored

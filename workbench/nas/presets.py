@@ -103,6 +103,22 @@ class SearchConfig:
     precision: Literal["fp32", "bf16", "fp16"] = field(
         "fp32", help="forward passes of the search steps: fp32, bf16 autocast (GPU, or a CPU with BF16), "
                      "or fp16 autocast with gradient scaling (CUDA only); losses and the latency term stay fp32")
+    # strategy: the differentiable search, or selection by training (workbench.nas.selection)
+    strategy: Literal["gradient", "sample"] = field(
+        "gradient", help="'gradient': differentiable search of the supernet; 'sample': draw architectures the "
+                         "table prices near the target, train each briefly, keep the best (successive halving)")
+    sample_candidates: int = field(8, min=1, help="sample: architectures drawn within sample_band of the target")
+    sample_rungs: tuple[int, ...] = field((3, 6, 12), help="sample: training epochs of each rung (from scratch); "
+                                                           "after each but the last, the best sample_keep go on")
+    sample_keep: float = field(0.5, min=0.0, max=1.0, help="sample: fraction of a rung's candidates kept")
+    sample_holdout: float = field(0.2, min=0.01, max=0.5, help="sample: fraction of train_split held out and "
+                                                               "scored (val_split is never seen)")
+    sample_band: float = field(0.1, min=0.0, max=0.9, help="sample: keep draws priced within target x (1 +- band)")
+    sample_max_draws: int = field(400, min=1, help="sample: give up after this many draws")
+    sample_recipe: str = field("fast-v3", help="sample: retrain recipe of the candidates (workbench.seg.recipes)")
+    sample_batch_size: int = field(8, min=1, help="sample: the candidates' training batch size")
+    sample_retrain: dict = field(default_factory=dict, help="sample: other retrain fields of the candidates, "
+                                                            "e.g. {memory_format: channels_last}")
     # run
     device: str = field("auto", help="cpu, cuda or auto")
     seed: int = field(0)
@@ -129,6 +145,16 @@ class SearchConfig:
                                   "target_baseline with target_fraction)")
             if self.latency_weight <= 0:
                 raise ConfigError("latency_weight: adaptive control doubles and halves it, so it must start above 0")
+        if self.strategy == "sample":
+            if self.target_latency_ms is None and not self.target_baseline:
+                raise ConfigError("strategy: 'sample' draws architectures priced near a target; give "
+                                  "target_latency_ms, or target_baseline with target_fraction")
+            if self.dataset == "random":
+                raise ConfigError("strategy: 'sample' trains its candidates on a dataset (cityscapes or camvid), "
+                                  "not 'random'")
+            if not self.sample_rungs or min(self.sample_rungs) < 1:
+                raise ConfigError(f"sample_rungs: give one or more epoch counts of at least 1, got "
+                                  f"{list(self.sample_rungs)}")
         divisor = self.size_divisor()
         for name in ("input_size", "crop_size"):
             h, w = getattr(self, name)

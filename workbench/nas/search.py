@@ -306,8 +306,10 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None 
     try:
         train, val, num_classes = build_datasets(cfg)
         lut, target = None, None
+        # a resumed run keeps its table and target (a selection's candidates were priced by them)
+        resumed = previous is not None or (resume and cfg.strategy == "sample")
         if info.is_main:  # timing (the table, a target baseline) happens in one process only
-            if previous is not None and run.lut_path.exists():
+            if resumed and run.lut_path.exists():
                 lut = load_lut(run.lut_path)
             elif cfg.lut_path:
                 lut = load_lut(cfg.lut_path)
@@ -315,11 +317,13 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None 
             else:
                 lut = lut_for(cfg, num_classes, str(device))
             atomic_write_json(run.lut_path, lut)
-            stored_target = run.record().get("target") if previous is not None else None
+            stored_target = run.record().get("target") if resumed else None
             target = stored_target or resolve_target(cfg, num_classes, device, lut)
             if target:
                 run.update(target=target, target_latency_ms=target["ms"])
         lut, target = dist_utils.broadcast_object((lut, target), info)
+        if cfg.strategy == "sample":
+            return _select(cfg, run, lut, target, num_classes, info)
         search = Search(cfg, run, lut, num_classes, device, target, info)
         if previous is not None:
             search.load(previous)
@@ -370,6 +374,24 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None 
         raise
 
 
+def _select(cfg: SearchConfig, run: RunDir, lut: dict, target: dict, num_classes: int, info: DistInfo) -> dict:
+    """`strategy: sample` (workbench.nas.selection): one process, the candidates' retrains in turn."""
+    from workbench.nas.selection import run_selection
+
+    if info.world_size > 1:
+        raise ConfigError("strategy: 'sample' trains its candidates one after another in one process; "
+                          "run it without torchrun")
+    genotype, summary = run_selection(cfg, run, build_supernet(cfg, num_classes), lut, target, num_classes)
+    save_genotype(genotype, run.genotype_path)
+    run.update(metrics={"expected_latency_ms": genotype.expected_latency_ms, "target_latency_ms": target["ms"],
+                        "target_miss_pct": miss_pct(genotype.expected_latency_ms, target["ms"]),
+                        "selection_score": summary["score"][str(len(summary["rungs"]) - 1)]},
+               artifacts={"genotype": "genotype.json", "lut": "latency_lut.json", "metrics": "metrics.jsonl",
+                          "candidates": "candidates.json"},
+               num_classes=num_classes, lut_fingerprint=lut.get("fingerprint"), selection=summary)
+    return run.finish()
+
+
 def rederive(run_dir: str | Path) -> Genotype:
     """Re-derive genotype.json from a run directory's config and last checkpoint."""
     run = RunDir(run_dir)
@@ -378,6 +400,9 @@ def rederive(run_dir: str | Path) -> Genotype:
         raise ConfigError(f"{run.path}: not a search run directory ({f'a {kind} run' if kind else 'no config.json'}); "
                           "derive needs the run directory of `workbench search`")
     cfg = resolve_config(upgrade_stored(run.read_config()))
+    if cfg.strategy == "sample":
+        raise ConfigError(f"{run.path}: a 'sample' run's genotype is the winner of its selection (candidates.json), "
+                          "not derived from architecture parameters; there is nothing to re-derive")
     state = run.load_checkpoint()
     if state is None:
         raise CheckpointError(f"{run.checkpoint_dir / 'last.pt'}: no checkpoint to derive from")

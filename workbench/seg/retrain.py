@@ -61,6 +61,8 @@ class RetrainConfig:
     data_root: str = field("datasets/synth-cityscapes", help="dataset root directory")
     train_split: str = field("train", help="training split")
     val_split: str = field("val", help="split scored after training")
+    holdout: float = field(0.0, min=0.0, max=0.5, help="hold this fraction of train_split out of training and "
+                                                       "score it instead of val_split (architecture selection)")
     epochs: int = field(100, min=1, help="training epochs")
     crop_size: tuple[int, int] = field((512, 1024), help="training crop HxW (divisible by the output stride)")
     batch_size: int = field(8, min=1, help="global batch size (split over torchrun processes)")
@@ -167,8 +169,10 @@ def build_optimizer(params, values: dict) -> torch.optim.Optimizer:
                            weight_decay=values["weight_decay"])
 
 
-def run_retrain(config: RetrainConfig | dict, run_dir: str | Path) -> dict:
-    """Train from scratch (or resume), evaluate on the val split; returns the run record."""
+def run_retrain(config: RetrainConfig | dict, run_dir: str | Path, kind: str | None = None) -> dict:
+    """Train from scratch (or resume), evaluate on the val split; returns the run record. `kind`
+    names the run's kind instead of 'retrain'/'baseline' (a selection's candidates are not retrains
+    a study benchmarks)."""
     cfg = from_dict(RetrainConfig, config, source="retrain")
     run = RunDir(run_dir)
     own_copy = cfg.genotype is not None and Path(cfg.genotype).resolve() == run.genotype_path.resolve()
@@ -177,12 +181,12 @@ def run_retrain(config: RetrainConfig | dict, run_dir: str | Path) -> dict:
     info, device = dist_utils.setup(resolve_device(cfg.device))
     try:
         if not info.is_main:  # rank 0 owns the run directory
-            return _retrain(cfg, run, device, info)
+            return _retrain(cfg, run, device, info, kind)
         with run.claim(resume=cfg.resume, overwrite=cfg.overwrite):
             if cfg.resume and run.config_path.exists():
                 cfg, _ = resume_config(RetrainConfig, run.read_config(), config, source=f"resume {run.path}")
             try:
-                return _retrain(cfg, run, device, info)
+                return _retrain(cfg, run, device, info, kind)
             except BaseException as exc:
                 rec = run.record()
                 if rec.get("status") == "running" and rec.get("pid") == os.getpid():  # started by this call
@@ -193,8 +197,9 @@ def run_retrain(config: RetrainConfig | dict, run_dir: str | Path) -> dict:
         dist_utils.cleanup()
 
 
-def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_utils.DistInfo) -> dict:
-    from workbench.data.segmentation import build_seg_dataset
+def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_utils.DistInfo,
+             kind: str | None = None) -> dict:
+    from workbench.data.segmentation import build_seg_dataset, holdout_split
 
     if cfg.batch_size % info.world_size:
         raise ConfigError(f"batch_size: {cfg.batch_size} is not divisible by the {info.world_size} processes")
@@ -202,7 +207,11 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
     cfg = dataclasses.replace(cfg, **values)  # every recipe value explicit: config.json shows what ran
     train_set = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.train_split, train=True, crop_size=cfg.crop_size,
                                   scale_range=cfg.scale_range, flip=cfg.flip, preload=cfg.preload)
-    val_set = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.val_split, train=False, preload=cfg.preload)
+    if cfg.holdout:
+        scored = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.train_split, train=False, preload=cfg.preload)
+        train_set, val_set = holdout_split(train_set, scored, cfg.holdout)
+    else:
+        val_set = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.val_split, train=False, preload=cfg.preload)
     spec = model_spec(genotype=cfg.genotype, baseline=cfg.baseline, num_classes=train_set.num_classes,
                       width=cfg.width, depth=cfg.depth)
     torch.manual_seed(cfg.seed)  # same initial weights in every process
@@ -271,7 +280,7 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
             artifacts["genotype"] = "genotype.json"
         else:
             fields.update(baseline=spec.name)
-        run.start("retrain" if spec.kind == "genotype" else "baseline", cfg.name, **fields)
+        run.start(kind or ("retrain" if spec.kind == "genotype" else "baseline"), cfg.name, **fields)
         run.update(artifacts=artifacts, metrics={"params_m": params_m},
                    steps_per_epoch=steps_per_epoch, max_steps=max_steps)
     dist_utils.barrier(info)
@@ -289,6 +298,7 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
     deployed = ema.module if ema is not None else model
 
     last_val = None
+    scored_name = f"held-out {cfg.train_split}" if cfg.holdout else cfg.val_split
     for epoch in range(start_epoch, cfg.epochs):
         # Everything random in this epoch (sampling order, augmentation, dropout) depends only on
         # (seed, epoch, rank): this is what makes resume exact.
@@ -322,16 +332,16 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
             dist_utils.sync_buffers(deployed, info)
         if epoch == cfg.epochs - 1 or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0):
             result = evaluate_model(deployed, val_set, device, model.size_divisor, cfg.eval_size, info,
-                                    desc=f"eval {cfg.val_split}")
+                                    desc=f"eval {scored_name}")
             last_val = {"epoch": epoch, "phase": "val", "miou": float(result["miou"]),
                         "pixel_acc": float(result["pixel_acc"])}
             if ema is not None:  # the raw weights' score beside the average's
                 raw = evaluate_model(model, val_set, device, model.size_divisor, cfg.eval_size, info,
-                                     desc=f"eval {cfg.val_split} (raw weights)")
+                                     desc=f"eval {scored_name} (raw weights)")
                 last_val.update(miou_raw=float(raw["miou"]), pixel_acc_raw=float(raw["pixel_acc"]))
             if info.is_main:
                 run.log_metrics(last_val)
-                log.info("epoch %d/%d: val mIoU %.4f%s", epoch + 1, cfg.epochs, last_val["miou"],
+                log.info("epoch %d/%d: %s mIoU %.4f%s", epoch + 1, cfg.epochs, scored_name, last_val["miou"],
                          f" (raw weights {last_val['miou_raw']:.4f})" if ema is not None else "")
         if info.is_main:
             run.save_checkpoint({"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),

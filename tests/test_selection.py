@@ -1,0 +1,107 @@
+"""Selection by training (`strategy: sample`): held-out split, halving rule, the run end to end,
+resume, and its refusals."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from workbench import runs
+from workbench.data.segmentation import build_seg_dataset, holdout_split
+from workbench.errors import ConfigError
+from workbench.nas.genotypes import load_genotype
+from workbench.nas.search import rederive, run_search
+from workbench.nas.selection import survivors
+from workbench.study.bench import finished_retrains
+
+
+@pytest.fixture(autouse=True)
+def keep_threads():
+    old = torch.get_num_threads()
+    yield
+    torch.set_num_threads(old)
+
+
+def config(root, lut_cache, **kw):
+    return {"preset": "autortnet", "dataset": "camvid", "data_root": str(root), "input_size": [64, 128],
+            "crop_size": [64, 128], "channels": 8, "stem_channels": 8, "head_channels": 8, "nodes": 2,
+            "lut_warmup": 0, "lut_repeats": 1, "lut_calibrate": 0, "threads": 1, "device": "cpu",
+            "lut_cache_dir": str(lut_cache), "target_latency_ms": 6.0, "strategy": "sample",
+            "sample_candidates": 4, "sample_rungs": [1, 2], "sample_band": 0.6, "sample_holdout": 0.25,
+            "sample_batch_size": 2, "sample_retrain": {"memory_format": "contiguous", "precision": "fp32"}, **kw}
+
+
+def test_holdout_split_is_fixed_disjoint_and_unaugmented(tiny_camvid):
+    train = build_seg_dataset("camvid", tiny_camvid, "train", train=True, crop_size=(32, 64))
+    scored = build_seg_dataset("camvid", tiny_camvid, "train", train=False)
+    a_train, a_scored = holdout_split(train, scored, 0.25)
+    b_train, b_scored = holdout_split(train, scored, 0.25)
+    assert len(a_scored) == 2 and len(a_train) == 6
+    assert not set(a_train.indices) & set(a_scored.indices)
+    assert sorted(a_train.indices + a_scored.indices) == list(range(8))
+    assert a_scored.indices == b_scored.indices  # every candidate and seed is scored on the same images
+    assert a_scored[0][0].shape[-2:] == (64, 128)  # full images, not training crops
+    assert a_scored.num_classes == 11 and a_train.ignore_index == train.ignore_index
+    with pytest.raises(ConfigError, match="holdout"):
+        holdout_split(torch.utils.data.TensorDataset(torch.zeros(1)), scored, 0.5)
+
+
+def test_survivors_keep_the_best_fraction_ties_to_the_earlier_draw():
+    scores = {0: 0.2, 1: 0.5, 2: 0.5, 3: 0.1, 4: 0.3}
+    assert survivors(scores, 0.5) == [1, 2, 4]  # ceil(2.5) = 3
+    assert survivors(scores, 0.0) == [1]  # at least one goes on
+    assert survivors(scores, 1.0) == [1, 2, 4, 0, 3]
+
+
+def test_sample_run_keeps_the_best_held_out_candidate_and_resumes(tmp_path, tiny_camvid):
+    cfg = config(tiny_camvid, tmp_path / "lut")
+    rec = run_search(cfg, tmp_path / "run")
+    assert rec["status"] == "finished" and rec["kind"] == "search"
+    table = json.loads((tmp_path / "run" / "candidates.json").read_text())
+    assert len(table["candidates"]) == 4
+    for entry in table["candidates"]:  # priced by the run's own table within the band
+        assert abs(entry["price_ms"] / 6.0 - 1) <= 0.6
+    # the winner, recomputed from the candidates' own run records: best of the last rung
+    last = {int(p.name.split("-c")[1]): runs.RunDir(p).record()["metrics"]["miou"]
+            for p in (tmp_path / "run" / "candidates").glob("r1-c*")}
+    assert len(last) == 2  # half of the four went on
+    first = {int(p.name.split("-c")[1]): runs.RunDir(p).record()["metrics"]["miou"]
+             for p in (tmp_path / "run" / "candidates").glob("r0-c*")}
+    assert set(last) == set(sorted(first, key=lambda i: (-first[i], i))[:2])
+    winner = max(last, key=lambda i: (last[i], -i))
+    assert rec["selection"]["winner"] == winner
+    genotype = load_genotype(tmp_path / "run" / "genotype.json")
+    assert genotype.to_dict() == load_genotype(tmp_path / "run" / "candidates" / f"c{winner:02d}.json").to_dict()
+    assert rec["metrics"]["expected_latency_ms"] == table["candidates"][winner]["price_ms"]
+    # candidates trained on the held-out split's complement, and are no retrains a study benchmarks
+    child = runs.RunDir(tmp_path / "run" / "candidates" / "r0-c00")
+    assert child.record()["kind"] == "candidate" and child.read_config()["holdout"] == 0.25
+    assert finished_retrains(tmp_path) == []
+    with pytest.raises(ConfigError, match="nothing to re-derive"):
+        rederive(tmp_path / "run")
+
+    # killed during the last rung: its runs and the result are gone; a resume finishes the same way
+    shutil.copytree(tmp_path / "run", tmp_path / "killed")
+    for p in (tmp_path / "killed" / "candidates").glob("r1-c*"):
+        shutil.rmtree(p)
+    (tmp_path / "killed" / "genotype.json").unlink()
+    lut_before = (tmp_path / "killed" / "latency_lut.json").read_bytes()
+    resumed = run_search({**cfg, "resume": True}, tmp_path / "killed")
+    assert resumed["selection"] == rec["selection"]
+    assert (tmp_path / "killed" / "latency_lut.json").read_bytes() == lut_before  # not re-timed
+    assert json.loads((tmp_path / "killed" / "candidates.json").read_text()) == table
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"target_latency_ms": None}, "strategy: 'sample' draws architectures priced near a target"),
+    ({"dataset": "random"}, "strategy: 'sample' trains its candidates on a dataset"),
+    ({"sample_rungs": []}, "sample_rungs"),
+    ({"target_latency_ms": 0.01}, "sample_band: only 0 of 16"),
+])
+def test_sample_refusals(tmp_path, tiny_camvid, change, message):
+    cfg = config(tiny_camvid, tmp_path / "lut", sample_max_draws=16, **change)
+    with pytest.raises(ConfigError, match=message):
+        run_search(cfg, tmp_path / "run")
