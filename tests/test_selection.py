@@ -82,6 +82,7 @@ def test_sample_run_keeps_the_best_held_out_candidate_and_resumes(tmp_path, tiny
     assert finished_retrains(tmp_path) == []
     with pytest.raises(ConfigError, match="nothing to re-derive"):
         rederive(tmp_path / "run")
+    _check_views(tmp_path / "run", table, winner)
 
     # killed during the last rung: its runs and the result are gone; a resume finishes the same way
     shutil.copytree(tmp_path / "run", tmp_path / "killed")
@@ -93,6 +94,24 @@ def test_sample_run_keeps_the_best_held_out_candidate_and_resumes(tmp_path, tiny
     assert resumed["selection"] == rec["selection"]
     assert (tmp_path / "killed" / "latency_lut.json").read_bytes() == lut_before  # not re-timed
     assert json.loads((tmp_path / "killed" / "candidates.json").read_text()) == table
+
+
+def _check_views(run_dir, table, winner):
+    """The panel and the offline report draw the candidates (price x held-out score per rung)."""
+    from widgets.panels import show_run
+    from widgets.report import build_report
+    from widgets.selection import candidate_rows, winner_of
+
+    assert winner_of(table) == winner
+    rows = candidate_rows(table)
+    assert [r["rung1_2ep_miou_pct"] is not None for r in rows].count(True) == 2
+    assert rows[winner]["rung1_2ep_miou_pct"] == round(100 * table["candidates"][winner]["scores"]["1"], 2)
+    panel = show_run(run_dir, live=False)
+    fig = panel.parts["curves"].figure
+    assert [t.name for t in fig.data] == ["rung 0 (1 epochs)", "rung 1 (2 epochs)", f"kept: c{winner:02d}"]
+    assert len(fig.data[0].x) == 4 and len(fig.data[1].x) == 2
+    html = build_report(run_dir, run_dir / "report.html").read_text()
+    assert ">Selection</h2>" in html and "Search curves" not in html and "rung1_2ep_miou_pct" in html
 
 
 @pytest.mark.parametrize("change, message", [

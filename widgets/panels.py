@@ -24,6 +24,7 @@ import plotly.graph_objects as go
 from widgets import cell_graph as cg
 from widgets import evolution as ev
 from widgets import frontier as fr
+from widgets import selection as sel
 from widgets import video as vid
 from widgets.records import Run, alphas_at, cell_label, epochs, load_run
 from widgets.slot import HIDE_STATIC, Panel, Slot
@@ -250,7 +251,8 @@ class RunPanel(Panel):
     """The panel(s) for one run directory, by its kind, with a header of its key facts. Follows a
     running run (see the module doc); `poll()` re-reads the records once."""
 
-    FILES = ("run_record.json", "metrics.jsonl", "alphas.jsonl", "genotype.json", "benchmark/run_record.json")
+    FILES = ("run_record.json", "metrics.jsonl", "alphas.jsonl", "genotype.json", "benchmark/run_record.json",
+             sel.CANDIDATES_FILE)
 
     def __init__(self, run_dir: str | Path, live: bool | None = None, interval: float = 2.0):
         self.path = Path(run_dir)
@@ -290,7 +292,10 @@ class RunPanel(Panel):
         run, name = self.run, self.run_name
         parts = self.parts
         metrics_fig = None
-        if run.kind == "search" and run.metrics:
+        candidates = sel.load_candidates(run.path) if run.kind == "search" else None
+        if candidates is not None:  # strategy: sample, its rungs instead of search epochs
+            metrics_fig = sel.selection_figure(candidates)
+        elif run.kind == "search" and run.metrics:
             metrics_fig = ev.search_curves_figure(run.metrics)
         elif any(m.get("phase") in ("train", "val") for m in run.metrics):
             metrics_fig = ev.training_curves_figure(run.metrics)

@@ -26,6 +26,7 @@ from typing import Any
 from widgets import compare as cmp
 from widgets import evolution as ev
 from widgets import frontier as fr
+from widgets import selection as sel
 from widgets import video as vid
 from widgets.records import load_run
 from widgets.spaces import architecture_figures, state_figures
@@ -209,6 +210,15 @@ def _summary(rep: Report, run) -> None:
 
 
 def _search_sections(rep: Report, run) -> None:
+    candidates = sel.load_candidates(run.path)
+    if candidates is not None:
+        rep.heading("Selection")
+        rep.text("Every candidate the latency table priced near the target, by its held-out mIoU after each rung "
+                 "it reached (the best go on; the ringed one is kept). The held-out images are part of the "
+                 "training split; the validation split is never seen.")
+        rep.figure(sel.selection_figure(candidates), "selection")
+        rep.table(sel.candidate_rows(candidates), csv_name="candidates")
+        return
     if run.metrics:
         rep.heading("Search curves")
         rep.figure(ev.search_curves_figure(run.metrics), "search-curves")

@@ -56,6 +56,8 @@ _ALL = [
     Metric("search_miou", "search mIoU", "%", 1, "the supernet's mIoU on the search's validation images "
            "(a proxy: the derived network is not trained yet)", "search_mIoU%"),
     Metric("val_miou", "search mIoU", "%", 1, "the supernet's mIoU after a search epoch (proxy)", "search_mIoU%"),
+    Metric("selection_score", "selection score", "%", 1, "a selection's kept candidate: its mIoU on the images "
+           "held out of the training split after the last rung (strategy: sample)", "selection%"),
     Metric("pixel_acc", "pixel accuracy", "%", 1, "", "pixel_acc%"),
     Metric("latency_ms", "measured latency", "ms", 2, "median of the benchmark at batch 1 on the measuring "
            "machine", "latency_ms"),
