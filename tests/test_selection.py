@@ -119,6 +119,8 @@ def _check_views(run_dir, table, winner):
     ({"dataset": "random"}, "strategy: 'sample' trains its candidates on a dataset"),
     ({"sample_rungs": []}, "sample_rungs"),
     ({"target_latency_ms": 0.01}, "sample_band: only 0 of 16"),
+    ({"sample_retrain": {"epochs": 3}}, "sample_retrain: 'epochs' is set by the selection itself"),
+    ({"sample_retrain": {"lrr": 0.1}}, "sample_retrain: unknown retrain field 'lrr'"),
 ])
 def test_sample_refusals(tmp_path, tiny_camvid, change, message):
     cfg = config(tiny_camvid, tmp_path / "lut", sample_max_draws=16, **change)

@@ -70,6 +70,25 @@ def survivors(scores: dict[int, float], keep: float) -> list[int]:
     return ranked[:max(1, math.ceil(keep * len(ranked)))]
 
 
+SET_BY_SELECTION = ("genotype", "baseline", "dataset", "data_root", "train_split", "holdout", "epochs", "crop_size",
+                    "batch_size", "recipe", "device", "threads", "num_workers", "seed", "resume", "overwrite", "name")
+
+
+def check_retrain_fields(cfg: SearchConfig) -> None:
+    """`sample_retrain` may set any other retrain field; refused before anything is timed or trained."""
+    import dataclasses
+
+    from workbench.seg.retrain import RetrainConfig
+
+    known = {f.name for f in dataclasses.fields(RetrainConfig)} | set(RetrainConfig.ALIASES)
+    for key in cfg.sample_retrain:
+        if key in SET_BY_SELECTION:
+            raise ConfigError(f"sample_retrain: {key!r} is set by the selection itself (see sample_* and the "
+                              "search's own fields)")
+        if key not in known:
+            raise ConfigError(f"sample_retrain: unknown retrain field {key!r}")
+
+
 def _candidate_config(cfg: SearchConfig, genotype_path: Path, epochs: int, resume: bool) -> dict:
     return {**cfg.sample_retrain,
             "genotype": str(genotype_path), "dataset": cfg.dataset,
