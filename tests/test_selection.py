@@ -121,8 +121,11 @@ def _check_views(run_dir, table, winner):
     ({"target_latency_ms": 0.01}, "sample_band: only 0 of 16"),
     ({"sample_retrain": {"epochs": 3}}, "sample_retrain: 'epochs' is set by the selection itself"),
     ({"sample_retrain": {"lrr": 0.1}}, "sample_retrain: unknown retrain field 'lrr'"),
+    ({"sample_retrain": {"crop": [32, 64]}}, "sample_retrain: 'crop' is set by the selection itself"),
 ])
 def test_sample_refusals(tmp_path, tiny_camvid, change, message):
     cfg = config(tiny_camvid, tmp_path / "lut", sample_max_draws=16, **change)
     with pytest.raises(ConfigError, match=message):
         run_search(cfg, tmp_path / "run")
+    if "sample_band" not in message:  # a bad setting is refused before the run directory is written
+        assert not (tmp_path / "run").exists()

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 
 from workbench.jsonio import read_json_object
 from workbench.names import metric
+from workbench.nas.selection import survivors
 
 CANDIDATES_FILE = "candidates.json"
 RUNG_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x")
@@ -25,13 +26,12 @@ def load_candidates(run_dir: str | Path) -> dict | None:
 
 
 def winner_of(table: dict) -> int | None:
-    """The candidate with the best score of the last rung anyone reached (ties: the earlier draw)."""
-    reached = [(int(r), c) for c in table["candidates"] for r in c["scores"]]
+    """The best candidate of the last rung anyone reached, by the selection's own rule."""
+    reached = [int(r) for c in table["candidates"] for r in c["scores"]]
     if not reached:
         return None
-    last = max(r for r, _ in reached)
-    best = max((c for r, c in reached if r == last), key=lambda c: (c["scores"][str(last)], -c["candidate"]))
-    return best["candidate"]
+    last = str(max(reached))
+    return survivors({c["candidate"]: c["scores"][last] for c in table["candidates"] if last in c["scores"]}, 0)[0]
 
 
 def candidate_rows(table: dict) -> list[dict]:

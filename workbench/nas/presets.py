@@ -155,6 +155,9 @@ class SearchConfig:
             if not self.sample_rungs or min(self.sample_rungs) < 1:
                 raise ConfigError(f"sample_rungs: give one or more epoch counts of at least 1, got "
                                   f"{list(self.sample_rungs)}")
+            from workbench.nas.selection import check_retrain_fields
+
+            check_retrain_fields(self)
         divisor = self.size_divisor()
         for name in ("input_size", "crop_size"):
             h, w = getattr(self, name)

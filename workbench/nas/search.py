@@ -306,10 +306,6 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None 
     try:
         train, val, num_classes = build_datasets(cfg)
         lut, target = None, None
-        if cfg.strategy == "sample":
-            from workbench.nas.selection import check_retrain_fields
-
-            check_retrain_fields(cfg)
         # a resumed run keeps its table and target (a selection's candidates were priced by them)
         resumed = previous is not None or (resume and cfg.strategy == "sample")
         if info.is_main:  # timing (the table, a target baseline) happens in one process only

@@ -70,33 +70,36 @@ def survivors(scores: dict[int, float], keep: float) -> list[int]:
     return ranked[:max(1, math.ceil(keep * len(ranked)))]
 
 
-SET_BY_SELECTION = ("genotype", "baseline", "dataset", "data_root", "train_split", "holdout", "epochs", "crop_size",
-                    "batch_size", "recipe", "device", "threads", "num_workers", "seed", "resume", "overwrite", "name")
-
-
-def check_retrain_fields(cfg: SearchConfig) -> None:
-    """`sample_retrain` may set any other retrain field; refused before anything is timed or trained."""
-    import dataclasses
-
-    from workbench.seg.retrain import RetrainConfig
-
-    known = {f.name for f in dataclasses.fields(RetrainConfig)} | set(RetrainConfig.ALIASES)
-    for key in cfg.sample_retrain:
-        if key in SET_BY_SELECTION:
-            raise ConfigError(f"sample_retrain: {key!r} is set by the selection itself (see sample_* and the "
-                              "search's own fields)")
-        if key not in known:
-            raise ConfigError(f"sample_retrain: unknown retrain field {key!r}")
-
-
-def _candidate_config(cfg: SearchConfig, genotype_path: Path, epochs: int, resume: bool) -> dict:
-    return {**cfg.sample_retrain,
-            "genotype": str(genotype_path), "dataset": cfg.dataset,
+def _fixed_fields(cfg: SearchConfig, genotype_path: Path, epochs: int, resume: bool) -> dict:
+    """The retrain fields a candidate takes from the search (not from `sample_retrain`)."""
+    return {"genotype": str(genotype_path), "dataset": cfg.dataset,
             "data_root": cfg.data_root or f"datasets/synth-{cfg.dataset}", "train_split": cfg.train_split,
             "holdout": cfg.sample_holdout, "epochs": epochs, "crop_size": list(cfg.crop_size),
             "batch_size": cfg.sample_batch_size, "recipe": cfg.sample_recipe, "device": cfg.device,
             "threads": cfg.threads or None, "num_workers": cfg.num_workers, "seed": cfg.seed,
             "resume": resume, "overwrite": False}
+
+
+def check_retrain_fields(cfg: SearchConfig) -> None:
+    """`sample_retrain` may set any other retrain field (SearchConfig.validate calls this, so a bad
+    one is refused before anything is written, timed or trained)."""
+    import dataclasses
+
+    from workbench.seg.retrain import RetrainConfig
+
+    known = {f.name for f in dataclasses.fields(RetrainConfig)}
+    fixed = set(_fixed_fields(cfg, Path(), 1, False)) | {"baseline"}
+    for given in cfg.sample_retrain:
+        key = RetrainConfig.ALIASES.get(given, given)
+        if key in fixed:
+            raise ConfigError(f"sample_retrain: {given!r} is set by the selection itself (see sample_* and the "
+                              "search's own fields)")
+        if key not in known:
+            raise ConfigError(f"sample_retrain: unknown retrain field {given!r}")
+
+
+def _candidate_config(cfg: SearchConfig, genotype_path: Path, epochs: int, resume: bool) -> dict:
+    return {**cfg.sample_retrain, **_fixed_fields(cfg, genotype_path, epochs, resume)}
 
 
 def train_candidate(cfg: SearchConfig, genotype_path: Path, run_dir: Path, epochs: int) -> float:
