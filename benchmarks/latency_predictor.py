@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--size", default="512x1024")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the LUT is measured on the same device)")
+    parser.add_argument("--runtime", default="eager", choices=("eager", "compile", "onnxruntime", "cudagraphs"),
+                        help="what both the table's pieces and the networks are timed in (cudagraphs: CUDA only)")
     parser.add_argument("--per-preset", type=int, default=4, help="random genotypes per preset")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per round (networks and LUT)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls per round")
@@ -89,7 +91,7 @@ def main() -> None:
         items.append((f"run:{run_dir}", load_genotype(Path(run_dir) / "genotype.json")))
     probes = [p for _, g in items for p in latency.genotype_probes(g, size)]
     lut = latency.build_lut(probes, size, args.device, args.threads, warmup=args.warmup, repeats=args.repeats,
-                            cache_dir=cache, rounds=args.rounds)
+                            cache_dir=cache, rounds=args.rounds, runtime=args.runtime)
     first = lut
     refs = []
     if args.calibrate:
@@ -99,7 +101,7 @@ def main() -> None:
         probes = [p for g in refs for p in latency.genotype_probes(g, size)]
         lut = latency.build_lut(probes + [p for _, g in items for p in latency.genotype_probes(g, size)], size,
                                 args.device, args.threads, warmup=args.warmup, repeats=args.repeats, cache_dir=cache,
-                                rounds=args.rounds)
+                                rounds=args.rounds, runtime=args.runtime)
         latency.calibrate(lut, refs, args.device, args.warmup, args.repeats, args.rounds)
         print(f"calibration scale {lut['calibration']['scale']:.3f} from {len(refs)} reference networks")
         for key in ("table_spread", "max_spread"):
@@ -117,7 +119,7 @@ def main() -> None:
     # same-moment ratios below
     builders.update({f"reference-{i}": (lambda g=g: build_network(g)) for i, g in enumerate(refs)})
     with OtherLoad() as load:
-        timed = measure_built(builders, size, args.device, *protocol)
+        timed = measure_built(builders, size, args.device, *protocol, args.runtime)
     reference_rounds = [sum(r) for r in zip(*(timed[f"reference-{i}"] for i in range(len(refs))))]
     reference_predicted = sum(latency.predict_genotype_latency(g, lut) for g in refs)
     # the calibration fitted again on the calibration networks' fastest rounds in *these* rounds: a
@@ -145,7 +147,8 @@ def main() -> None:
               f"error {100 * rows[-1]['rel_error']:5.1f}%  (op-sum only {100 * rows[-1]['op_sum_rel_error']:5.1f}%, "
               f"round spread {rows[-1]['spread']:.2f}x)", flush=True)
     errors = [r["rel_error"] for r in rows]
-    out = {"machine": device_fingerprint(args.device, args.threads), "input_size": list(size),
+    out = {"machine": device_fingerprint(args.device, args.threads, runtime=args.runtime), "input_size": list(size),
+           "runtime": args.runtime,
            "lut_entries": len(lut["entries"]), "warmup": args.warmup, "repeats": args.repeats, "rounds": args.rounds,
            "lut_table_spread": lut["table_spread"], "lut_max_spread": lut["max_spread"],
            "lut_noisy_entries": lut["noisy_entries"],
