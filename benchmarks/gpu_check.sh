@@ -18,13 +18,13 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
 for rt in cudagraphs eager; do
   echo "== latency table vs measured, $rt, 512x1024"
-  timeout 150 python3 benchmarks/latency_predictor.py --device cuda --runtime "$rt" --size 512x1024 \
+  timeout 125 python3 benchmarks/latency_predictor.py --device cuda --runtime "$rt" --size 512x1024 \
     --per-preset 4 --out "$OUT/latency_predictor_cuda_$rt.json" || echo "part failed: $rt ($?)"
 done
 echo "== paper stages"
-timeout 200 python3 benchmarks/gpu_stages.py --device cuda --warmup 2 --steps 3 --rounds 3 \
+timeout 180 python3 benchmarks/gpu_stages.py --device cuda --warmup 2 --steps 3 --rounds 3 \
   --json "$OUT/gpu_stages.json" || echo "part failed: stages ($?)"
 echo "== latency table vs measured, cudagraphs, 1024x2048"
-timeout 100 python3 benchmarks/latency_predictor.py --device cuda --runtime cudagraphs --size 1024x2048 \
+timeout 90 python3 benchmarks/latency_predictor.py --device cuda --runtime cudagraphs --size 1024x2048 \
   --per-preset 4 --out "$OUT/latency_predictor_cuda_cudagraphs_1024x2048.json" || echo "part failed: 1024x2048 ($?)"
 date -u
