@@ -110,22 +110,34 @@ def search_variant(cfg, device: torch.device, crop: tuple[int, int], args) -> di
             "supernet_params_m": round(sum(p.numel() for p in model.weight_parameters()) / 1e6, 3)}
 
 
-def search_figures(preset: str, device: torch.device, scale: float, args) -> tuple[dict, dict]:
-    """Both precisions of the preset's search steps, and the genotype its supernet derives at start."""
+def search_figures(preset: str, precision: str, device: torch.device, scale: float, args) -> dict:
+    """The preset's search steps at one precision."""
+    from workbench.nas.search import resolve_config
+
+    cfg = resolve_config({"preset": preset, "precision": precision, "device": device.type})
+    out = search_variant(cfg, device, scaled(cfg.crop_size, scale), args)
+    print(f"{preset} search {precision}: {out['search_step']}", flush=True)
+    return out
+
+
+def initial_genotype(preset: str, scale: float) -> dict:
+    """The genotype the preset's supernet derives at initialisation (seed 0): the network the
+    retrain and pretrain figures are taken of."""
     from workbench.nas.search import build_supernet, make_genotype, resolve_config
 
-    out = {}
-    for precision in ("fp32", "bf16"):
-        cfg = resolve_config({"preset": preset, "precision": precision, "device": device.type})
-        out[precision] = search_variant(cfg, device, scaled(cfg.crop_size, scale), args)
-        print(f"{preset} search {precision}: {out[precision]['search_step']}", flush=True)
     cfg = resolve_config({"preset": preset})
     torch.manual_seed(0)
     genotype = make_genotype(cfg, build_supernet(cfg, 19).derive(), 19).to_dict()
     genotype["input_size"] = list(scaled(cfg.input_size, scale))
-    out["schedule"] = {"epochs": cfg.epochs, "warmup_epochs": cfg.warmup_epochs,
-                       "steps_per_epoch": CITYSCAPES_TRAIN // 2 // cfg.batch_size}
-    return out, genotype
+    return genotype
+
+
+def schedule(preset: str) -> dict:
+    from workbench.nas.search import resolve_config
+
+    cfg = resolve_config({"preset": preset})
+    return {"epochs": cfg.epochs, "warmup_epochs": cfg.warmup_epochs,
+            "steps_per_epoch": CITYSCAPES_TRAIN // 2 // cfg.batch_size}
 
 
 def train_variant(model_of, batch: int, size: tuple[int, int], classes: int, dense: bool, fast: bool,
@@ -161,26 +173,29 @@ def train_figures(model_of, batch: int, size: tuple[int, int], classes: int, den
 
 
 def project(preset: str, search: dict, retrain: dict, pretrain: dict, args) -> dict:
-    """Hours per stage on 1 GPU from the per-step figures; 8 GPUs as a perfect-scaling lower bound."""
+    """Hours per stage on 1 GPU from the per-step figures (stages not measured are left out); 8 GPUs as
+    a perfect-scaling lower bound."""
     from workbench.nas.paper_presets import PAPER_RETRAIN
 
     def best(fig: dict) -> float | None:
         values = [v["images_per_s"] for k, v in fig.items() if isinstance(v, dict) and "images_per_s" in v]
         return max(values) if values else None
 
-    sched = search["schedule"]
+    sched = schedule(preset)
     hours = {}
     for precision in ("fp32", "bf16"):
-        s = search[precision]
+        s = search.get(precision)
+        if s is None:
+            continue
         if "seconds_per_step" in s["weight_step"] and "seconds_per_step" in s["search_step"]:
             seconds = sched["steps_per_epoch"] * (sched["warmup_epochs"] * s["weight_step"]["seconds_per_step"]
                                                   + (sched["epochs"] - sched["warmup_epochs"])
                                                   * s["search_step"]["seconds_per_step"])
             hours[f"search_{precision}"] = seconds / 3600
     retrain_images = PAPER_RETRAIN[preset]["epochs"] * CITYSCAPES_TRAIN
-    if best(retrain):
+    if retrain and best(retrain):
         hours["retrain"] = retrain_images / best(retrain) / 3600
-    if best(pretrain):
+    if pretrain and best(pretrain):
         hours["pretrain"] = args.pretrain_epochs * IMAGENET_TRAIN / best(pretrain) / 3600
     return {"hours_1_gpu": {k: round(v, 2) for k, v in hours.items()},
             "hours_8_gpus_lower_bound": {k: round(v / 8, 2) for k, v in hours.items()},
@@ -213,25 +228,34 @@ def main() -> None:
               "device_name": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
               "scale": args.scale, "warmup": args.warmup, "steps": args.steps, "rounds": args.rounds,
               "presets": {}}
-    for preset in args.presets:
-        search, genotype = search_figures(preset, device, args.scale, args)
-        from workbench.nas.network import build_network
+    from workbench.nas.network import build_network
 
+    def save() -> None:  # after every stage: a run stopped by its time limit keeps what it measured
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(record, indent=1))
+
+    for preset in args.presets:
+        genotype = initial_genotype(preset, args.scale)
+        entry = record["presets"][preset] = {
+            "derived_params_m": round(sum(q.numel() for q in build_network(genotype).parameters()) / 1e6, 3),
+            "schedule": schedule(preset), "search": {}, "retrain": {}, "pretrain": {}}
+        # cheapest first: the supernet's search step is the slow one on a GPU (launch-bound)
         rcrop = scaled(PAPER_RETRAIN[preset]["crop_size"], args.scale)
         rbatch = args.retrain_batch or PAPER_RETRAIN[preset]["batch_size"]
-        retrain = train_figures(lambda g=genotype: build_network(g), rbatch, rcrop, 19, True, device, args)
-        print(f"{preset} retrain: {retrain}", flush=True)
+        entry["retrain"] = train_figures(lambda g=genotype: build_network(g), rbatch, rcrop, 19, True, device, args)
+        print(f"{preset} retrain: {entry['retrain']}", flush=True)
+        save()
         psize = scaled((defaults["image_size"],) * 2, args.scale)
         pbatch = args.pretrain_batch or defaults["batch_size"]
-        pretrain = train_figures(lambda g=genotype: BodyClassifier(g, 1000), pbatch, psize, 1000, False, device, args)
-        print(f"{preset} pretrain: {pretrain}", flush=True)
-        record["presets"][preset] = {"search": search, "retrain": retrain, "pretrain": pretrain,
-                                     "derived_params_m": round(sum(q.numel() for q in build_network(genotype)
-                                                                   .parameters()) / 1e6, 3),
-                                     "projection": project(preset, search, retrain, pretrain, args)}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(record, indent=1))  # after each preset: a kill keeps the rest
-    print(json.dumps({k: v["projection"] for k, v in record["presets"].items()}, indent=1))
+        entry["pretrain"] = train_figures(lambda g=genotype: BodyClassifier(g, 1000), pbatch, psize, 1000, False,
+                                          device, args)
+        print(f"{preset} pretrain: {entry['pretrain']}", flush=True)
+        save()
+        for precision in ("fp32", "bf16"):
+            entry["search"][precision] = search_figures(preset, precision, device, args.scale, args)
+            entry["projection"] = project(preset, entry["search"], entry["retrain"], entry["pretrain"], args)
+            save()
+    print(json.dumps({k: v.get("projection") for k, v in record["presets"].items()}, indent=1))
 
 
 if __name__ == "__main__":
