@@ -122,6 +122,7 @@ def _check_views(run_dir, table, winner):
     ({"sample_retrain": {"epochs": 3}}, "sample_retrain: 'epochs' is set by the selection itself"),
     ({"sample_retrain": {"lrr": 0.1}}, "sample_retrain: unknown retrain field 'lrr'"),
     ({"sample_retrain": {"crop": [32, 64]}}, "sample_retrain: 'crop' is set by the selection itself"),
+    ({"sample_measure": True}, "sample_measure: needs a baseline-relative target"),
 ])
 def test_sample_refusals(tmp_path, tiny_camvid, change, message):
     cfg = config(tiny_camvid, tmp_path / "lut", sample_max_draws=16, **change)
@@ -129,3 +130,46 @@ def test_sample_refusals(tmp_path, tiny_camvid, change, message):
         run_search(cfg, tmp_path / "run")
     if "sample_band" not in message:  # a bad setting is refused before the run directory is written
         assert not (tmp_path / "run").exists()
+
+
+def test_sample_measure_keeps_only_candidates_measured_in_band_and_never_times_twice(tmp_path, tiny_camvid):
+    """The measured gate: a candidate the table prices in the band but the timer measures outside
+    sample_measure_band is dropped and the next priced draw taken; the timings are kept, so a resumed
+    selection draws the same candidates without timing again; too many misses are refused."""
+    import dataclasses
+    import itertools
+
+    from workbench.nas.search import build_supernet, lut_for, resolve_config
+    from workbench.nas.selection import MEASUREMENTS, draw_candidates, measurer, priced_draws
+
+    cfg = resolve_config({**config(tiny_camvid, tmp_path / "lut", target_latency_ms=None, sample_measure=True,
+                                   target_baseline="fpn_mobilenetv3_small_050", target_fraction=0.5,
+                                   sample_measure_band=0.1), "sample_band": 0.9})
+    supernet, lut = build_supernet(cfg, 11), lut_for(cfg, 11)
+    priced = [d for d, _ in itertools.islice(priced_draws(cfg, supernet, 11, lut, 6.0), 7)]  # the table alone
+    target = {"ms": 6.0, "baseline": cfg.target_baseline, "fraction": 0.5}
+    run = runs.RunDir(tmp_path / "run")
+    run.path.mkdir()
+    timed = []
+
+    def timer(genotype):  # every other timed candidate measures 30 % above the target
+        timed.append(genotype.to_dict())
+        return 0.5 * (1.3 if len(timed) % 2 == 0 else 1.02), {"quiet": True}
+
+    kept = draw_candidates(cfg, supernet, 11, lut, 6.0, measurer(cfg, run, target, 11, timer))
+    assert len(kept) == 4 and len(timed) == 7  # 4 in band, 3 dropped between them
+    assert [d for d, _ in kept] == priced[0::2]
+    store = json.loads((run.path / MEASUREMENTS).read_text())
+    assert len(store) == 7 and sorted(v["miss_pct"] for v in store.values())[-1] == 30.0
+
+    def fail(genotype):
+        raise AssertionError("timed again on resume")
+    again = draw_candidates(cfg, supernet, 11, lut, 6.0, measurer(cfg, run, target, 11, fail))
+    assert [d for d, _ in again] == [d for d, _ in kept]
+
+    capped = dataclasses.replace(cfg, sample_measure_max=2)
+    other = runs.RunDir(tmp_path / "other")
+    other.path.mkdir()
+    with pytest.raises(ConfigError, match=r"sample_measure: 2 timings spent .*\+30.0 %"):
+        draw_candidates(capped, supernet, 11, lut, 6.0,
+                        measurer(capped, other, target, 11, lambda g: (0.65, {"quiet": True})))

@@ -385,7 +385,8 @@ def _select(cfg: SearchConfig, run: RunDir, lut: dict, target: dict, num_classes
     save_genotype(genotype, run.genotype_path)
     run.update(metrics={"expected_latency_ms": genotype.expected_latency_ms, "target_latency_ms": target["ms"],
                         "target_miss_pct": miss_pct(genotype.expected_latency_ms, target["ms"]),
-                        "selection_score": summary["score"][str(len(summary["rungs"]) - 1)]},
+                        "selection_score": summary["score"][str(len(summary["rungs"]) - 1)],
+                        "target_measured_miss_pct": summary.get("measured_miss_pct")},
                artifacts={"genotype": "genotype.json", "lut": "latency_lut.json", "metrics": "metrics.jsonl",
                           "candidates": "candidates.json"},
                num_classes=num_classes, lut_fingerprint=lut.get("fingerprint"), selection=summary)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from workbench.errors import ConfigError
@@ -33,21 +34,22 @@ log = logging.getLogger(__name__)
 
 CANDIDATE_KIND = "candidate"
 DRAW_CHUNK = 16  # random architectures derived per call (the supernet restores its alphas after each)
+MEASUREMENTS = "measurements.json"  # sample_measure: each timed draw's ratio to the baseline
 
 
-def draw_candidates(cfg: SearchConfig, supernet, num_classes: int, lut: dict, target_ms: float
-                    ) -> list[tuple[int, Genotype]]:
-    """The first `sample_candidates` random architectures (the supernet's `random_bodies`, seeded by
-    cfg.seed) that the table prices within `sample_band` of the target, with their draw index."""
+def priced_draws(cfg: SearchConfig, supernet, num_classes: int, lut: dict, target_ms: float
+                 ) -> Iterator[tuple[int, Genotype]]:
+    """Random architectures (the supernet's `random_bodies`, seeded by cfg.seed) that the table prices
+    within `sample_band` of the target, with their draw index, in draw order; ConfigError once
+    `sample_max_draws` are spent."""
     from workbench.nas.search import make_genotype
 
-    kept: list[tuple[int, Genotype]] = []
     prices: list[float] = []
-    draw = 0
-    while len(kept) < cfg.sample_candidates:
+    in_band = draw = 0
+    while True:
         if draw >= cfg.sample_max_draws:
             span = f"{min(prices):.2f}-{max(prices):.2f} ms" if prices else "none"
-            raise ConfigError(f"sample_band: only {len(kept)} of {draw} random architectures were priced within "
+            raise ConfigError(f"sample_band: only {in_band} of {draw} random architectures were priced within "
                               f"±{100 * cfg.sample_band:.0f} % of the target {target_ms:.2f} ms (prices {span}); "
                               "widen sample_band, raise sample_max_draws or move the target")
         count = min(DRAW_CHUNK, cfg.sample_max_draws - draw)
@@ -55,12 +57,59 @@ def draw_candidates(cfg: SearchConfig, supernet, num_classes: int, lut: dict, ta
             genotype = make_genotype(cfg, body, num_classes)
             genotype.expected_latency_ms = round(predict_genotype_latency(genotype, lut), 4)
             prices.append(genotype.expected_latency_ms)
-            if abs(genotype.expected_latency_ms / target_ms - 1) <= cfg.sample_band and len(kept) < cfg.sample_candidates:
-                kept.append((draw, genotype))
             draw += 1
-    log.info("kept %d of %d draws priced within ±%.0f %% of %.2f ms", len(kept), draw, 100 * cfg.sample_band,
-             target_ms)
+            if abs(genotype.expected_latency_ms / target_ms - 1) <= cfg.sample_band:
+                in_band += 1
+                yield draw - 1, genotype
+
+
+def draw_candidates(cfg: SearchConfig, supernet, num_classes: int, lut: dict, target_ms: float,
+                    measured: Callable[[int, Genotype], float] | None = None) -> list[tuple[int, Genotype]]:
+    """The first `sample_candidates` of `priced_draws`; with `measured` (draw, genotype -> measured
+    latency / target), only those measured within `sample_measure_band` (default `sample_band`)."""
+    band = cfg.sample_band if cfg.sample_measure_band is None else cfg.sample_measure_band
+    kept: list[tuple[int, Genotype]] = []
+    for draw, genotype in priced_draws(cfg, supernet, num_classes, lut, target_ms):
+        if measured is None or abs(measured(draw, genotype) - 1) <= band:
+            kept.append((draw, genotype))
+        if len(kept) == cfg.sample_candidates:
+            break
+    log.info("kept %d draws priced within ±%.0f %% of %.2f ms%s", len(kept), 100 * cfg.sample_band, target_ms,
+             f" and measured within ±{100 * band:.0f} %" if measured else "")
     return kept
+
+
+def measurer(cfg: SearchConfig, run: RunDir, target: dict, num_classes: int,
+             time_ratio: Callable | None = None) -> Callable[[int, Genotype], float]:
+    """`measured` for draw_candidates: each candidate timed against the target's baseline (the
+    calibration's protocol, `target_measure_rounds` rounds; `workbench.nas.target.baseline_ratio_timer`)
+    and divided by the target's fraction. Timings are kept in `measurements.json`, so a resumed
+    selection reuses them instead of timing again (a second timing would draw other candidates)."""
+    from workbench.jsonio import read_json
+    from workbench.nas.target import baseline_ratio_timer
+
+    path = run.path / MEASUREMENTS
+    store = read_json(path) if path.exists() else {}
+    timer = time_ratio or baseline_ratio_timer(target["baseline"], num_classes, tuple(cfg.input_size), cfg.device,
+                                               cfg.target_measure_rounds)
+
+    def measured(draw: int, genotype: Genotype) -> float:
+        key = str(draw)
+        if key not in store:
+            if len(store) >= cfg.sample_measure_max:
+                misses = ", ".join(f"{v['miss_pct']:+.1f} %" for v in store.values())
+                raise ConfigError(f"sample_measure: {len(store)} timings spent (sample_measure_max) before "
+                                  f"{cfg.sample_candidates} candidates were measured within the band (misses: "
+                                  f"{misses}); widen sample_measure_band or move the target")
+            ratio, load = timer(genotype)
+            store[key] = {"ratio": round(ratio, 5), "miss_pct": round(100 * (ratio / target["fraction"] - 1), 2),
+                          "price_ms": genotype.expected_latency_ms, **load}
+            atomic_write_json(path, store)
+            log.info("candidate draw %d: measured %+.1f %% from the target", draw, store[key]["miss_pct"])
+        return store[key]["ratio"] / target["fraction"]
+
+    measured.store = store  # type: ignore[attr-defined]
+    return measured
 
 
 def survivors(scores: dict[int, float], keep: float) -> list[int]:
@@ -115,12 +164,14 @@ def train_candidate(cfg: SearchConfig, genotype_path: Path, run_dir: Path, epoch
     return float(result["metrics"]["miou"])
 
 
-def run_selection(cfg: SearchConfig, run: RunDir, supernet, lut: dict, target: dict, num_classes: int
-                  ) -> tuple[Genotype, dict]:
-    """Draw, train rung by rung, keep the best: (the winner's genotype, the selection's record)."""
+def run_selection(cfg: SearchConfig, run: RunDir, supernet, lut: dict, target: dict, num_classes: int,
+                  time_ratio: Callable | None = None) -> tuple[Genotype, dict]:
+    """Draw (and with `sample_measure` time), train rung by rung, keep the best: (the winner's
+    genotype, the selection's record). `time_ratio` replaces the baseline timer (tests)."""
     folder = run.path / "candidates"
     table_path = run.path / "candidates.json"
-    drawn = draw_candidates(cfg, supernet, num_classes, lut, float(target["ms"]))
+    measured = measurer(cfg, run, target, num_classes, time_ratio) if cfg.sample_measure else None
+    drawn = draw_candidates(cfg, supernet, num_classes, lut, float(target["ms"]), measured)
     entries = []
     for index, (draw, genotype) in enumerate(drawn):
         path = folder / f"c{index:02d}.json"
@@ -130,6 +181,8 @@ def run_selection(cfg: SearchConfig, run: RunDir, supernet, lut: dict, target: d
                         "price_ms": genotype.expected_latency_ms,
                         "price_vs_target_pct": round(100 * (genotype.expected_latency_ms / target["ms"] - 1), 2),
                         "scores": {}})
+        if measured is not None:
+            entries[-1]["measured_vs_target_pct"] = measured.store[str(draw)]["miss_pct"]
     truncate_jsonl(run.metrics_path, lambda r: False)  # rungs are re-logged from the candidates' records
     alive = list(range(len(entries)))
     for rung, epochs in enumerate(cfg.sample_rungs):
@@ -153,5 +206,8 @@ def run_selection(cfg: SearchConfig, run: RunDir, supernet, lut: dict, target: d
     summary = {"winner": winner, "draw": entries[winner]["draw"], "score": entries[winner]["scores"],
                "candidates": len(entries), "rungs": list(cfg.sample_rungs), "keep": cfg.sample_keep,
                "holdout": cfg.sample_holdout, "recipe": cfg.sample_recipe}
+    if measured is not None:
+        summary.update({"measured_miss_pct": entries[winner]["measured_vs_target_pct"],
+                        "timings": len(measured.store)})
     return genotype, summary
 
