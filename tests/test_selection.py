@@ -140,7 +140,7 @@ def test_sample_measure_keeps_only_candidates_measured_in_band_and_never_times_t
     import itertools
 
     from workbench.nas.search import build_supernet, lut_for, resolve_config
-    from workbench.nas.selection import MEASUREMENTS, draw_candidates, measurer, priced_draws
+    from workbench.nas.selection import MEASUREMENTS, Measured, draw_candidates, priced_draws
 
     cfg = resolve_config({**config(tiny_camvid, tmp_path / "lut", target_latency_ms=None, sample_measure=True,
                                    target_baseline="fpn_mobilenetv3_small_050", target_fraction=0.5,
@@ -156,7 +156,7 @@ def test_sample_measure_keeps_only_candidates_measured_in_band_and_never_times_t
         timed.append(genotype.to_dict())
         return 0.5 * (1.3 if len(timed) % 2 == 0 else 1.02), {"quiet": True}
 
-    kept = draw_candidates(cfg, supernet, 11, lut, 6.0, measurer(cfg, run, target, 11, timer))
+    kept = draw_candidates(cfg, supernet, 11, lut, 6.0, Measured(cfg, run, target, 11, timer))
     assert len(kept) == 4 and len(timed) == 7  # 4 in band, 3 dropped between them
     assert [d for d, _ in kept] == priced[0::2]
     store = json.loads((run.path / MEASUREMENTS).read_text())
@@ -164,7 +164,7 @@ def test_sample_measure_keeps_only_candidates_measured_in_band_and_never_times_t
 
     def fail(genotype):
         raise AssertionError("timed again on resume")
-    again = draw_candidates(cfg, supernet, 11, lut, 6.0, measurer(cfg, run, target, 11, fail))
+    again = draw_candidates(cfg, supernet, 11, lut, 6.0, Measured(cfg, run, target, 11, fail))
     assert [d for d, _ in again] == [d for d, _ in kept]
 
     capped = dataclasses.replace(cfg, sample_measure_max=2)
@@ -172,4 +172,4 @@ def test_sample_measure_keeps_only_candidates_measured_in_band_and_never_times_t
     other.path.mkdir()
     with pytest.raises(ConfigError, match=r"sample_measure: 2 timings spent .*\+30.0 %"):
         draw_candidates(capped, supernet, 11, lut, 6.0,
-                        measurer(capped, other, target, 11, lambda g: (0.65, {"quiet": True})))
+                        Measured(capped, other, target, 11, lambda g: (0.65, {"quiet": True})))

@@ -79,37 +79,36 @@ def draw_candidates(cfg: SearchConfig, supernet, num_classes: int, lut: dict, ta
     return kept
 
 
-def measurer(cfg: SearchConfig, run: RunDir, target: dict, num_classes: int,
-             time_ratio: Callable | None = None) -> Callable[[int, Genotype], float]:
-    """`measured` for draw_candidates: each candidate timed against the target's baseline (the
+class Measured:
+    """`measured` for draw_candidates: a candidate timed against the target's baseline (the
     calibration's protocol, `target_measure_rounds` rounds; `workbench.nas.target.baseline_ratio_timer`)
-    and divided by the target's fraction. Timings are kept in `measurements.json`, so a resumed
-    selection reuses them instead of timing again (a second timing would draw other candidates)."""
-    from workbench.jsonio import read_json
-    from workbench.nas.target import baseline_ratio_timer
+    and divided by the target's fraction. Timings are kept in `measurements.json` (`store`), so a
+    resumed selection reuses them instead of timing again (a second timing could keep other draws)."""
 
-    path = run.path / MEASUREMENTS
-    store = read_json(path) if path.exists() else {}
-    timer = time_ratio or baseline_ratio_timer(target["baseline"], num_classes, tuple(cfg.input_size), cfg.device,
-                                               cfg.target_measure_rounds)
+    def __init__(self, cfg: SearchConfig, run: RunDir, target: dict, num_classes: int,
+                 time_ratio: Callable | None = None):
+        from workbench.jsonio import read_json
+        from workbench.nas.target import baseline_ratio_timer
 
-    def measured(draw: int, genotype: Genotype) -> float:
+        self.cfg, self.fraction, self.path = cfg, target["fraction"], run.path / MEASUREMENTS
+        self.store: dict[str, dict] = read_json(self.path) if self.path.exists() else {}
+        self.timer = time_ratio or baseline_ratio_timer(target["baseline"], num_classes, tuple(cfg.input_size),
+                                                        cfg.device, cfg.target_measure_rounds)
+
+    def __call__(self, draw: int, genotype: Genotype) -> float:
         key = str(draw)
-        if key not in store:
-            if len(store) >= cfg.sample_measure_max:
-                misses = ", ".join(f"{v['miss_pct']:+.1f} %" for v in store.values())
-                raise ConfigError(f"sample_measure: {len(store)} timings spent (sample_measure_max) before "
-                                  f"{cfg.sample_candidates} candidates were measured within the band (misses: "
-                                  f"{misses}); widen sample_measure_band or move the target")
-            ratio, load = timer(genotype)
-            store[key] = {"ratio": round(ratio, 5), "miss_pct": round(100 * (ratio / target["fraction"] - 1), 2),
-                          "price_ms": genotype.expected_latency_ms, **load}
-            atomic_write_json(path, store)
-            log.info("candidate draw %d: measured %+.1f %% from the target", draw, store[key]["miss_pct"])
-        return store[key]["ratio"] / target["fraction"]
-
-    measured.store = store  # type: ignore[attr-defined]
-    return measured
+        if key not in self.store:
+            if len(self.store) >= self.cfg.sample_measure_max:
+                seen = ", ".join(f"{v['miss_pct']:+.1f} %" for v in self.store.values())
+                raise ConfigError(f"sample_measure: {len(self.store)} timings spent (sample_measure_max) before "
+                                  f"{self.cfg.sample_candidates} candidates were measured within the band "
+                                  f"(measured: {seen}); widen sample_measure_band or move the target")
+            ratio, load = self.timer(genotype)
+            self.store[key] = {"ratio": round(ratio, 5), "miss_pct": round(100 * (ratio / self.fraction - 1), 2),
+                               "price_ms": genotype.expected_latency_ms, **load}
+            atomic_write_json(self.path, self.store)
+            log.info("candidate draw %d: measured %+.1f %% from the target", draw, self.store[key]["miss_pct"])
+        return self.store[key]["ratio"] / self.fraction
 
 
 def survivors(scores: dict[int, float], keep: float) -> list[int]:
@@ -170,7 +169,7 @@ def run_selection(cfg: SearchConfig, run: RunDir, supernet, lut: dict, target: d
     genotype, the selection's record). `time_ratio` replaces the baseline timer (tests)."""
     folder = run.path / "candidates"
     table_path = run.path / "candidates.json"
-    measured = measurer(cfg, run, target, num_classes, time_ratio) if cfg.sample_measure else None
+    measured = Measured(cfg, run, target, num_classes, time_ratio) if cfg.sample_measure else None
     drawn = draw_candidates(cfg, supernet, num_classes, lut, float(target["ms"]), measured)
     entries = []
     for index, (draw, genotype) in enumerate(drawn):

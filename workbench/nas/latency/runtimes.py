@@ -63,7 +63,7 @@ def bind(module: nn.Module, inputs: list[torch.Tensor], runtime: str = "eager", 
         return lambda: _inference(compiled, inputs)
     if runtime == "onnxruntime":
         return _onnxruntime(module, inputs, threads)
-    return _cuda_graph(module, inputs)
+    return _GraphReplay(module, inputs)
 
 
 @torch.inference_mode()
@@ -87,10 +87,6 @@ def _onnxruntime(module: nn.Module, inputs: list[torch.Tensor], threads: int | N
     arrays = {f"x{k}": x.detach().cpu().numpy() for k, x in enumerate(inputs)}
     feeds = {i.name: arrays[i.name] for i in session.get_inputs()}  # unused inputs are dropped by the exporter
     return lambda: session.run(None, feeds)
-
-
-def _cuda_graph(module: nn.Module, inputs: list[torch.Tensor]) -> Callable[[], object]:
-    return _GraphReplay(module, inputs)
 
 
 class _GraphReplay:
