@@ -59,6 +59,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the LUT is measured on the same device)")
     parser.add_argument("--runtime", default="eager", choices=("eager", "compile", "onnxruntime", "cudagraphs"),
                         help="what both the table's pieces and the networks are timed in (cudagraphs: CUDA only)")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"),
+                        help="weights and inputs of both the table's pieces and the networks")
     parser.add_argument("--per-preset", type=int, default=4, help="random genotypes per preset")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per round (networks and LUT)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls per round")
@@ -73,7 +75,7 @@ def main() -> None:
     import torch
 
     from workbench.config import parse_size
-    from workbench.device import device_fingerprint
+    from workbench.device import device_fingerprint, latency_dtype
     from workbench.loadcheck import OtherLoad
     from workbench.nas.genotypes import load_genotype
     from workbench.nas.latency import table as latency
@@ -91,7 +93,7 @@ def main() -> None:
         items.append((f"run:{run_dir}", load_genotype(Path(run_dir) / "genotype.json")))
     probes = [p for _, g in items for p in latency.genotype_probes(g, size)]
     lut = latency.build_lut(probes, size, args.device, args.threads, warmup=args.warmup, repeats=args.repeats,
-                            cache_dir=cache, rounds=args.rounds, runtime=args.runtime)
+                            cache_dir=cache, rounds=args.rounds, runtime=args.runtime, dtype=args.dtype)
     first = lut
     refs = []
     if args.calibrate:
@@ -101,7 +103,7 @@ def main() -> None:
         probes = [p for g in refs for p in latency.genotype_probes(g, size)]
         lut = latency.build_lut(probes + [p for _, g in items for p in latency.genotype_probes(g, size)], size,
                                 args.device, args.threads, warmup=args.warmup, repeats=args.repeats, cache_dir=cache,
-                                rounds=args.rounds, runtime=args.runtime)
+                                rounds=args.rounds, runtime=args.runtime, dtype=args.dtype)
         latency.calibrate(lut, refs, args.device, args.warmup, args.repeats, args.rounds)
         print(f"calibration scale {lut['calibration']['scale']:.3f} from {len(refs)} reference networks")
         for key in ("table_spread", "max_spread"):
@@ -119,7 +121,7 @@ def main() -> None:
     # same-moment ratios below
     builders.update({f"reference-{i}": (lambda g=g: build_network(g)) for i, g in enumerate(refs)})
     with OtherLoad() as load:
-        timed = measure_built(builders, size, args.device, *protocol, args.runtime)
+        timed = measure_built(builders, size, args.device, *protocol, args.runtime, dtype=args.dtype)
     reference_rounds = [sum(r) for r in zip(*(timed[f"reference-{i}"] for i in range(len(refs))))]
     reference_predicted = sum(latency.predict_genotype_latency(g, lut) for g in refs)
     # the calibration fitted again on the calibration networks' fastest rounds in *these* rounds: a
@@ -147,8 +149,8 @@ def main() -> None:
               f"error {100 * rows[-1]['rel_error']:5.1f}%  (op-sum only {100 * rows[-1]['op_sum_rel_error']:5.1f}%, "
               f"round spread {rows[-1]['spread']:.2f}x)", flush=True)
     errors = [r["rel_error"] for r in rows]
-    out = {"machine": device_fingerprint(args.device, args.threads, runtime=args.runtime), "input_size": list(size),
-           "runtime": args.runtime,
+    out = {"machine": device_fingerprint(args.device, args.threads, latency_dtype(args.dtype), runtime=args.runtime),
+           "input_size": list(size), "runtime": args.runtime, "dtype": args.dtype,
            "lut_entries": len(lut["entries"]), "warmup": args.warmup, "repeats": args.repeats, "rounds": args.rounds,
            "lut_table_spread": lut["table_spread"], "lut_max_spread": lut["max_spread"],
            "lut_noisy_entries": lut["noisy_entries"],

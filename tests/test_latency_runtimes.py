@@ -67,10 +67,10 @@ def test_lut_and_bench_per_runtime_and_refusal(tmp_path, capsys):
 
 
 def test_search_refuses_a_table_of_another_runtime(tmp_path):
-    from workbench.nas.latency.table import check_lut_runtime
+    from workbench.nas.latency.table import check_lut_setting
 
     lut = {"fingerprint": device_fingerprint("cpu", 1, runtime="onnxruntime")}
-    check_lut_runtime(lut, "onnxruntime", "lut_path")
+    check_lut_setting(lut, "onnxruntime", "lut_path")
     with pytest.raises(ConfigError, match="^lut_path: the latency table was timed in runtime 'onnxruntime'"):
-        check_lut_runtime(lut, "eager", "lut_path")
-    check_lut_runtime({"fingerprint": {"name": "old table"}}, "eager", "lut_path")  # before runtimes: eager
+        check_lut_setting(lut, "eager", "lut_path")
+    check_lut_setting({"fingerprint": {"name": "old table"}}, "eager", "lut_path")  # before runtimes: eager

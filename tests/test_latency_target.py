@@ -430,10 +430,11 @@ def test_a_calibration_times_with_at_least_the_study_bench_protocol(monkeypatch)
     network rebuilt per round as there."""
     from workbench.nas.latency import table as lat
 
-    seen = []
+    seen, dtypes = [], []
 
-    def fake_measure(nets, image, device, warmup, repeats, rounds, runtime):
+    def fake_measure(nets, image, device, warmup, repeats, rounds, runtime, dtype="float32"):
         seen.append((warmup, repeats, rounds))
+        dtypes.append(dtype)
         return {k: [2.0 + i for i in range(rounds)] for k in nets}
 
     monkeypatch.setattr(lat, "measure_built", fake_measure)
@@ -448,6 +449,9 @@ def test_a_calibration_times_with_at_least_the_study_bench_protocol(monkeypatch)
     assert lut["calibration"]["genotypes"] == [{"stand-in": "genotype"}]  # kept for a same-run price
     lat.calibrate(lut, [network], "cpu", warmup=4, repeats=20, rounds=30, references={})
     assert seen[-1] == (4, 20, 30)  # a longer protocol asked for is kept
+    assert dtypes == ["float32", "float32"]
+    lat.calibrate({**lut, "fingerprint": {"dtype": "bfloat16"}}, [network], "cpu")
+    assert dtypes[-1] == "bfloat16"  # the calibration networks are timed in the table's dtype
     assert lat.REFERENCE_ESTIMATOR.endswith("3-10-21")  # so calibrations cached before this are timed again
 
 
@@ -460,7 +464,7 @@ def test_a_same_run_price_times_the_calibration_networks_in_the_networks_rounds(
     calls = []
     rounds = {"calibration:0": [4.0, 3.0, 5.0], "calibration:1": [9.0, 8.0, 12.0], "network": [7.0, 6.5, 9.0]}
 
-    def fake_measure(nets, image, device, warmup, repeats, n_rounds, runtime):
+    def fake_measure(nets, image, device, warmup, repeats, n_rounds, runtime, dtype="float32"):
         calls.append((sorted(nets), (warmup, repeats, n_rounds)))
         return {k: rounds[k] for k in nets}
 

@@ -29,6 +29,17 @@ def resolve_device(device: str = "auto") -> torch.device:
     return dev
 
 
+# the dtypes a network can be timed in (weights and input cast to it, as a half-precision deployment runs)
+LATENCY_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def latency_dtype(name: str, where: str = "dtype") -> torch.dtype:
+    """The torch dtype a latency setting names; ConfigError naming `where` for another name."""
+    if name not in LATENCY_DTYPES:
+        raise ConfigError(f"{where}: unknown dtype {name!r} (known: {', '.join(LATENCY_DTYPES)})")
+    return LATENCY_DTYPES[name]
+
+
 def set_threads(threads: int | None) -> int:
     """Fix the intra-op thread count (latency numbers are meaningless otherwise)."""
     if threads:

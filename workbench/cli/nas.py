@@ -18,11 +18,12 @@ def _lut_build(args: argparse.Namespace) -> int:
 
     values = _values(args, size="input_size", device="device", threads="threads", dataset="dataset",
                      repeats="lut_repeats", warmup="lut_warmup", rounds="lut_rounds", cache_dir="lut_cache_dir",
-                     runtime="lut_runtime")
+                     runtime="lut_runtime", dtype="lut_dtype")
     lut = steps.build_lut(values, args.out, args.genotype)
     size = lut["input_size"]
     print(f"latency table: {len(lut['entries'])} entries ({lut['measured']} measured, {lut['cached']} cached) "
-          f"for {lut['fingerprint']['name']} at {size[0]}x{size[1]} -> {args.out}")
+          f"for {lut['fingerprint']['name']} at {size[0]}x{size[1]}, {lut['fingerprint']['dtype']}, "
+          f"{lut['fingerprint']['runtime']} -> {args.out}")
     if args.genotype:
         print(f"predicted latency of {args.genotype}: {lut['predicted_ms']:.2f} ms")
     return 0
@@ -85,6 +86,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="timing rounds over all entries; each entry keeps its fastest round median")
     p.add_argument("--runtime", default=None, choices=("eager", "compile", "onnxruntime", "cudagraphs"),
                    help="time the pieces in this runtime (default eager; part of the table's fingerprint)")
+    p.add_argument("--dtype", default=None, choices=("float32", "float16", "bfloat16"),
+                   help="time the pieces in this dtype (default float32; part of the table's fingerprint)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", nargs="+",
                    help="override a preset field")
     p.set_defaults(func=_lut_build)

@@ -98,6 +98,9 @@ class SearchConfig:
     lut_rounds: int = field(3, min=1, help="rounds over all entries; an entry keeps its fastest round (load spikes)")
     lut_runtime: str = field("eager", help="runtime the table is timed in: eager, compile, onnxruntime (CPU) or "
                                            "cudagraphs (GPU); part of the table's fingerprint")
+    lut_dtype: Literal["float32", "float16", "bfloat16"] = field(
+        "float32", help="dtype the table's pieces (and the target's networks) are timed in, weights and input "
+                        "cast to it as a half-precision deployment runs; part of the table's fingerprint")
     lut_calibrate: int = field(2, min=0, help="reference networks timed end to end to calibrate the LUT (0 = off)")
     threads: int = field(0, min=0, help="intra-op threads for the search and LUT timing (0 = torch default)")
     precision: Literal["fp32", "bf16", "fp16"] = field(

@@ -28,7 +28,7 @@ from workbench.nas.genotypes import Genotype, save_genotype
 from workbench.nas.latency.table import (
     build_lut,
     calibrate_cached,
-    check_lut_runtime,
+    check_lut_setting,
     load_lut,
     predict_genotype_latency,
 )
@@ -86,7 +86,7 @@ def lut_for(cfg: SearchConfig, num_classes: int, device: str | None = None) -> d
     lut = build_lut(model.lut_probes(cfg.input_size), cfg.input_size, device or cfg.device, cfg.threads,
                     cfg.lut_warmup, cfg.lut_repeats, cfg.lut_cache_dir or None,
                     meta={"preset": cfg.preset, "num_classes": num_classes}, rounds=cfg.lut_rounds,
-                    runtime=cfg.lut_runtime)
+                    runtime=cfg.lut_runtime, dtype=cfg.lut_dtype)
     if cfg.lut_calibrate:
         lut = calibrate_cached(
             lut, lambda: [make_genotype(cfg, b, num_classes) for b in model.random_bodies(cfg.lut_calibrate, 12345)],
@@ -108,7 +108,7 @@ def build_table(values: dict, out: str | Path | None = None, genotype: str | Pat
         g = load_genotype(genotype)
         lut = build_lut(genotype_probes(g, cfg.input_size), cfg.input_size, cfg.device, cfg.threads,
                         cfg.lut_warmup, cfg.lut_repeats, cfg.lut_cache_dir or None, meta={"preset": g.preset},
-                        rounds=cfg.lut_rounds, runtime=cfg.lut_runtime)
+                        rounds=cfg.lut_rounds, runtime=cfg.lut_runtime, dtype=cfg.lut_dtype)
         lut["predicted_ms"] = round(predict_genotype_latency(g, lut), 4)
     else:
         lut = lut_for(cfg, NUM_CLASSES[cfg.dataset])
@@ -238,7 +238,7 @@ class Search:
         cfg = self.cfg
         if cfg.target_derive and self.target and cfg.target_measure and measure and self.target.get("baseline"):
             timer = baseline_ratio_timer(self.target["baseline"], self.num_classes, tuple(cfg.input_size), self.device,
-                                         cfg.target_measure_rounds)
+                                         cfg.target_measure_rounds, cfg.lut_runtime, cfg.lut_dtype)
             return measure_to_target(self, self.target, cfg.target_derive_band, timer,
                                      accept_band=cfg.target_measure_band, max_tries=cfg.target_measure_tries)
         if cfg.target_derive and self.target:
@@ -313,7 +313,7 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None 
                 lut = load_lut(run.lut_path)
             elif cfg.lut_path:
                 lut = load_lut(cfg.lut_path)
-                check_lut_runtime(lut, cfg.lut_runtime, "lut_path")
+                check_lut_setting(lut, cfg.lut_runtime, "lut_path", cfg.lut_dtype)
             else:
                 lut = lut_for(cfg, num_classes, str(device))
             atomic_write_json(run.lut_path, lut)

@@ -92,7 +92,7 @@ def baseline_latency(name: str, num_classes: int, size: tuple[int, int], device,
     when it was timed there quietly; else timed now, and cached unless other processes were busy."""
     import torch
 
-    from workbench.device import device_fingerprint, resolve_device, set_threads
+    from workbench.device import device_fingerprint, latency_dtype, resolve_device, set_threads
     from workbench.loadcheck import OtherLoad
     from workbench.nas.latency.timing import (
         add_cache_entries,
@@ -106,7 +106,8 @@ def baseline_latency(name: str, num_classes: int, size: tuple[int, int], device,
     old_threads = torch.get_num_threads()
     threads = set_threads(cfg.threads or None) if dev.type == "cpu" else None
     try:
-        fp = {**device_fingerprint(dev, threads, runtime=cfg.lut_runtime), "input_size": list(size)}
+        fp = {**device_fingerprint(dev, threads, latency_dtype(cfg.lut_dtype), runtime=cfg.lut_runtime),
+              "input_size": list(size)}
         cfile, key = cache_file(fp, cfg.lut_cache_dir or None), reference_key(name, num_classes)
         known = read_cache(cfile).get(key)
         if known is not None:
@@ -114,7 +115,8 @@ def baseline_latency(name: str, num_classes: int, size: tuple[int, int], device,
         with timelock.quiet(), OtherLoad() as load:
             measured = measure_network_latency(build_baseline(name, num_classes), size, dev,
                                                warmup=max(cfg.lut_warmup, 1), repeats=max(cfg.lut_repeats, 3),
-                                               rounds=max(cfg.lut_rounds, 3))
+                                               rounds=max(cfg.lut_rounds, 3), runtime=cfg.lut_runtime,
+                                               dtype=cfg.lut_dtype)
         if load.busy:
             log.warning("latency target: %s timed while other processes used %.0f%% of the machine; the target "
                         "is flagged busy and the timing is not cached", name, 100 * load.share)
@@ -279,8 +281,9 @@ def next_aim(tries: list[dict]) -> float:
 
 
 def pair_ratio(genotype: dict, baseline: str, num_classes: int, size: list[int], device: str,
-               protocol: list[int]) -> float:
-    """Median over rounds of network / baseline, each built afresh in every round (`measure_built`)."""
+               protocol: list[int], runtime: str = "eager", dtype: str = "float32") -> float:
+    """Median over rounds of network / baseline, each built afresh in every round (`measure_built`),
+    in the table's runtime and dtype."""
     import statistics
 
     from workbench.nas.genotypes import genotype_from_dict
@@ -289,12 +292,13 @@ def pair_ratio(genotype: dict, baseline: str, num_classes: int, size: list[int],
 
     net = genotype_from_dict(genotype)
     base = reference_builder(reference_key(baseline, num_classes))
-    timed = measure_built({"net": lambda: build_network(net), "base": base}, tuple(size), device, *protocol)
+    timed = measure_built({"net": lambda: build_network(net), "base": base}, tuple(size), device, *protocol,
+                          runtime=runtime, dtype=dtype)
     return statistics.median(n / b for n, b in zip(timed["net"], timed["base"]))
 
 
 def baseline_ratio_timer(baseline: str, num_classes: int, size: tuple[int, int], device,
-                         rounds: int | None = None) -> Callable:
+                         rounds: int | None = None, runtime: str = "eager", dtype: str = "float32") -> Callable:
     """time_ratio for `measure_to_target`: `pair_ratio` with the calibration's (the study bench's)
     protocol (`rounds` rounds when given), in a fresh Python process with this process's threads.
     Not in the search's own process: there, holding the supernet, the same timer read networks a
@@ -315,7 +319,8 @@ def baseline_ratio_timer(baseline: str, num_classes: int, size: tuple[int, int],
 
     def time_ratio(genotype) -> tuple[float, dict]:
         job = {"genotype": genotype.to_dict(), "baseline": baseline, "num_classes": num_classes,
-               "size": list(size), "device": str(device), "protocol": protocol, "threads": torch.get_num_threads()}
+               "size": list(size), "device": str(device), "protocol": protocol, "threads": torch.get_num_threads(),
+               "runtime": runtime, "dtype": dtype}
         with timelock.quiet() as quiet, OtherLoad() as load:  # the child's CPU time counts as ours
             done = subprocess.run([sys.executable, "-m", "workbench.nas.target"], input=json.dumps(job),
                                   capture_output=True, text=True)

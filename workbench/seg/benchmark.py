@@ -30,7 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from workbench import timelock
 from workbench.config import field, from_dict, to_dict
-from workbench.device import device_fingerprint, resolve_device, set_threads, synchronize
+from workbench.device import device_fingerprint, latency_dtype, resolve_device, set_threads, synchronize
 from workbench.errors import ConfigError, DataError
 from workbench.jsonio import atomic_write_json, read_json
 from workbench.loadcheck import OtherLoad
@@ -43,7 +43,6 @@ from workbench.seg.model import ModelSpec, build_from_spec, check_size, count_pa
 log = logging.getLogger(__name__)
 
 PAPER_SIZES = {"cityscapes-full": (1024, 2048), "paper": (768, 1536), "half": (512, 1024)}
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 @dataclass
@@ -154,11 +153,11 @@ def _cuda_memory(model, x: torch.Tensor) -> dict:
             "method": "torch.cuda.max_memory_allocated during one forward (weights + input + activations)"}
 
 
-def _cpu_memory(spec: ModelSpec, size: tuple[int, int], threads: int) -> dict:
-    """Peak RSS growth of a fresh process over one forward (a process of its own so that the
-    high-water mark is not the benchmark's own)."""
+def _cpu_memory(spec: ModelSpec, size: tuple[int, int], threads: int, dtype: str = "float32") -> dict:
+    """Peak RSS growth of a fresh process over one forward in `dtype` (a process of its own so that
+    the high-water mark is not the benchmark's own)."""
     args = json.dumps({"kind": spec.kind, "name": spec.name, "num_classes": spec.num_classes,
-                       "size": list(size), "threads": threads})
+                       "size": list(size), "threads": threads, "dtype": dtype})
     code = f"from workbench.seg.benchmark import _memory_child; _memory_child({args!r})"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
@@ -185,8 +184,9 @@ def _memory_child(args: str) -> None:
     torch.set_num_threads(a["threads"])
     spec = model_spec(genotype=a["name"] if a["kind"] == "genotype" else None,
                       baseline=a["name"] if a["kind"] == "baseline" else None, num_classes=a["num_classes"])
-    model = build_from_spec(spec).eval()
-    x = torch.randn(1, 3, *a["size"])
+    dtype = latency_dtype(a.get("dtype", "float32"))
+    model = build_from_spec(spec).eval().to(dtype)
+    x = torch.randn(1, 3, *a["size"]).to(dtype)
     weights = sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
     try:  # Linux: reset the peak-RSS mark (VmHWM) so that model construction does not count
         with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
@@ -224,11 +224,11 @@ def _lut_prediction(cfg: BenchmarkConfig, spec: ModelSpec, device_fp: dict) -> t
         for key in ("device_type", "name", "dtype", "threads"):
             if key in lut_fp and key in device_fp and lut_fp[key] != device_fp[key]:
                 mismatch.append(f"{key} {lut_fp[key]}")
-        if lut_fp.get("runtime", "eager") != cfg.runtime:
-            if cfg.lut:  # the table the user named was timed in another runtime: refuse it
-                from workbench.nas.latency.table import check_lut_runtime
+        if cfg.lut:  # the table the user named was timed in another runtime or dtype: refuse it
+            from workbench.nas.latency.table import check_lut_setting
 
-                check_lut_runtime({"fingerprint": lut_fp}, cfg.runtime, "lut")
+            check_lut_setting({"fingerprint": lut_fp}, cfg.runtime, "lut", cfg.dtype)
+        if lut_fp.get("runtime", "eager") != cfg.runtime:
             mismatch.append(f"runtime {lut_fp.get('runtime', 'eager')}")
     if mismatch:
         return {"predicted_ms": None, "path": str(path),
@@ -296,11 +296,7 @@ def run_benchmark(config: BenchmarkConfig | dict, run_dir: str | Path | None = N
 
 def _benchmark(cfg: BenchmarkConfig) -> dict:
     device = resolve_device(cfg.device)
-    dtype = DTYPES[cfg.dtype]
-    if dtype != torch.float32 and device.type != "cuda":
-        raise ConfigError(f"dtype: {cfg.dtype} is only benchmarked on CUDA; use float32 on the CPU")
-    if cfg.lut_same_run and dtype != torch.float32:
-        raise ConfigError(f"lut_same_run: the calibration networks are timed in float32, not {cfg.dtype}")
+    dtype = latency_dtype(cfg.dtype)
     threads = set_threads(cfg.threads)
     spec = network_spec(cfg)
     torch.manual_seed(0)
@@ -311,7 +307,7 @@ def _benchmark(cfg: BenchmarkConfig) -> dict:
     flops = count_flops(model, x)  # on the CPU, in fp32: FLOPs do not depend on the device
     model = model.to(device=device, dtype=dtype)
     x = x.to(device=device, dtype=dtype)
-    check_runtime(cfg.runtime, device)
+    check_runtime(cfg.runtime, device, cfg.dtype)
     fp = device_fingerprint(device, threads, dtype, runtime=cfg.runtime)
     lut, table = _lut_prediction(cfg, spec, fp)
     if cfg.lut_same_run and lut["predicted_ms"] is None:
@@ -321,7 +317,7 @@ def _benchmark(cfg: BenchmarkConfig) -> dict:
         latency = measure_latency(call, x, cfg.warmup, cfg.repeats, cfg.rounds)
     memory = None
     if cfg.memory:
-        memory = _cuda_memory(model, x) if device.type == "cuda" else _cpu_memory(spec, cfg.size, threads)
+        memory = _cuda_memory(model, x) if device.type == "cuda" else _cpu_memory(spec, cfg.size, threads, cfg.dtype)
     if cfg.lut_same_run:
         from workbench.nas.genotypes import load_genotype
         from workbench.nas.latency.table import same_run_prediction

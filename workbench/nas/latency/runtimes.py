@@ -22,11 +22,14 @@ from workbench.errors import ConfigError
 RUNTIMES = ("eager", "compile", "onnxruntime", "cudagraphs")
 
 
-def check_runtime(runtime: str, device: torch.device | str) -> None:
-    """ConfigError naming `runtime` when it is unknown or cannot run on this device or install."""
+def check_runtime(runtime: str, device: torch.device | str, dtype: str = "float32") -> None:
+    """ConfigError naming `runtime` when it is unknown or cannot run on this device, dtype or install."""
     dev = torch.device(device)
     if runtime not in RUNTIMES:
         raise ConfigError(f"runtime: unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
+    if runtime == "onnxruntime" and dtype != "float32":
+        # the exported graph would carry half-precision ops its CPU provider mostly lacks
+        raise ConfigError(f"runtime: onnxruntime is timed in float32 here, not {dtype}")
     if runtime == "cudagraphs" and dev.type != "cuda":
         raise ConfigError(f"runtime: cudagraphs needs a CUDA device, got {dev.type}")
     if runtime == "onnxruntime":
@@ -53,7 +56,8 @@ class _Bound(nn.Module):
 def bind(module: nn.Module, inputs: list[torch.Tensor], runtime: str = "eager", threads: int | None = None,
          extra: tuple = ()) -> Callable[[], object]:
     """A no-argument call running `module(*inputs, *extra)` in `runtime` (eval mode, no grad)."""
-    check_runtime(runtime, inputs[0].device if inputs else "cpu")
+    check_runtime(runtime, inputs[0].device if inputs else "cpu",
+                  str(inputs[0].dtype).replace("torch.", "") if inputs else "float32")
     module = _Bound(module.eval(), extra) if extra else module.eval()
     if runtime == "eager":
         return lambda: _inference(module, inputs)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from workbench import timelock
-from workbench.device import device_fingerprint, fingerprint_key, resolve_device, set_threads
+from workbench.device import device_fingerprint, fingerprint_key, latency_dtype, resolve_device, set_threads
 from workbench.errors import DataError
 from workbench.loadcheck import OtherLoad
 from workbench.nas.genotypes import Genotype, genotype_from_dict, load_genotype
@@ -57,8 +57,10 @@ def genotype_probes(genotype: Genotype, image: tuple[int, int]) -> list[Probe]:
 
 def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cpu", threads: int = 0,
               warmup: int = 2, repeats: int = 5, cache_dir: str | Path | None = None,
-              use_cache: bool = True, meta: dict | None = None, rounds: int = 1, runtime: str = "eager") -> dict:
-    """Time every distinct probe in `runtime` (reusing cached entries of this device fingerprint)."""
+              use_cache: bool = True, meta: dict | None = None, rounds: int = 1, runtime: str = "eager",
+              dtype: str = "float32") -> dict:
+    """Time every distinct probe in `runtime`, weights and inputs in `dtype` (reusing cached entries
+    of this device fingerprint, which holds both)."""
     from tqdm.auto import tqdm
 
     from workbench.nas.latency.runtimes import check_runtime
@@ -67,8 +69,8 @@ def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cp
     old_threads = torch.get_num_threads()
     threads = set_threads(threads or None) if dev.type == "cpu" else None
     try:
-        check_runtime(runtime, dev)
-        fp = device_fingerprint(dev, threads, runtime=runtime)
+        check_runtime(runtime, dev, dtype)
+        fp = device_fingerprint(dev, threads, latency_dtype(dtype), runtime=runtime)
         fp["input_size"] = list(image)
         unique = list({p.key: p for p in probes}.values())
         cfile = cache_file(fp, cache_dir)
@@ -79,9 +81,9 @@ def build_lut(probes: Iterable[Probe], image: tuple[int, int], device: str = "cp
         with (tqdm(total=len(todo) * rounds, desc="lut", disable=None) as bar,
               timelock.quiet() if todo else contextlib.nullcontext(), OtherLoad() as load):
             if runtime == "eager":  # a fresh module per round: one probe's tensors live at a time
-                factories = {p.key: (lambda p=p: probe_call(p, dev)) for p in todo}
+                factories = {p.key: (lambda p=p: probe_call(p, dev, dtype=dtype)) for p in todo}
             else:  # exported or compiled once, timed in every round
-                calls = {p.key: probe_call(p, dev, runtime, threads) for p in todo}
+                calls = {p.key: probe_call(p, dev, runtime, threads, dtype) for p in todo}
                 factories = {k: (lambda c=c: c) for k, c in calls.items()}
             timed = time_rounds(factories, dev, warmup, repeats, rounds, bar.update)
         busy = bool(todo) and load.busy
@@ -144,12 +146,12 @@ def calibrate(lut: dict, genotypes: list[Genotype], device: str = "cpu", warmup:
     from workbench.nas.network import build_network
 
     image = tuple(lut["input_size"])
-    runtime = lut.get("fingerprint", {}).get("runtime", "eager")
+    runtime, dtype = lut_runtime(lut), lut_dtype(lut)
     builders = {f"genotype:{i}": (lambda g=g: build_network(g)) for i, g in enumerate(genotypes)}
     builders.update(references or {})
     warmup, repeats, rounds = (max(v, floor) for v, floor in zip((warmup, repeats, rounds), CALIBRATION_PROTOCOL))
     with timelock.quiet(), OtherLoad() as load:
-        timed = measure_built(builders, image, device, warmup, repeats, rounds, runtime)
+        timed = measure_built(builders, image, device, warmup, repeats, rounds, runtime, dtype=dtype)
     own = [timed[f"genotype:{i}"] for i in range(len(genotypes))]
     ratios = [min(t) / sum(lookup(lut, p) for p in genotype_probes(g, image)) for t, g in zip(own, genotypes)]
     lut["calibration"] = {"scale": float(statistics.median(ratios)), "networks": len(ratios),
@@ -252,13 +254,23 @@ def lut_runtime(lut: dict) -> str:
     return (lut.get("fingerprint") or {}).get("runtime", "eager")
 
 
-def check_lut_runtime(lut: dict, runtime: str, where: str) -> None:
-    """ConfigError naming `where` when a table was timed in another runtime than the one asked for."""
+def lut_dtype(lut: dict) -> str:
+    """The dtype a table's pieces were timed in (tables from before dtypes were asked for: float32)."""
+    return (lut.get("fingerprint") or {}).get("dtype", "float32")
+
+
+def check_lut_setting(lut: dict, runtime: str, where: str, dtype: str = "float32") -> None:
+    """ConfigError naming `where` when a table was timed in another runtime or dtype than the one
+    asked for: its prices are another deployment's (CUDA graphs ran networks 3.7-5.2x faster than
+    eager on an H200, benchmarks/results/gpu_h200.md)."""
     from workbench.errors import ConfigError
 
     if lut_runtime(lut) != runtime:
         raise ConfigError(f"{where}: the latency table was timed in runtime {lut_runtime(lut)!r}, but "
                           f"{runtime!r} is asked for; build one with `workbench lut build --runtime {runtime}`")
+    if lut_dtype(lut) != dtype:
+        raise ConfigError(f"{where}: the latency table was timed in {lut_dtype(lut)}, but {dtype} is asked for; "
+                          f"build one with `workbench lut build --dtype {dtype}`")
 
 
 def lookup(lut: dict, probe: Probe) -> float:
@@ -307,7 +319,8 @@ def same_run_prediction(lut: dict, genotype: Genotype, build: Callable[[], nn.Mo
     builders = {f"calibration:{i}": (lambda g=g: build_network(g)) for i, g in enumerate(refs)}
     builders["network"] = build
     with timelock.quiet(), OtherLoad() as load:
-        timed = measure_built(builders, tuple(lut["input_size"]), device, *CALIBRATION_PROTOCOL, runtime)
+        timed = measure_built(builders, tuple(lut["input_size"]), device, *CALIBRATION_PROTOCOL, runtime,
+                              dtype=lut_dtype(lut))
     fastest = [min(timed[f"calibration:{i}"]) for i in range(len(refs))]
     scale = float(statistics.median(t / piece_sum(g, lut) for t, g in zip(fastest, refs)))
     predicted, measured = scale * piece_sum(genotype, lut), min(timed["network"])

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from workbench.device import fingerprint_key, resolve_device, synchronize
+from workbench.device import fingerprint_key, latency_dtype, resolve_device, synchronize
 from workbench.nas.latency.probes import Probe
 
 
@@ -54,27 +54,30 @@ def time_rounds(factories: dict[str, Callable[[], Callable[[], object]]], device
     return out
 
 
-def probe_call(probe: Probe, device: torch.device, runtime: str = "eager", threads: int | None = None
-               ) -> Callable[[], object]:
+def probe_call(probe: Probe, device: torch.device, runtime: str = "eager", threads: int | None = None,
+               dtype: str = "float32") -> Callable[[], object]:
+    """A call running one piece in `runtime`, weights and inputs in `dtype`."""
     from workbench.nas.latency.runtimes import bind
 
-    module = probe.make().to(device).eval()
-    inputs = [torch.randn(s, device=device) for s in probe.shapes]
+    dt = latency_dtype(dtype)
+    module = probe.make().to(device=device, dtype=dt).eval()
+    inputs = [torch.randn(s, device=device, dtype=dt) for s in probe.shapes]
     if runtime == "eager":
         return lambda: module(*inputs, *probe.extra)
     return bind(module, inputs, runtime, threads, extra=probe.extra)
 
 
 def measure_networks(models: dict[str, nn.Module], size: tuple[int, int], device: str | torch.device = "cpu",
-                     warmup: int = 3, repeats: int = 10, rounds: int = 1, runtime: str = "eager"
-                     ) -> dict[str, list[float]]:
-    """Round medians (ms) of each model's end-to-end forward on one image (batch 1, eval), interleaved."""
+                     warmup: int = 3, repeats: int = 10, rounds: int = 1, runtime: str = "eager",
+                     dtype: str = "float32") -> dict[str, list[float]]:
+    """Round medians (ms) of each model's end-to-end forward on one image (batch 1, eval), interleaved,
+    weights and input in `dtype`."""
     from workbench.nas.latency.runtimes import bind
 
-    dev = resolve_device(str(device))
-    x = torch.randn(1, 3, *size, device=dev)
+    dev, dt = resolve_device(str(device)), latency_dtype(dtype)
+    x = torch.randn(1, 3, *size, device=dev).to(dt)
     for model in models.values():
-        model.to(dev).eval()
+        model.to(device=dev, dtype=dt).eval()
     if runtime == "eager":
         return time_rounds({k: (lambda m=m: lambda: m(x)) for k, m in models.items()}, dev, warmup, repeats, rounds)
     calls = {k: bind(m, [x], runtime) for k, m in models.items()}  # export/compile once, time every round
@@ -83,7 +86,8 @@ def measure_networks(models: dict[str, nn.Module], size: tuple[int, int], device
 
 def measure_built(builders: dict[str, Callable[[], nn.Module]], size: tuple[int, int],
                   device: str | torch.device = "cpu", warmup: int = 3, repeats: int = 10, rounds: int = 1,
-                  runtime: str = "eager", progress: Callable[[int], None] | None = None) -> dict[str, list[float]]:
+                  runtime: str = "eager", progress: Callable[[int], None] | None = None, dtype: str = "float32"
+                  ) -> dict[str, list[float]]:
     """`measure_networks` for builders; the study bench's timing (`workbench ablations bench`). In
     eager mode each network is built afresh (seed 0) in every round: a model built once keeps one
     memory placement for all rounds, and in a process holding a search's supernet built-once
@@ -92,14 +96,14 @@ def measure_built(builders: dict[str, Callable[[], nn.Module]], size: tuple[int,
     2026-12-03, Intel VM). Other runtimes export or compile once (`measure_networks`; no progress)."""
     if runtime != "eager":
         return measure_networks({k: make() for k, make in builders.items()}, size, device, warmup, repeats,
-                                rounds, runtime)
-    dev = resolve_device(str(device))
-    x = torch.randn(1, 3, *size, device=dev)
+                                rounds, runtime, dtype)
+    dev, dt = resolve_device(str(device)), latency_dtype(dtype)
+    x = torch.randn(1, 3, *size, device=dev).to(dt)
 
     def factory(make: Callable[[], nn.Module]) -> Callable[[], Callable[[], object]]:
         def call() -> Callable[[], object]:
             torch.manual_seed(0)
-            model = make().to(dev).eval()
+            model = make().to(device=dev, dtype=dt).eval()
             return lambda: model(x)
         return call
 
@@ -107,9 +111,10 @@ def measure_built(builders: dict[str, Callable[[], nn.Module]], size: tuple[int,
 
 
 def measure_network_latency(model: nn.Module, size: tuple[int, int], device: str | torch.device = "cpu",
-                            warmup: int = 3, repeats: int = 10, rounds: int = 1) -> float:
+                            warmup: int = 3, repeats: int = 10, rounds: int = 1, runtime: str = "eager",
+                            dtype: str = "float32") -> float:
     """End-to-end latency (ms) of model on one image of `size`: the fastest of `rounds` round medians."""
-    return min(measure_networks({"model": model}, size, device, warmup, repeats, rounds)["model"])
+    return min(measure_networks({"model": model}, size, device, warmup, repeats, rounds, runtime, dtype)["model"])
 
 
 def spread(round_medians: list[float]) -> float:
