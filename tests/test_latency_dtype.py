@@ -8,7 +8,7 @@ import json
 
 import pytest
 import torch
-from test_seg_helpers import write_genotype
+from test_seg_helpers import tiny_lut_values, write_genotype
 
 from workbench import cli, steps
 from workbench.device import device_fingerprint, fingerprint_key, latency_dtype
@@ -39,8 +39,7 @@ def test_networks_are_timed_in_the_dtype():
 
 def test_lut_and_bench_per_dtype_and_refusal(tmp_path, capsys):
     g = write_genotype(tmp_path / "g" / "genotype.json")
-    base = {"preset": "gas", "input_size": [32, 64], "device": "cpu", "threads": 1, "lut_warmup": 0,
-            "lut_repeats": 1, "lut_rounds": 1, "lut_calibrate": 0, "lut_cache_dir": str(tmp_path / "cache")}
+    base = tiny_lut_values(tmp_path / "cache")
     bf16 = steps.build_lut({**base, "lut_dtype": "bfloat16"}, tmp_path / "bf16.json", genotype=g)
     fp32 = steps.build_lut(base, tmp_path / "fp32.json", genotype=g)
     assert lut_dtype(bf16) == "bfloat16" and lut_dtype(fp32) == "float32"

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_seg_helpers import write_genotype
+from test_seg_helpers import tiny_lut_values, write_genotype
 
 from workbench import cli, steps
 from workbench.device import device_fingerprint, fingerprint_key
@@ -42,8 +42,7 @@ def test_onnxruntime_call_computes_what_eager_does():
 
 def test_lut_and_bench_per_runtime_and_refusal(tmp_path, capsys):
     g = write_genotype(tmp_path / "g" / "genotype.json")
-    base = {"preset": "gas", "input_size": [32, 64], "device": "cpu", "threads": 1, "lut_warmup": 0,
-            "lut_repeats": 1, "lut_rounds": 1, "lut_calibrate": 0, "lut_cache_dir": str(tmp_path / "cache")}
+    base = tiny_lut_values(tmp_path / "cache")
     ort = steps.build_lut({**base, "lut_runtime": "onnxruntime"}, tmp_path / "ort.json", genotype=g)
     eager = steps.build_lut(base, tmp_path / "eager.json", genotype=g)
     assert ort["fingerprint"]["runtime"] == "onnxruntime" and eager["fingerprint"]["runtime"] == "eager"

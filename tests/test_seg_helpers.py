@@ -43,6 +43,12 @@ def write_genotype(path: Path, genotype: dict | None = None) -> Path:
     return path
 
 
+def tiny_lut_values(cache: Path) -> dict:
+    """`lut build` values for a genotype's table timed as briefly as possible (one call per piece)."""
+    return {"preset": "gas", "input_size": [32, 64], "device": "cpu", "threads": 1, "lut_warmup": 0,
+            "lut_repeats": 1, "lut_rounds": 1, "lut_calibrate": 0, "lut_cache_dir": str(cache)}
+
+
 def retrain_config(genotype: Path | None, data_root: Path, **changes) -> dict:
     cfg = {"genotype": str(genotype) if genotype else None, "data_root": str(data_root),
            "dataset": "cityscapes", "epochs": 2, "crop_size": [64, 128], "batch_size": 2, "lr": 0.05,
