@@ -5,10 +5,11 @@ is refused where one is named."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 import torch
-from test_seg_helpers import tiny_lut_values, write_genotype
+from test_seg_helpers import tiny_genotype, tiny_lut_values, write_genotype
 
 from workbench import cli, steps
 from workbench.device import device_fingerprint, fingerprint_key, latency_dtype
@@ -71,3 +72,25 @@ def test_search_refuses_a_table_of_another_dtype():
     with pytest.raises(ConfigError, match="^lut_path: the latency table was timed in bfloat16, but float32"):
         check_lut_setting(lut, "eager", "lut_path")
     check_lut_setting({"fingerprint": {"name": "old table"}}, "eager", "lut_path")  # before dtypes: float32
+
+
+def test_the_measured_gate_times_in_the_tables_dtype(monkeypatch):
+    """`baseline_ratio_timer` (target_measure, sample_measure) sends the table's runtime and dtype to
+    its fresh process, which times network and baseline in them."""
+    from workbench.nas.genotypes import genotype_from_dict
+    from workbench.nas.search import resolve_config
+    from workbench.nas.target import baseline_ratio_timer
+
+    cfg = resolve_config({"preset": "gas", "input_size": [32, 64], "lut_dtype": "bfloat16",
+                          "target_measure_rounds": 3})
+    sent, real_run = [], subprocess.run
+
+    def spy(cmd, input, **kw):
+        sent.append(json.loads(input))
+        return real_run(cmd, input=input, **kw)
+
+    monkeypatch.setattr(subprocess, "run", spy)
+    timer = baseline_ratio_timer(cfg, "pspnet_lcnet_035", 19, "cpu")
+    ratio, record = timer(genotype_from_dict(tiny_genotype()))
+    assert sent[0]["dtype"] == "bfloat16" and sent[0]["runtime"] == "eager" and sent[0]["size"] == [32, 64]
+    assert sent[0]["protocol"][2] == 3 and ratio > 0 and record["process"] == "fresh"

@@ -40,6 +40,11 @@ def latency_dtype(name: str, where: str = "dtype") -> torch.dtype:
     return LATENCY_DTYPES[name]
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """'float32' for torch.float32: the name fingerprints and latency settings use."""
+    return str(dtype).replace("torch.", "")
+
+
 def set_threads(threads: int | None) -> int:
     """Fix the intra-op thread count (latency numbers are meaningless otherwise)."""
     if threads:
@@ -89,7 +94,7 @@ def device_fingerprint(device: torch.device | str, threads: int | None = None,
     info = {
         "device_type": dev.type,
         "torch": torch.__version__,
-        "dtype": str(dtype).replace("torch.", ""),
+        "dtype": dtype_name(dtype),
         "runtime": runtime,
     }
     if dev.type == "cuda":

@@ -237,8 +237,7 @@ class Search:
         with `target_measure` on the target's measured latency (`measure`: this process times)."""
         cfg = self.cfg
         if cfg.target_derive and self.target and cfg.target_measure and measure and self.target.get("baseline"):
-            timer = baseline_ratio_timer(self.target["baseline"], self.num_classes, tuple(cfg.input_size), self.device,
-                                         cfg.target_measure_rounds, cfg.lut_runtime, cfg.lut_dtype)
+            timer = baseline_ratio_timer(cfg, self.target["baseline"], self.num_classes, self.device)
             return measure_to_target(self, self.target, cfg.target_derive_band, timer,
                                      accept_band=cfg.target_measure_band, max_tries=cfg.target_measure_tries)
         if cfg.target_derive and self.target:

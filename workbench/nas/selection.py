@@ -92,9 +92,7 @@ class Measured:
 
         self.cfg, self.fraction, self.path = cfg, target["fraction"], run.path / MEASUREMENTS
         self.store: dict[str, dict] = read_json(self.path) if self.path.exists() else {}
-        self.timer = time_ratio or baseline_ratio_timer(target["baseline"], num_classes, tuple(cfg.input_size),
-                                                        cfg.device, cfg.target_measure_rounds, cfg.lut_runtime,
-                                                        cfg.lut_dtype)
+        self.timer = time_ratio or baseline_ratio_timer(cfg, target["baseline"], num_classes, cfg.device)
 
     def __call__(self, draw: int, genotype: Genotype) -> float:
         key = str(draw)

@@ -297,10 +297,10 @@ def pair_ratio(genotype: dict, baseline: str, num_classes: int, size: list[int],
     return statistics.median(n / b for n, b in zip(timed["net"], timed["base"]))
 
 
-def baseline_ratio_timer(baseline: str, num_classes: int, size: tuple[int, int], device,
-                         rounds: int | None = None, runtime: str = "eager", dtype: str = "float32") -> Callable:
-    """time_ratio for `measure_to_target`: `pair_ratio` with the calibration's (the study bench's)
-    protocol (`rounds` rounds when given), in a fresh Python process with this process's threads.
+def baseline_ratio_timer(cfg, baseline: str, num_classes: int, device) -> Callable:
+    """time_ratio for `measure_to_target` and `sample_measure`: `pair_ratio` at cfg's input size, in its
+    table's runtime and dtype, with the calibration's (the study bench's) protocol and
+    `target_measure_rounds` rounds, in a fresh Python process with this process's threads.
     Not in the search's own process: there, holding the supernet, the same timer read networks a
     median 5.5 points faster against their baselines than the bench, and 1.2 points in a process
     without a supernet (benchmarks/search_vs_bench.py, targets check 4). In a local pool the pool's
@@ -314,13 +314,13 @@ def baseline_ratio_timer(baseline: str, num_classes: int, size: tuple[int, int],
     from workbench.loadcheck import OtherLoad
     from workbench.nas.latency.table import CALIBRATION_PROTOCOL
 
-    warmup, repeats, default_rounds = CALIBRATION_PROTOCOL
-    protocol = [warmup, repeats, rounds or default_rounds]
+    warmup, repeats, _ = CALIBRATION_PROTOCOL
+    protocol = [warmup, repeats, cfg.target_measure_rounds]
 
     def time_ratio(genotype) -> tuple[float, dict]:
         job = {"genotype": genotype.to_dict(), "baseline": baseline, "num_classes": num_classes,
-               "size": list(size), "device": str(device), "protocol": protocol, "threads": torch.get_num_threads(),
-               "runtime": runtime, "dtype": dtype}
+               "size": list(cfg.input_size), "device": str(device), "protocol": protocol,
+               "threads": torch.get_num_threads(), "runtime": cfg.lut_runtime, "dtype": cfg.lut_dtype}
         with timelock.quiet() as quiet, OtherLoad() as load:  # the child's CPU time counts as ours
             done = subprocess.run([sys.executable, "-m", "workbench.nas.target"], input=json.dumps(job),
                                   capture_output=True, text=True)

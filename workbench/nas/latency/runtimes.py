@@ -17,6 +17,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from workbench.device import dtype_name
 from workbench.errors import ConfigError
 
 RUNTIMES = ("eager", "compile", "onnxruntime", "cudagraphs")
@@ -56,8 +57,7 @@ class _Bound(nn.Module):
 def bind(module: nn.Module, inputs: list[torch.Tensor], runtime: str = "eager", threads: int | None = None,
          extra: tuple = ()) -> Callable[[], object]:
     """A no-argument call running `module(*inputs, *extra)` in `runtime` (eval mode, no grad)."""
-    check_runtime(runtime, inputs[0].device if inputs else "cpu",
-                  str(inputs[0].dtype).replace("torch.", "") if inputs else "float32")
+    check_runtime(runtime, inputs[0].device if inputs else "cpu", dtype_name(inputs[0].dtype) if inputs else "float32")
     module = _Bound(module.eval(), extra) if extra else module.eval()
     if runtime == "eager":
         return lambda: _inference(module, inputs)
