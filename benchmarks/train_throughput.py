@@ -16,7 +16,8 @@
    contiguous, images decoded every step) and `fast-v1` (format and precision timed at run start,
    images decoded once), alternated plain, fast, plain, fast so that a drifting machine hits both;
    training images/s from each run's logged epoch times (its data loading included, the run-start
-   timing and the evaluation not).
+   timing and the evaluation not). `--procs 2` adds `fast-v1` in two torchrun processes (gloo,
+   threads split between them, the global batch too).
 
     python benchmarks/train_throughput.py --threads 2 --data datasets/synth-camvid --dataset camvid \
         --net G.json --net fpn_mobilenetv3_small --recipe-net fpn_mobilenet_v2 \
@@ -136,32 +137,59 @@ def time_data(dataset: str, root: str, size: tuple[int, int], n: int) -> dict:
             "augment_preloaded_ms": round((t4 - t3) / n * 1000, 3)}
 
 
+def retrain_in_processes(fields: dict, run_dir: Path, procs: int) -> dict:
+    """One retrain under `torchrun --standalone` with `procs` processes (gloo, the global batch split
+    between them); returns its run record."""
+    import subprocess
+    import sys
+
+    from workbench.runs import RunDir
+
+    flag = {"genotype": "--genotype", "baseline": "--baseline"}
+    net_arg = next([flag[k], v] for k, v in fields.items() if k in flag)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
+           "-m", "workbench", "retrain", *net_arg, "--dataset", fields["dataset"], "--data-root", fields["data_root"],
+           "--run-dir", str(run_dir), "--epochs", str(fields["epochs"]),
+           "--crop-size", "x".join(map(str, fields["crop_size"])), "--batch-size", str(fields["batch_size"]),
+           "--recipe", fields["recipe"], "--threads", str(fields["threads"]), "--device", "cpu",
+           "--eval-size", "x".join(map(str, fields["eval_size"])), "--overwrite"]
+    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(fields["threads"])})
+    return RunDir(run_dir).record()
+
+
 def time_recipes(net: str, dataset: str, root: str, size: tuple[int, int], batch: int, epochs: int,
-                 repeats: int, threads: int, work: Path) -> dict:
-    """Training images/s of `plain-v1` and `fast-v1` retrains of one network, alternated."""
+                 repeats: int, threads: int, work: Path, procs: int = 1) -> dict:
+    """Training images/s of `plain-v1` and `fast-v1` retrains of one network, alternated; with
+    `procs` > 1 also `fast-v1` in that many torchrun processes of threads / procs threads each (on a
+    2-core machine, two single-threaded processes instead of one process's two OpenMP threads)."""
     from workbench.runs import RunDir
     from workbench.seg.retrain import run_retrain
 
     kw = {"genotype": net} if net.endswith(".json") else {"baseline": net}
+    arms = [("plain-v1", 1), ("fast-v1", 1)] + ([("fast-v1", procs)] if procs > 1 else [])
     out: dict = {"network": net, "epochs": epochs, "repeats": repeats, "runs": []}
     for rep in range(repeats):
-        for recipe in ("plain-v1", "fast-v1"):
-            run_dir = work / f"{recipe}-{rep}"
-            record = run_retrain({**kw, "dataset": dataset, "data_root": root, "epochs": epochs,
-                                  "crop_size": list(size), "batch_size": batch, "recipe": recipe,
-                                  "threads": threads, "device": "cpu", "eval_size": list(size),
-                                  "overwrite": True}, run_dir)
+        for recipe, n in arms:
+            arm = recipe if n == 1 else f"{recipe}x{n}"
+            run_dir = work / f"{arm}-{rep}"
+            fields = {**kw, "dataset": dataset, "data_root": root, "epochs": epochs, "crop_size": list(size),
+                      "batch_size": batch, "recipe": recipe, "threads": max(1, threads // n), "device": "cpu",
+                      "eval_size": list(size), "overwrite": True}
+            record = run_retrain(fields, run_dir) if n == 1 else retrain_in_processes(fields, run_dir, n)
             times = [r["epoch_time_s"] for r in RunDir(run_dir).metrics() if r.get("phase") == "train"]
             images = record["steps"] * batch
             speed = record.get("throughput") or {}
-            out["runs"].append({"recipe": recipe, "repeat": rep, "images": images,
+            out["runs"].append({"recipe": recipe, "arm": arm, "processes": n, "threads": fields["threads"],
+                                "repeat": rep, "images": images,
                                 "train_s": round(sum(times), 3), "images_per_s": round(images / sum(times), 3),
                                 "memory_format": speed.get("memory_format"), "precision": speed.get("precision"),
                                 "step_ms": speed.get("step_ms")})
             print(out["runs"][-1], flush=True)
-    best = {r: max(x["images_per_s"] for x in out["runs"] if x["recipe"] == r) for r in ("plain-v1", "fast-v1")}
+    names = [r if n == 1 else f"{r}x{n}" for r, n in arms]
+    best = {a: max(x["images_per_s"] for x in out["runs"] if x["arm"] == a) for a in names}
     out["images_per_s"] = best
     out["speedup"] = round(best["fast-v1"] / best["plain-v1"], 3)
+    out["speedup_by_arm"] = {a: round(v / best["plain-v1"], 3) for a, v in best.items()}
     return out
 
 
@@ -177,7 +205,7 @@ def bf16_flags() -> list[str]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--net", action="append", required=True, help="baseline name or genotype.json (repeat)")
+    p.add_argument("--net", action="append", default=[], help="baseline name or genotype.json (repeat)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--size", default="128x256")
@@ -191,9 +219,13 @@ def main() -> None:
                    help="baseline name or genotype.json: plain-v1 vs fast-v1 retrains (needs --data; repeat)")
     p.add_argument("--recipe-epochs", type=int, default=2)
     p.add_argument("--recipe-repeats", type=int, default=2)
+    p.add_argument("--procs", type=int, default=1, help="also fast-v1 under torchrun in this many processes "
+                                                         "(threads split between them)")
     p.add_argument("--work", default="/tmp/train_throughput_runs", help="where the recipe comparison's runs go")
     p.add_argument("--out", default="benchmarks/results/train_throughput.json")
     args = p.parse_args()
+    if not args.net and not args.recipe_net:
+        p.error("name a network: --net or --recipe-net")
     set_threads(args.threads)
     size = tuple(int(v) for v in args.size.split("x"))
     load_before = os.getloadavg()
@@ -214,7 +246,7 @@ def main() -> None:
             p.error("--recipe-net needs --data")
         result["recipes"] = {Path(net).stem: time_recipes(net, args.dataset, args.data, size, args.batch,
                                                           args.recipe_epochs, args.recipe_repeats, args.threads,
-                                                          Path(args.work) / Path(net).stem)
+                                                          Path(args.work) / Path(net).stem, args.procs)
                              for net in args.recipe_net}
     result["loadavg_before"], result["loadavg_after"] = load_before, os.getloadavg()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
