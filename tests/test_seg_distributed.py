@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 from test_seg_helpers import write_genotype
 
 from workbench.runs import RunDir
+from workbench.seg.distributed import unused_parameters
 from workbench.seg.evaluate import run_evaluate
 from workbench.seg.model import build_model
 
@@ -63,3 +65,29 @@ def test_torchrun_with_aux_heads_and_weight_average(tmp_path, tiny_cityscapes):
     val = [r for r in RunDir(run_dir).metrics() if r["phase"] == "val"][-1]
     assert "miou_raw" in val and val["miou"] == record["metrics"]["miou"]
     assert run_evaluate({"run": str(run_dir), "device": "cpu"})["miou"] == record["metrics"]["miou"]
+
+
+DEAD_CELL = Path(__file__).resolve().parents[1] / "benchmarks/results/proxy_genotypes/autortnet-lw0.5-s500-x2.json"
+
+
+def test_unused_parameters_names_a_cell_no_output_reads(tmp_path):
+    """This AutoRTNet genotype's aggregation reads the stem and cells 0-1 only, so cell 2 (stride 32)
+    reaches no output: its convolutions' parameters are the unused ones, and the probe leaves the
+    network's weights and BatchNorm statistics as they were."""
+    model, _ = build_model(genotype=DEAD_CELL)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    unused = unused_parameters(model, (64, 64), torch.device("cpu"))
+    assert unused and {name.split(".")[:3] == ["body", "cells", "2"] for name in unused} == {True}
+    assert tuple(model.body.multi.spec.inputs) == (-1, 0, 1)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    tidy, _ = build_model(genotype=write_genotype(tmp_path / "genotype.json"))
+    assert unused_parameters(tidy, (64, 64), torch.device("cpu")) == []
+
+
+def test_torchrun_retrains_a_network_with_unused_parameters(tmp_path, tiny_cityscapes):
+    """DDP fails on its second step when parameters get no gradient (found by a 2-process
+    throughput run of such a genotype); retrain tells it about them."""
+    run_dir = tmp_path / "ddp_dead_cell"
+    _torchrun_retrain(DEAD_CELL, tiny_cityscapes, run_dir)
+    record = RunDir(run_dir).record()
+    assert record["status"] == "finished" and record["world_size"] == 2 and record["steps"] == 8

@@ -7,6 +7,7 @@ GPU (each process takes the GPU `cuda:LOCAL_RANK`).
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 
@@ -97,6 +98,25 @@ def average_gradients(params, info: DistInfo) -> None:
         if p.grad is not None:  # on the model's device: gloo on CPU, nccl on this process's GPU
             dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
             p.grad.div_(info.world_size)
+
+
+def _tensors(out) -> list[torch.Tensor]:
+    if torch.is_tensor(out):
+        return [out]
+    items = out.values() if isinstance(out, dict) else out if isinstance(out, (list, tuple)) else []
+    return [t for item in items for t in _tensors(item)]
+
+
+def unused_parameters(module: torch.nn.Module, size: tuple[int, int], device: torch.device) -> list[str]:
+    """Names of the trainable parameters no output depends on, from one forward and backward of a
+    copy (the module's weights and BatchNorm statistics stay as they are). A derived network can hold
+    such parameters: a cell whose output no later cell reads (an AutoRTNet aggregation that kept
+    other inputs) or an input no kept edge reads. DistributedDataParallel must be told, or its
+    second step fails waiting for their gradients."""
+    probe = copy.deepcopy(module).to(device).train()
+    out = probe(torch.randn(2, 3, *size, device=device))
+    sum(t.float().sum() for t in _tensors(out)).backward()
+    return [name for name, p in probe.named_parameters() if p.requires_grad and p.grad is None]
 
 
 class ReadOnlyRun:

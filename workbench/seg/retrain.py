@@ -290,8 +290,14 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
         if device.type == "cuda" and cfg.sync_bn:
             trainable = torch.nn.SyncBatchNorm.convert_sync_batchnorm(trainable)
             model = trainable.model if aux is not None else trainable
+        divisor = model.size_divisor
+        unused = dist_utils.unused_parameters(trainable, (2 * divisor, 2 * divisor), device)
+        if unused:
+            log.warning("retrain: %d parameters reach no output (%s, ...): DDP looks for unused "
+                        "parameters in every step", len(unused), unused[0])
         net = torch.nn.parallel.DistributedDataParallel(
-            trainable, device_ids=[device.index] if device.type == "cuda" else None)
+            trainable, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=bool(unused))
     ema = build_ema(model, cfg.ema_decay)  # the run's network when on (weight_ema.py)
     if ema is not None and state is not None:
         load_ema_state(ema, state, str(run.checkpoint_dir / "last.pt"))
