@@ -292,7 +292,7 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
             model = trainable.model if aux is not None else trainable
         divisor = model.size_divisor
         unused = dist_utils.unused_parameters(trainable, (2 * divisor, 2 * divisor), device)
-        if unused:
+        if unused and info.is_main:
             log.warning("retrain: %d parameters reach no output (%s, ...): DDP looks for unused "
                         "parameters in every step", len(unused), unused[0])
         net = torch.nn.parallel.DistributedDataParallel(
