@@ -166,11 +166,11 @@ def time_recipes(net: str, dataset: str, root: str, size: tuple[int, int], batch
     from workbench.seg.retrain import run_retrain
 
     kw = {"genotype": net} if net.endswith(".json") else {"baseline": net}
-    arms = [("plain-v1", 1), ("fast-v1", 1)] + ([("fast-v1", procs)] if procs > 1 else [])
+    arms = [("plain-v1", "plain-v1", 1), ("fast-v1", "fast-v1", 1)]
+    arms += [(f"fast-v1x{procs}", "fast-v1", procs)] if procs > 1 else []
     out: dict = {"network": net, "epochs": epochs, "repeats": repeats, "runs": []}
     for rep in range(repeats):
-        for recipe, n in arms:
-            arm = recipe if n == 1 else f"{recipe}x{n}"
+        for arm, recipe, n in arms:
             run_dir = work / f"{arm}-{rep}"
             fields = {**kw, "dataset": dataset, "data_root": root, "epochs": epochs, "crop_size": list(size),
                       "batch_size": batch, "recipe": recipe, "threads": max(1, threads // n), "device": "cpu",
@@ -185,8 +185,7 @@ def time_recipes(net: str, dataset: str, root: str, size: tuple[int, int], batch
                                 "memory_format": speed.get("memory_format"), "precision": speed.get("precision"),
                                 "step_ms": speed.get("step_ms")})
             print(out["runs"][-1], flush=True)
-    names = [r if n == 1 else f"{r}x{n}" for r, n in arms]
-    best = {a: max(x["images_per_s"] for x in out["runs"] if x["arm"] == a) for a in names}
+    best = {a: max(x["images_per_s"] for x in out["runs"] if x["arm"] == a) for a, _, _ in arms}
     out["images_per_s"] = best
     out["speedup"] = round(best["fast-v1"] / best["plain-v1"], 3)
     out["speedup_by_arm"] = {a: round(v / best["plain-v1"], 3) for a, v in best.items()}

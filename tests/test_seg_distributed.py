@@ -76,12 +76,12 @@ def test_unused_parameters_names_a_cell_no_output_reads(tmp_path):
     network's weights and BatchNorm statistics as they were."""
     model, _ = build_model(genotype=DEAD_CELL)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    unused = unused_parameters(model, (64, 64), torch.device("cpu"))
-    assert unused and {name.split(".")[:3] == ["body", "cells", "2"] for name in unused} == {True}
+    unused = unused_parameters(model, model.size_divisor, torch.device("cpu"))
+    assert unused and all(name.startswith("body.cells.2.") for name in unused)
     assert tuple(model.body.multi.spec.inputs) == (-1, 0, 1)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     tidy, _ = build_model(genotype=write_genotype(tmp_path / "genotype.json"))
-    assert unused_parameters(tidy, (64, 64), torch.device("cpu")) == []
+    assert unused_parameters(tidy, tidy.size_divisor, torch.device("cpu")) == []
 
 
 def test_torchrun_retrains_a_network_with_unused_parameters(tmp_path, tiny_cityscapes):

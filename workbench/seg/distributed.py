@@ -107,14 +107,19 @@ def _tensors(out) -> list[torch.Tensor]:
     return [t for item in items for t in _tensors(item)]
 
 
-def unused_parameters(module: torch.nn.Module, size: tuple[int, int], device: torch.device) -> list[str]:
+def unused_parameters(module: torch.nn.Module, stride: int, device: torch.device) -> list[str]:
     """Names of the trainable parameters no output depends on, from one forward and backward of a
-    copy (the module's weights and BatchNorm statistics stay as they are). A derived network can hold
+    copy at the smallest input a network of this stride takes (the module's weights, BatchNorm
+    statistics and the global RNG stay as they are). A derived network can hold
     such parameters: a cell whose output no later cell reads (an AutoRTNet aggregation that kept
     other inputs) or an input no kept edge reads. DistributedDataParallel must be told, or its
     second step fails waiting for their gradients."""
     probe = copy.deepcopy(module).to(device).train()
-    out = probe(torch.randn(2, 3, *size, device=device))
+    from workbench.seg.model import smoke_side
+
+    side = smoke_side(stride)
+    image = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(0))
+    out = probe(image.to(device))
     sum(t.float().sum() for t in _tensors(out)).backward()
     return [name for name, p in probe.named_parameters() if p.requires_grad and p.grad is None]
 

@@ -108,11 +108,16 @@ def build_from_spec(spec: ModelSpec) -> nn.Module:
     return model  # a SegNetwork: output_stride, and size_divisor = the deepest stride its body reaches
 
 
+def smoke_side(stride: int) -> int:
+    """The side of the smallest square input worth one trial pass of a network of this stride."""
+    return max(32, 2 * stride)
+
+
 def _smoke_forward(model: nn.Module, stride: int) -> None:
     """One tiny forward: catches genotypes whose modules build but whose shapes do not fit."""
     import torch
 
-    side = max(32, 2 * stride)
+    side = smoke_side(stride)
     was_training = model.training
     with torch.no_grad():
         model.eval()(torch.zeros(1, 3, side, side))

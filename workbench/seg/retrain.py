@@ -290,8 +290,7 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
         if device.type == "cuda" and cfg.sync_bn:
             trainable = torch.nn.SyncBatchNorm.convert_sync_batchnorm(trainable)
             model = trainable.model if aux is not None else trainable
-        divisor = model.size_divisor
-        unused = dist_utils.unused_parameters(trainable, (2 * divisor, 2 * divisor), device)
+        unused = dist_utils.unused_parameters(trainable, model.size_divisor, device)
         if unused and info.is_main:
             log.warning("retrain: %d parameters reach no output (%s, ...): DDP looks for unused "
                         "parameters in every step", len(unused), unused[0])
