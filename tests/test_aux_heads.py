@@ -40,7 +40,7 @@ def test_taps_of_a_genotype_are_its_cells_and_too_fine_a_stride_is_refused():
     taps = find_taps(model, (4, 16), (64, 128))
     cells = model.body.cells
     assert [(t["stage"], t["stride"]) for t in taps] == [(0, 4), (1, 8)]  # the tiny network ends at 1/8
-    assert [t["channels"] for t in taps] == [cells[0].spec.channels, cells[1].spec.channels]
+    assert [t["channels"] for t in taps] == [cells["0"].spec.channels, cells["1"].spec.channels]
     with pytest.raises(ConfigError, match="aux_strides: no body stage at 1/2"):
         find_taps(model, (2,), (64, 128))
 

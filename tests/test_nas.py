@@ -219,8 +219,13 @@ def test_predicted_genotype_latency_counts_every_piece():
     model = build_supernet(cfg, 5)
     g = make_genotype(cfg, model.derive(), 5)
     lut = toy_lut(model, cfg.input_size, value=1.0)
-    # stem + head + per cell: inputs' preprocessing + (in-degree - 1) adds per node + output conv + kept edges
-    pieces = 2 + sum(c.n_inputs + c.nodes * (2 - 1) + 1 + len(c.edges) for c in g.body.cells + [g.body.fusion])
+    # stem + head + per cell: the preprocessing of the inputs an edge reads + (in-degree - 1) adds per
+    # node + output conv + kept edges (every node is concatenated here, so every edge reaches the output)
+    cells = g.body.cells + [g.body.fusion]
+    assert all(sorted(c.concat) == list(range(c.n_inputs, c.n_inputs + c.nodes)) for c in cells)
+    read = [len({e.src for e in c.edges if e.src < c.n_inputs}) for c in cells]
+    pieces = 2 + sum(r + c.nodes * (2 - 1) + 1 + len(c.edges) for r, c in zip(read, cells))
+    assert pieces < 2 + sum(c.n_inputs + c.nodes + 1 + len(c.edges) for c in cells)  # an input no edge reads
     assert lat.predict_genotype_latency(g, lut) == pytest.approx(pieces)
     lut["calibration"] = {"scale": 1.5}
     assert lat.predict_genotype_latency(g, lut) == pytest.approx(1.5 * pieces)

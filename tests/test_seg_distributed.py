@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import torch
+from test_chain_unread import every_part
 from test_seg_helpers import write_genotype
 
 from workbench.runs import RunDir
@@ -70,11 +71,14 @@ def test_torchrun_with_aux_heads_and_weight_average(tmp_path, tiny_cityscapes):
 DEAD_CELL = Path(__file__).resolve().parents[1] / "benchmarks/results/proxy_genotypes/autortnet-lw0.5-s500-x2.json"
 
 
-def test_unused_parameters_names_a_cell_no_output_reads(tmp_path):
+def test_unused_parameters_names_a_cell_no_output_reads(tmp_path, monkeypatch):
     """This AutoRTNet genotype's aggregation reads the stem and cells 0-1 only, so cell 2 (stride 32)
-    reaches no output: its convolutions' parameters are the unused ones, and the probe leaves the
-    network's weights and BatchNorm statistics as they were."""
-    model, _ = build_model(genotype=DEAD_CELL)
+    reaches no output. Built with every part (as before the network dropped such parts), its
+    convolutions' parameters are the unused ones, and the probe leaves the network's weights and
+    BatchNorm statistics as they were."""
+    with monkeypatch.context() as m:
+        every_part(m)
+        model, _ = build_model(genotype=DEAD_CELL)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     unused = unused_parameters(model, model.size_divisor, torch.device("cpu"))
     assert unused and all(name.startswith("body.cells.2.") for name in unused)
@@ -82,11 +86,14 @@ def test_unused_parameters_names_a_cell_no_output_reads(tmp_path):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     tidy, _ = build_model(genotype=write_genotype(tmp_path / "genotype.json"))
     assert unused_parameters(tidy, tidy.size_divisor, torch.device("cpu")) == []
+    pruned, _ = build_model(genotype=DEAD_CELL)  # the network built today drops cell 2
+    assert unused_parameters(pruned, pruned.size_divisor, torch.device("cpu")) == []
 
 
 def test_torchrun_retrains_a_network_with_unused_parameters(tmp_path, tiny_cityscapes):
     """DDP fails on its second step when parameters get no gradient (found by a 2-process
-    throughput run of such a genotype); retrain tells it about them."""
+    throughput run of a genotype with a cell no output reads): such cells are dropped now, and
+    retrain tells DDP about any parameter still left without a gradient."""
     run_dir = tmp_path / "ddp_dead_cell"
     _torchrun_retrain(DEAD_CELL, tiny_cityscapes, run_dir)
     record = RunDir(run_dir).record()

@@ -15,6 +15,12 @@ keeps it. A multi-input cell (LGCNet's fusion, AutoRTNet's aggregation) reads th
 "inputs" (-1 = the stem), resized to its stride; node ids 0..len(inputs)-1 are those inputs, then
 its nodes. The head reads the multi-input cell if present, else the last cell. Every malformed
 field raises GenotypeError naming the source and the field.
+
+A genotype may keep parts no output reads: a node outside `concat` that no concat node depends on,
+an input no such edge reads, a cell no later cell or multi-input cell reads (an AutoRTNet
+aggregation that kept other scales). The network drops them once created (so the kept parts draw
+the same initial weights either way): they are never computed, priced, counted or trained. The
+genotype keeps them as the search derived it.
 """
 
 from __future__ import annotations
@@ -94,12 +100,47 @@ class ChainBody:
         return {**out, **self.extra}
 
     def lines(self) -> list[str]:
+        live = set(live_cells(self))
         out = []
         for c in self.cells + [c for c in (self.fusion, self.aggregation) if c]:
             name = f"cell {c.index}" if c.kind in CHAIN_KINDS else c.kind
             edges = ", ".join(f"{e.src}->{e.dst}:{e.op}" for e in c.edges)
-            out.append(f"{name} ({c.kind}, 1/{c.stride}, {c.channels}ch): {edges}")
+            unread = ", read by no output: dropped" if c.kind in CHAIN_KINDS and c.index not in live else ""
+            out.append(f"{name} ({c.kind}, 1/{c.stride}, {c.channels}ch{unread}): {edges}")
         return out
+
+
+# -- what reaches the output --------------------------------------------------------------------
+def live_edges(cell: CellGenotype) -> list[int]:
+    """Positions (in cell.edges) of the edges whose result reaches the cell's concat."""
+    live = set(cell.concat)
+    for node in range(cell.n_inputs + cell.nodes - 1, cell.n_inputs - 1, -1):
+        if node in live:
+            live.update(e.src for e in cell.edges if e.dst == node)
+    return [k for k, e in enumerate(cell.edges) if e.dst in live]
+
+
+def live_inputs(cell: CellGenotype) -> list[int]:
+    """Input positions (0..n_inputs-1) that an edge reaching the concat reads."""
+    return sorted({cell.edges[k].src for k in live_edges(cell) if cell.edges[k].src < cell.n_inputs})
+
+
+def chain_inputs(k: int) -> tuple[int, int]:
+    """The producers chain cell k reads (-1 = the stem)."""
+    return max(k - 2, -1), k - 1
+
+
+def live_cells(body: ChainBody) -> list[int]:
+    """Indices of the chain cells whose output reaches the head, through later cells or the
+    multi-input cell (the head reads the multi-input cell if there is one, else the last cell)."""
+    if body.multi is not None:
+        read = {body.multi.inputs[p] for p in live_inputs(body.multi)}
+    else:
+        read = {len(body.cells) - 1}
+    for k in reversed(range(len(body.cells))):
+        if k in read:
+            read.update(chain_inputs(k)[p] for p in live_inputs(body.cells[k]))
+    return sorted(k for k in read if k >= 0)
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -195,17 +236,30 @@ def parse_chain(d: dict, source: str, multi: tuple[str, ...]) -> ChainBody:
 
 # -- the discrete network ----------------------------------------------------------------------
 class DiscreteCell(CellBase):
-    """A cell with the edges a genotype kept, one op per edge."""
+    """A cell with the edges a genotype kept, one op per edge. Only the edges that reach the concat
+    and the inputs they read are kept. Every part is created first and the unread ones dropped, so
+    the kept parts draw the same initial weights as in a network that keeps everything, and keep
+    their position in the genotype as their state-dict key."""
 
     def __init__(self, spec: CellSpec, cell: CellGenotype):
         super().__init__(spec, cell.concat, affine=True)
-        self.edge_list = [(e.src, e.dst) for e in cell.edges]
-        self.edge_ops = nn.ModuleList(
-            build_op(e.op, spec.channels, spec.edge_stride if e.src < spec.n_inputs else 1)
-            for e in cell.edges)
+        edge_ops = [build_op(e.op, spec.channels, spec.edge_stride if e.src < spec.n_inputs else 1)
+                    for e in cell.edges]
+        self.reads, kept = live_inputs(cell), live_edges(cell)
+        self.preprocess = nn.ModuleDict({str(p): self.preprocess[p] for p in self.reads})
+        self.edge_list = [(cell.edges[k].src, cell.edges[k].dst) for k in kept]
+        self.edge_ops = nn.ModuleDict({str(k): edge_ops[k] for k in kept})
+        self.dead = ([f"preprocess.{p}." for p in range(spec.n_inputs) if p not in self.reads]
+                     + [f"edge_ops.{k}." for k in range(len(cell.edges)) if k not in kept])
 
-    def run_edge(self, k: int, x: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-        return self.edge_ops[k](x)
+    def forward(self, inputs: list[torch.Tensor | None], in_size: tuple[int, int],
+                weights: torch.Tensor | None = None) -> torch.Tensor:
+        states = {p: self.preprocess[str(p)](inputs[p], in_size) for p in self.reads}
+        for node in self.spec.node_ids():
+            into = [(key, src) for key, (src, dst) in zip(self.edge_ops.keys(), self.edge_list) if dst == node]
+            if into:
+                states[node] = sum(self.edge_ops[key](states[src]) for key, src in into)
+        return self.project(torch.cat([states[i] for i in self.concat], dim=1))
 
 
 def body_specs(body: ChainBody, stem_channels: int) -> tuple[list[CellSpec], CellSpec | None]:
@@ -218,42 +272,62 @@ def body_specs(body: ChainBody, stem_channels: int) -> tuple[list[CellSpec], Cel
 
 
 class ChainNet(nn.Module):
-    """stem features (1/4) -> chain of cells -> optional multi-input cell -> features for the head."""
+    """stem features (1/4) -> chain of cells -> optional multi-input cell -> features for the head.
+    Cells no output reads are dropped (`unread` lists them)."""
 
     def __init__(self, body: ChainBody, stem_channels: int):
         super().__init__()
         specs, multi = body_specs(body, stem_channels)
-        self.cells = nn.ModuleList(DiscreteCell(s, c) for s, c in zip(specs, body.cells))
+        live = live_cells(body)
+        self.unread = [k for k in range(len(specs)) if k not in live]
+        cells = [DiscreteCell(s, c) for s, c in zip(specs, body.cells)]  # all created: same initial weights
+        self.cells = nn.ModuleDict({str(k): cells[k] for k in live})
         self.multi = DiscreteCell(multi, body.multi) if multi else None
+        self.last = len(specs) - 1
         last = multi or (specs[-1] if specs else None)
         self.output_stride = last.stride if last else 4
         self.out_channels = last.channels if last else stem_channels
-        # inputs must be divisible by the deepest stride any cell reaches, not only the last one's
-        self.size_divisor = max([self.output_stride] + [s.stride for s in specs])
+        # inputs must be divisible by the deepest stride any built cell reaches, not only the last one's
+        self.size_divisor = max([self.output_stride] + [specs[k].stride for k in live])
+        self._register_load_state_dict_pre_hook(self._drop_unbuilt)
 
     def forward(self, stem: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        outs = {-1: stem}
-        for k, cell in enumerate(self.cells):
+        outs: dict[int, torch.Tensor] = {-1: stem}
+        for cell in self.cells.values():
             spec = cell.spec
-            outs[k] = cell([outs[i] for i in spec.inputs], feature_size(size, spec.in_stride))
-        feat = outs[len(self.cells) - 1]
-        if self.multi is not None:
-            feat = self.multi([outs[i] for i in self.multi.spec.inputs], feature_size(size, self.multi.spec.in_stride))
-        return feat
+            outs[spec.index] = cell([outs.get(i) for i in spec.inputs], feature_size(size, spec.in_stride))
+        if self.multi is None:
+            return outs[self.last]
+        return self.multi([outs.get(i) for i in self.multi.spec.inputs], feature_size(size, self.multi.spec.in_stride))
+
+    def unbuilt_prefixes(self) -> list[str]:
+        """State-dict prefixes (below this module) of the parts a genotype keeps but no output reads."""
+        cells = [(f"cells.{k}.", c) for k, c in self.cells.items()]
+        return ([f"cells.{k}." for k in self.unread]
+                + [name + dead for name, c in cells + [("multi.", self.multi)] if c is not None for dead in c.dead])
+
+    def _drop_unbuilt(self, state_dict: dict, prefix: str, *_args) -> None:
+        """Checkpoints of networks that built every part load unchanged: the tensors of parts no
+        output reads are dropped (they never changed an output)."""
+        dead = tuple(prefix + p for p in self.unbuilt_prefixes())
+        for key in [k for k in state_dict if k.startswith(dead)] if dead else []:
+            del state_dict[key]
 
 
 def chain_probes(body: ChainBody, stem_channels: int, head_channels: int, num_classes: int,
                  image: tuple[int, int]) -> list[Probe]:
     """The pieces of a derived chain network, one probe per occurrence (sum them for its latency)."""
     specs, multi = body_specs(body, stem_channels)
-    pairs = list(zip(specs, body.cells)) + ([(multi, body.multi)] if multi else [])
-    last = pairs[-1][0]
+    last = multi or specs[-1]
     probes = [stem_probe(stem_channels, image),
               head_probe(last.channels, head_channels, num_classes, last.stride, image)]
-    for spec, cell in pairs:
-        indeg = {n: sum(e.dst == n for e in cell.edges) for n in spec.node_ids()}
-        probes += cell_fixed_probes(spec, image, sum(d - 1 for d in indeg.values()), len(cell.concat))
-        probes += [op_probe(spec, e.src, e.op, image) for e in cell.edges]
+    pairs = [(specs[k], body.cells[k]) for k in live_cells(body)] + ([(multi, body.multi)] if multi else [])
+    for spec, cell in pairs:  # only what the network builds: parts no output reads cost nothing
+        edges = [cell.edges[k] for k in live_edges(cell)]
+        indeg = {n: sum(e.dst == n for e in edges) for n in spec.node_ids()}
+        probes += cell_fixed_probes(spec, image, sum(max(d - 1, 0) for d in indeg.values()), len(cell.concat),
+                                    live_inputs(cell))
+        probes += [op_probe(spec, e.src, e.op, image) for e in edges]
     return probes
 
 
@@ -277,4 +351,6 @@ def repeat_cells(body: dict, repeats: int) -> tuple[dict, list[int]]:
 
 def chain_summary(body: ChainBody) -> dict:
     downs = [c.index for c in body.cells if c.kind == "reduction"]
-    return {"depth": len(body.cells), "downsampling": downs}
+    live = live_cells(body)
+    return {"depth": len(body.cells), "downsampling": downs,
+            "unread_cells": [c.index for c in body.cells if c.index not in live]}

@@ -25,8 +25,11 @@ def body_stages(model: nn.Module) -> list[nn.Module]:
     is the list of its features)."""
     body = getattr(model, "body", None)
     for attr in ("cells", "stages"):
-        if isinstance(getattr(body, attr, None), nn.ModuleList):
-            return list(getattr(body, attr))
+        stages = getattr(body, attr, None)
+        if isinstance(stages, nn.ModuleList):
+            return list(stages)
+        if isinstance(stages, nn.ModuleDict):  # a chain keyed by cell index (cells no output reads are not built)
+            return list(stages.values())
     encoder = getattr(model, "encoder", None)
     if isinstance(encoder, nn.Module):
         return [encoder]

@@ -89,6 +89,10 @@ def kept_edges(indegree: int) -> int:
     return min(2, indegree)
 
 
-def cell_fixed_probes(spec: CellSpec, image: tuple[int, int], adds: int, concat: int) -> list[Probe]:
-    """Per-cell cost the op-sum misses, as a list of probes (repeated `adds` times for additions)."""
-    return preprocess_probes(spec, image) + [add_probe(spec, image)] * adds + [concat_probe(spec, concat, image)]
+def cell_fixed_probes(spec: CellSpec, image: tuple[int, int], adds: int, concat: int,
+                      inputs: list[int] | None = None) -> list[Probe]:
+    """Per-cell cost the op-sum misses, as a list of probes (repeated `adds` times for additions);
+    `inputs` names the input positions whose preprocessing runs (default: all)."""
+    pre = preprocess_probes(spec, image)
+    pre = pre if inputs is None else [pre[p] for p in inputs]
+    return pre + [add_probe(spec, image)] * adds + [concat_probe(spec, concat, image)]
