@@ -108,7 +108,7 @@ def test_baseline_timing_is_cached_only_when_quiet(tmp_path, monkeypatch):
     second = resolve_target(cfg, 19, "cpu")
     assert second["cached"] and second["baseline_ms"] == pytest.approx(first["baseline_ms"], abs=1e-5)
     [cached] = (tmp_path / "lut").glob("*.json")
-    assert json.loads(cached.read_text())["entries"] == {"network:fpn_mobilenet_v2:19": round(first["baseline_ms"], 5)}
+    assert json.loads(cached.read_text())["entries"] == {"network:fpn_mobilenet_v2:19:b2": round(first["baseline_ms"], 5)}
 
 
 def test_cache_writes_keep_the_calibrations(tmp_path):
@@ -397,8 +397,8 @@ def test_calibration_times_the_target_baseline_in_its_rounds(tmp_path, monkeypat
     real = lat.measure_built
     monkeypatch.setattr(lat, "measure_built", lambda nets, *a, **k: timed.append(sorted(nets)) or real(nets, *a, **k))
     lut = lut_for(cfg, 19)
-    assert timed == [["genotype:0", "genotype:1", "network:fpn_mobilenetv3_small:19"]]  # one round-robin
-    ms = lut["calibration"]["references"]["network:fpn_mobilenetv3_small:19"]
+    assert timed == [["genotype:0", "genotype:1", "network:fpn_mobilenetv3_small:19:b2"]]  # one round-robin
+    ms = lut["calibration"]["references"]["network:fpn_mobilenetv3_small:19:b2"]
     target = target_mod.resolve_target(cfg, 19, "cpu", lut)
     assert target["timed_with"] == "calibration" and target["baseline_ms"] == ms and target["ms"] == 0.5 * ms
     assert lut_for(cfg, 19)["calibration"] == lut["calibration"] and len(timed) == 1  # from the cache
@@ -406,7 +406,7 @@ def test_calibration_times_the_target_baseline_in_its_rounds(tmp_path, monkeypat
     other = resolve_config({**TINY, "lut_calibrate": 2, "lut_cache_dir": str(tmp_path / "lut"),
                             "target_baseline": "pspnet_lcnet_035", "target_fraction": 0.9})
     both = lut_for(other, 19)  # another baseline: timed again with both, so both searches share it
-    assert timed[-1] == ["genotype:0", "genotype:1", "network:fpn_mobilenetv3_small:19", "network:pspnet_lcnet_035:19"]
+    assert timed[-1] == ["genotype:0", "genotype:1", "network:fpn_mobilenetv3_small:19:b2", "network:pspnet_lcnet_035:19:b2"]
     assert lut_for(cfg, 19)["calibration"] == both["calibration"] and len(timed) == 2
 
 
@@ -577,3 +577,38 @@ def test_cpu_model_names_family_and_model(monkeypatch):
     assert device.cpu_model() == "Intel(R) Xeon(R) Processor (family 6 model 207)"
     monkeypatch.setattr(device, "open", lambda *a, **k: io.StringIO("model name\t: Some CPU\n"), raising=False)
     assert device.cpu_model() == "Some CPU"
+
+
+def test_a_baseline_timing_of_an_older_build_is_never_taken_for_todays(tmp_path, monkeypatch):
+    """Baselines dropped encoder parts no decoder reads (build b2): PSPNet-LCNet-0.35 got 13-16 %
+    faster. A timing kept under the older key is neither reused nor timed again under that key."""
+    import hashlib
+
+    import torch
+
+    from workbench.device import device_fingerprint
+    from workbench.nas.latency import table as lat
+    from workbench.nas.target import reference_builder, reference_key
+
+    key = reference_key("pspnet_lcnet_035", 11)
+    assert key == "network:pspnet_lcnet_035:11:b2"
+    assert reference_builder("network:pspnet_lcnet_035:11") is None
+    assert reference_builder("network:pspnet_lcnet_035:11:b1") is None
+    assert reference_builder(key)().unread == ["encoder.model.blocks.5."]
+    calls = []
+
+    def fake(lut, genotypes, device, warmup, repeats, rounds, references):
+        calls.append(sorted(references or {}))
+        lut["calibration"] = {"scale": 1.0, "busy": False, "other_load": 0.0, "rounds": rounds, "genotypes": [],
+                              "reference_estimator": lat.REFERENCE_ESTIMATOR, "references": {k: 2.0 for k in references}}
+        return lut
+
+    monkeypatch.setattr(lat, "calibrate", fake)
+    fp = device_fingerprint(torch.device("cpu"), 1)
+    space = hashlib.sha1(b"op/a").hexdigest()[:16]
+    lat.cache_file(fp, tmp_path).write_text(json.dumps({"fingerprint": fp, "entries": {}, "calibration": {
+        space: {"scale": 1.0, "busy": False, "genotypes": [], "reference_estimator": lat.REFERENCE_ESTIMATOR,
+                "references": {"network:pspnet_lcnet_035:11": 3.0}}}}))
+    lut = {"fingerprint": fp, "entries": {"op/a": 1.0}}
+    lat.calibrate_cached(lut, lambda: [], "cpu", 1, tmp_path, references={key: lambda: None}, rebuild=reference_builder)
+    assert calls == [[key]] and lut["calibration"]["references"] == {key: 2.0}

@@ -30,6 +30,34 @@ def test_baselines_build_without_download_and_predict_at_input_size(name, monkey
     assert out.shape == (1, 11, 64, 96)
 
 
+@pytest.mark.parametrize("name, dropped", [("pspnet_lcnet_035", ["encoder.model.blocks.5."]),
+                                           ("pspnet_mobilenetv3_small_050", ["encoder.model.blocks.4.", "encoder.model.blocks.5."]),
+                                           ("fpn_efficientnet_lite0", ["encoder.conv_head.", "encoder.bn2."]),
+                                           ("fpn_mobilenetv3_small_050", [])])
+def test_baseline_encoder_parts_no_decoder_reads_are_dropped(name, dropped):
+    """The PSP decoder reads the 1/16 features, but timm's feature extractor runs the 1/32 blocks too;
+    the parameters the unused-parameter probe finds in the full build are exactly the dropped ones,
+    and the network computes the same with the same initial weights and loads older checkpoints."""
+    from workbench.seg.distributed import unused_parameters
+
+    torch.manual_seed(0)
+    full = build_baseline(name, 11, drop_unread=False).eval()
+    torch.manual_seed(0)
+    model = build_baseline(name, 11).eval()
+    assert model.unread == dropped and full.unread == []
+    unused = unused_parameters(full, 32, torch.device("cpu"))
+    assert {k for k in full.state_dict() if k.startswith(tuple(dropped))} >= set(unused)
+    assert all(any(k.startswith(d) for k in unused) for d in dropped)
+    assert unused_parameters(model, 32, torch.device("cpu")) == []
+    assert all(torch.equal(v, full.state_dict()[k]) for k, v in model.state_dict().items())
+    x = torch.randn(1, 3, 64, 128)
+    with torch.no_grad():
+        assert torch.equal(model(x), full(x))
+    model.load_state_dict(full.state_dict())  # strict: only the dropped parts' tensors are ignored
+    kept = sum(p.numel() for k, p in full.named_parameters() if not k.startswith(tuple(dropped)) or not dropped)
+    assert sum(p.numel() for p in model.parameters()) == kept
+
+
 def test_unknown_baseline_names_the_known_ones():
     with pytest.raises(ConfigError, match="unknown baseline 'mobilenet_v9'.*fpn_mobilenet_v2"):
         build_model(baseline="mobilenet_v9", num_classes=19)

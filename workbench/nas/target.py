@@ -64,7 +64,12 @@ def resolve_target(cfg, num_classes: int, device, lut: dict | None = None) -> di
 
 
 def reference_key(baseline: str, num_classes: int) -> str:
-    return f"network:{baseline}:{num_classes}"
+    """The cache and calibration key of a baseline's timing; it names the baselines' build
+    (`BASELINE_BUILD`), so a timing of an older build (one that ran parts no decoder reads) is
+    never taken for today's network."""
+    from workbench.seg.baselines import BASELINE_BUILD
+
+    return f"network:{baseline}:{num_classes}:{BASELINE_BUILD}"
 
 
 def target_references(cfg, num_classes: int) -> dict:
@@ -80,11 +85,14 @@ def target_references(cfg, num_classes: int) -> dict:
 
 
 def reference_builder(key: str):
-    """The builder of the network a `reference_key` names."""
-    from workbench.seg.baselines import build_baseline
+    """The builder of the network a `reference_key` names, or None for a key of an older baselines'
+    build (a cached calibration's reference from before `BASELINE_BUILD`: not timed again)."""
+    from workbench.seg.baselines import BASELINE_BUILD, build_baseline
 
-    _, name, classes = key.split(":")
-    return lambda: build_baseline(name, int(classes))
+    parts = key.split(":")
+    if len(parts) != 4 or parts[3] != BASELINE_BUILD:
+        return None
+    return lambda: build_baseline(parts[1], int(parts[2]))
 
 
 def baseline_latency(name: str, num_classes: int, size: tuple[int, int], device, cfg) -> tuple[float, dict]:

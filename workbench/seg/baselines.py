@@ -11,6 +11,12 @@ features), FPN, LinkNet and U-Net decoders); their
 measured latencies are in benchmarks/results/frontier_latency.md. `tu-` encoders are timm models
 built with pretrained=False. MobileOne-S0 was left out: without re-parameterisation (smp does
 not fold its branches) it ran at 88 ms, slower than FPN-MobileNetV2.
+
+Encoder parts no decoder reads are dropped once built (so the rest draws the same initial
+weights): timm's MobileNetV3 feature extractor runs every block even when the PSP decoder reads
+only the 1/16 features (the 1/32 blocks cost PSPNet-LCNet-0.35 13-16 % of its CPU latency,
+benchmarks/results/unread_parts.md), and smp's EfficientNet-Lite0 keeps a conv head it never runs.
+Checkpoints written before load unchanged (those tensors are dropped).
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ BASELINES: dict[str, tuple[str, str, dict]] = {
     "fpn_efficientnet_lite0": ("FPN", "timm-tf_efficientnet_lite0", _FPN64),
 }
 
+# How baselines are built, in the keys their cached timings are kept under: "b2" drops the encoder
+# parts no decoder reads (2026-12-05); timings of the earlier build are not reused.
+BASELINE_BUILD = "b2"
+
 # The hand-designed Pareto front of the proxy benchmark (benchmarks/results/equal_latency.md: none
 # is both slower and less accurate than another; 9-27 ms at 256x512 on 2 CPU cores): the networks
 # a searched one must beat at equal latency. `make demo` and benchmarks/frontier.py retrain these.
@@ -51,8 +61,10 @@ FRONTIER: tuple[str, ...] = ("pspnet_lcnet_035", "fpn_mobilenetv3_small_050", "f
                              "fpn_mobilenetv3_large_075")
 
 
-def build_baseline(name: str, num_classes: int) -> nn.Module:
-    """A randomly initialised smp model with an `output_stride` attribute."""
+def build_baseline(name: str, num_classes: int, drop_unread: bool = True) -> nn.Module:
+    """A randomly initialised smp model with an `output_stride` attribute (and `unread`: the
+    state-dict prefixes of the encoder parts dropped because no decoder reads them;
+    `drop_unread=False` keeps them, as baselines were built before 2026-12-05)."""
     if name not in BASELINES:
         raise ConfigError(f"baseline: unknown baseline {name!r} (known: {', '.join(sorted(BASELINES))})")
     try:
@@ -65,4 +77,32 @@ def build_baseline(name: str, num_classes: int) -> nn.Module:
     # smp checks divisibility by the encoder's output stride (2**depth, or the dilated stride).
     model.output_stride = int(getattr(model.encoder, "output_stride", 32))
     model.baseline_name = name
+    model.unread = drop_unread_encoder_parts(model) if drop_unread else []
     return model
+
+
+def drop_unread_encoder_parts(model: nn.Module) -> list[str]:
+    """Remove encoder modules whose output no decoder reads; returns their state-dict prefixes, and
+    registers a load hook that drops those keys from older checkpoints."""
+    encoder, dropped = model.encoder, []
+    features = getattr(getattr(encoder, "model", None), "feature_info", None)
+    blocks = getattr(getattr(encoder, "model", None), "blocks", None)
+    if features is not None and isinstance(blocks, nn.Sequential):
+        # timm's MobileNetV3/EfficientNet feature extractors run all blocks; the last read is the
+        # deepest one feature_info names
+        last = max(int(n.split(".")[1]) for n in features.module_name() if n.startswith("blocks."))
+        dropped += [f"encoder.model.blocks.{i}." for i in range(last + 1, len(blocks))]
+        encoder.model.blocks = blocks[:last + 1]
+    for head in ("conv_head", "bn2"):  # smp's EfficientNet encoders keep timm's head and never run it
+        if type(encoder).__name__.startswith("EfficientNet") and isinstance(getattr(encoder, head, None), nn.Module):
+            delattr(encoder, head)
+            dropped.append(f"encoder.{head}.")
+    if dropped:
+        model.register_load_state_dict_pre_hook(_drop_keys)
+    return dropped
+
+
+def _drop_keys(model: nn.Module, state_dict: dict, prefix: str, *_args) -> None:
+    unread = tuple(prefix + p for p in model.unread)
+    for key in [k for k in state_dict if k.startswith(unread)]:
+        del state_dict[key]

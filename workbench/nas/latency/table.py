@@ -194,7 +194,7 @@ def calibrate_cached(lut: dict, make_genotypes: Callable[[], list[Genotype]], de
                      threads: int = 0, cache_dir: str | Path | None = None, warmup: int = 5,
                      repeats: int = 10, use_cache: bool = True, rounds: int = 1,
                      references: dict[str, Callable[[], nn.Module]] | None = None,
-                     rebuild: Callable[[str], Callable[[], nn.Module]] | None = None) -> dict:
+                     rebuild: Callable[[str], Callable[[], nn.Module] | None] | None = None) -> dict:
     """`calibrate` with the result cached per device fingerprint and search space (its table keys).
 
     A cached calibration serves only if it keeps its networks (for `same_run_prediction`) and timed
@@ -221,7 +221,8 @@ def calibrate_cached(lut: dict, make_genotypes: Callable[[], list[Genotype]], de
         lut["calibration"] = known
         return lut
     if known and rebuild is not None:
-        references = {**{k: rebuild(k) for k in known.get("references") or {}}, **(references or {})}
+        again = {k: rebuild(k) for k in known.get("references") or {}}  # None: a key of an older build
+        references = {**{k: b for k, b in again.items() if b is not None}, **(references or {})}
     others = [c["scale"] for k, c in (stored.get("calibration") or {}).items() if k != space and not c.get("busy")]
     dev = resolve_device(device)
     old_threads = torch.get_num_threads()
