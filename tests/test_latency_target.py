@@ -502,12 +502,8 @@ def test_calibration_networks_are_built_afresh_in_every_round():
     assert {k: len(v) for k, v in timed.items()} == {"a": 3, "b": 3} and min(timed["a"]) > 0
 
 
-def test_a_calibration_with_the_older_estimator_is_timed_again(tmp_path, monkeypatch):
-    import hashlib
-
-    import torch
-
-    from workbench.device import device_fingerprint
+def _fake_calibrate(monkeypatch) -> list:
+    """Replace the table's calibration with one that records the references it was asked to time."""
     from workbench.nas.latency import table as lat
 
     calls = []
@@ -519,6 +515,18 @@ def test_a_calibration_with_the_older_estimator_is_timed_again(tmp_path, monkeyp
         return lut
 
     monkeypatch.setattr(lat, "calibrate", fake)
+    return calls
+
+
+def test_a_calibration_with_the_older_estimator_is_timed_again(tmp_path, monkeypatch):
+    import hashlib
+
+    import torch
+
+    from workbench.device import device_fingerprint
+    from workbench.nas.latency import table as lat
+
+    calls = _fake_calibrate(monkeypatch)
     fp = device_fingerprint(torch.device("cpu"), 1)
     lut = {"fingerprint": fp, "entries": {"op/a": 1.0}}
     space = hashlib.sha1(b"op/a").hexdigest()[:16]
@@ -595,15 +603,7 @@ def test_a_baseline_timing_of_an_older_build_is_never_taken_for_todays(tmp_path,
     assert reference_builder("network:pspnet_lcnet_035:11") is None
     assert reference_builder("network:pspnet_lcnet_035:11:b1") is None
     assert reference_builder(key)().unread == ["encoder.model.blocks.5."]
-    calls = []
-
-    def fake(lut, genotypes, device, warmup, repeats, rounds, references):
-        calls.append(sorted(references or {}))
-        lut["calibration"] = {"scale": 1.0, "busy": False, "other_load": 0.0, "rounds": rounds, "genotypes": [],
-                              "reference_estimator": lat.REFERENCE_ESTIMATOR, "references": {k: 2.0 for k in references}}
-        return lut
-
-    monkeypatch.setattr(lat, "calibrate", fake)
+    calls = _fake_calibrate(monkeypatch)
     fp = device_fingerprint(torch.device("cpu"), 1)
     space = hashlib.sha1(b"op/a").hexdigest()[:16]
     lat.cache_file(fp, tmp_path).write_text(json.dumps({"fingerprint": fp, "entries": {}, "calibration": {
