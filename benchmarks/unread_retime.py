@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import re
 import statistics
 import sys
@@ -56,8 +57,6 @@ def seed_of(run: str) -> int:
 
 def per_seed_miou(spec) -> list[tuple[int, int, float]]:
     """(source index, seed, val mIoU) of each run of the named arm(s) of published compare files."""
-    import json
-
     out = []
     for i, part in enumerate(_as_list(spec)):
         path = RESULTS / part["file"]

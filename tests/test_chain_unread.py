@@ -95,7 +95,7 @@ def test_a_checkpoint_of_the_network_with_every_part_loads_and_computes_the_same
         net.load_state_dict(bad)
 
 
-def _unit_table(genotype, monkeypatch=None) -> dict:
+def _unit_table(genotype, monkeypatch) -> dict:
     """A table where every piece costs 1 ms, over every piece a network of this genotype could build."""
     with monkeypatch.context() as m:
         every_part(m)

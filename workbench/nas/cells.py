@@ -103,7 +103,8 @@ class CellBase(nn.Module):
 
     Subclasses provide `self.edge_list` ([(from, to)]), `self.edge_ops` (one module per edge)
     and `run_edge(k, x, weights)`; `preprocess` replaces the default per-input Preprocess modules
-    (the AutoRTNet trellis passes its mixed-input ones).
+    (the AutoRTNet trellis passes its mixed-input ones). The derived network's cell
+    (`workbench.nas.chain.DiscreteCell`) runs its own forward over the parts an output reads.
     """
 
     def __init__(self, spec: CellSpec, concat: list[int], affine: bool, preprocess: nn.ModuleList | None = None):

@@ -247,18 +247,19 @@ class DiscreteCell(CellBase):
                     for e in cell.edges]
         self.reads, kept = live_inputs(cell), live_edges(cell)
         self.preprocess = nn.ModuleDict({str(p): self.preprocess[p] for p in self.reads})
-        self.edge_list = [(cell.edges[k].src, cell.edges[k].dst) for k in kept]
         self.edge_ops = nn.ModuleDict({str(k): edge_ops[k] for k in kept})
+        # the nodes an output reads, in order, each with the (module key, source node) of its edges
+        live_nodes = sorted({cell.edges[k].dst for k in kept})
+        self.plan = [(node, [(str(k), cell.edges[k].src) for k in kept if cell.edges[k].dst == node])
+                     for node in live_nodes]
         self.dead = ([f"preprocess.{p}." for p in range(spec.n_inputs) if p not in self.reads]
                      + [f"edge_ops.{k}." for k in range(len(cell.edges)) if k not in kept])
 
     def forward(self, inputs: list[torch.Tensor | None], in_size: tuple[int, int],
                 weights: torch.Tensor | None = None) -> torch.Tensor:
         states = {p: self.preprocess[str(p)](inputs[p], in_size) for p in self.reads}
-        for node in self.spec.node_ids():
-            into = [(key, src) for key, (src, dst) in zip(self.edge_ops.keys(), self.edge_list) if dst == node]
-            if into:
-                states[node] = sum(self.edge_ops[key](states[src]) for key, src in into)
+        for node, into in self.plan:
+            states[node] = sum(self.edge_ops[key](states[src]) for key, src in into)
         return self.project(torch.cat([states[i] for i in self.concat], dim=1))
 
 

@@ -14,8 +14,8 @@ not fold its branches) it ran at 88 ms, slower than FPN-MobileNetV2.
 
 Encoder parts no decoder reads are dropped once built (so the rest draws the same initial
 weights): timm's MobileNetV3 feature extractor runs every block even when the PSP decoder reads
-only the 1/16 features (the 1/32 blocks cost PSPNet-LCNet-0.35 13-16 % of its CPU latency,
-benchmarks/results/unread_parts.md), and smp's EfficientNet-Lite0 keeps a conv head it never runs.
+only the 1/16 features (the 1/32 blocks were 12-13 % of PSPNet-LCNet-0.35's CPU latency at
+128x256, benchmarks/results/unread.md), and smp's EfficientNet-Lite0 keeps a conv head it never runs.
 Checkpoints written before load unchanged (those tensors are dropped).
 """
 

@@ -110,10 +110,10 @@ def _tensors(out) -> list[torch.Tensor]:
 def unused_parameters(module: torch.nn.Module, stride: int, device: torch.device) -> list[str]:
     """Names of the trainable parameters no output depends on, from one forward and backward of a
     copy at the smallest input a network of this stride takes (the module's weights, BatchNorm
-    statistics and the global RNG stay as they are). A derived network can hold
-    such parameters: a cell whose output no later cell reads (an AutoRTNet aggregation that kept
-    other inputs) or an input no kept edge reads. DistributedDataParallel must be told, or its
-    second step fails waiting for their gradients."""
+    statistics and the global RNG stay as they are). Networks drop the parts no output reads when
+    built (a cell no later cell reads, an input no kept edge reads, a baseline's unread encoder
+    blocks), so this is the safety net for any left: DistributedDataParallel must be told of
+    them, or its second step fails waiting for their gradients."""
     probe = copy.deepcopy(module).to(device).train()
     from workbench.seg.model import smoke_side
 
