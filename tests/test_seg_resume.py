@@ -13,6 +13,7 @@ import torch
 from test_seg_helpers import retrain_config, write_genotype
 
 from workbench.runs import RunDir
+from workbench.seg.recipes import RECIPE_FIELDS
 from workbench.seg.retrain import run_retrain
 
 # Runs a retrain in a child process that blocks inside the 6th optimizer step (epoch 1 of 3, after
@@ -51,7 +52,11 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path, tiny_cityscape
     assert run.record()["status"] == "running"
     assert torch.load(run.checkpoint_dir / "last.pt", weights_only=True)["epoch"] == 0
 
-    resumed = run_retrain({**cfg, "resume": True}, killed)
+    # resumed as the retrain notebook (and so every batch sweep) calls it: each recipe field it did not
+    # set passed as None ("the recipe's"), which the killed run resolved and stored as numbers
+    unset = {key: None for key in RECIPE_FIELDS if key not in cfg}
+    assert unset and RunDir(killed).read_config()["momentum"] is not None
+    resumed = run_retrain({**cfg, **unset, "resume": True}, killed)
     straight = run_retrain(cfg, tmp_path / "straight")
 
     a = torch.load(killed / "checkpoints" / "last.pt", weights_only=True)

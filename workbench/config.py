@@ -298,14 +298,16 @@ RUNTIME_FIELDS = frozenset({"device", "threads", "workers", "num_workers", "resu
 
 
 def resume_config(cls: type[T], stored: dict[str, Any], given: dict[str, Any] | T,
-                  source: str = "resume") -> tuple[T, dict[str, Any]]:
+                  source: str = "resume", unset_is_stored: tuple[str, ...] = ()) -> tuple[T, dict[str, Any]]:
     """The config a resumed run continues with: the stored one, with only runtime fields
     (RUNTIME_FIELDS) taken from `given`. Returns (config, runtime overrides applied).
 
     Every schedule here depends on the total epochs, so no other change has a well-defined
     meaning mid-run: a given value that differs from the stored one is refused, naming every
     such field. A dict `given` compares only the keys it holds (what the caller set); a
-    dataclass compares all fields.
+    dataclass compares all fields. A field of `unset_is_stored` given as None is not compared:
+    None there means "the default", which the run resolved and stored (a recipe's learning rate
+    left unset is the stored 0.008, not a change to None).
     """
     names = {f.name for f in dataclasses.fields(cls)}
     with warnings.catch_warnings():  # a run stored before a rename is not the caller's doing
@@ -318,7 +320,7 @@ def resume_config(cls: type[T], stored: dict[str, Any], given: dict[str, Any] | 
     hints = typing.get_type_hints(cls)
     changed, runtime = [], {}
     for key, value in dict(given).items():
-        if key not in names:
+        if key not in names or (value is None and key in unset_is_stored):
             continue
         old = getattr(kept, key)
         if isinstance(value, dict) and dataclasses.is_dataclass(old):  # nested: only the keys given

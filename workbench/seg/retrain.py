@@ -184,7 +184,8 @@ def run_retrain(config: RetrainConfig | dict, run_dir: str | Path, kind: str | N
             return _retrain(cfg, run, device, info, kind)
         with run.claim(resume=cfg.resume, overwrite=cfg.overwrite):
             if cfg.resume and run.config_path.exists():
-                cfg, _ = resume_config(RetrainConfig, run.read_config(), config, source=f"resume {run.path}")
+                cfg, _ = resume_config(RetrainConfig, run.read_config(), config, source=f"resume {run.path}",
+                                       unset_is_stored=recipes.RECIPE_FIELDS)  # stored resolved, given None
             try:
                 return _retrain(cfg, run, device, info, kind)
             except BaseException as exc:
