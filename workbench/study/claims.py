@@ -306,7 +306,10 @@ def claim_autortnet(arms: list[dict], k: float) -> dict:
     for hyper in [a for a in arms if a["family"] == "nas" and a["arm"].get("space") == "hyper"
                   and not any(a["arm"].get(key) is not None for key in targeted)]:
         same = [f for f in fixed if f["arm"].get("latency_weight") == hyper["arm"].get("latency_weight")]
-        same.sort(key=lambda f: not f["arm"].get("fusion"))  # the fixed chain with a fusion cell first
+        # like with like: hyper-cells with their aggregation cell against the fixed chain with its fusion
+        # cell, without it against the chain without one (else the head's gain reads as the hyper-cells')
+        aggregates = hyper["arm"].get("aggregation") is not False  # AutoRTNet's default: on
+        same.sort(key=lambda f: bool(f["arm"].get("fusion")) != aggregates)
         if not same or "miou" not in hyper["metrics"]:
             continue
         fix = same[0]
