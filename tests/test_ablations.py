@@ -276,7 +276,6 @@ def test_hyper_cells_meet_the_fixed_chain_with_the_same_head(tmp_path):
     # (equivalent) at 8 vs 11 ms (lower beyond 2 SE and the 10 % margin)
     said = c["statement"].split("; ")
     assert len(said) == 2 and all(s.startswith("hyper-cells vs fixed at λ=0.1") for s in said)
-    assert sorted(s.split("mIoU ")[1].split(" (n=3) vs ")[1][:5] for s in said) == ["0.410", "0.510"]
     assert "0.460 ± 0.010 (n=3) vs 0.510" in c["statement"] and "0.410 ± 0.010 (n=3) vs 0.410" in c["statement"]
     assert c["verdict"] == "mixed"  # did not hold with the heads (worse), held without (as accurate, faster)
 
