@@ -72,3 +72,27 @@ def test_the_script_prints_and_writes_json_and_refuses_a_file_that_is_not_alphas
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {bad / 'alphas.jsonl'}: not a search's alphas.jsonl")
+
+
+def _alpha_line(epoch: int, alphas: list[float]) -> dict:
+    return {"epoch": epoch, "cells": [{"ops": OPS, "alpha": [alphas], "weights": [[1 / 3] * 3]}]}
+
+
+def test_persistence_is_one_for_a_steady_push_zero_for_a_reversal_and_near_the_random_walk_reference(tmp_path):
+    mod = _module()
+    # a warm-up epoch that does not move, then a steady push on alpha 0 and an exact reversal on alpha 1
+    lines = [_alpha_line(0, [0.0, 0.0, 0.0]), _alpha_line(1, [0.0, 0.0, 0.0]), _alpha_line(2, [0.1, 0.2, 0.0]),
+             _alpha_line(3, [0.3, 0.0, 0.0]), _alpha_line(4, [0.6, 0.2, 0.0])]
+    got = mod.persistence(_write(tmp_path, lines))
+    # alpha 0: net 0.6 over path 0.6; alpha 1: net 0.2 over path 0.6; alpha 2 never moves (left out)
+    assert got["moves"] == 3 and got["random_walk"] == pytest.approx(3 ** -0.5, abs=1e-4)
+    assert got["ops_persistence"] == pytest.approx((1.0 + 1 / 3) / 2, abs=1e-4)
+    # independent Gaussian moves: the mean ratio is close to 1/sqrt(n) (simulated reference: 0.2906 at n = 12)
+    rng = __import__("random").Random(0)
+    alphas, walk = [0.0] * 3000, [_alpha_line(0, [0.0] * 3000)]
+    for epoch in range(1, 13):
+        alphas = [a + rng.gauss(0, 1) for a in alphas]
+        walk.append(_alpha_line(epoch, alphas))
+    got = mod.persistence(_write(tmp_path, walk))
+    assert got["moves"] == 12 and got["ops_persistence"] == pytest.approx(12 ** -0.5, abs=0.02)
+    assert mod.persistence(_write(tmp_path, [_line(0, [[0.2, 0.5, 0.3]])]))["ops_persistence"] is None
