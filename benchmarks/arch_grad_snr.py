@@ -27,6 +27,7 @@ import argparse
 import json
 import math
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -76,7 +77,7 @@ def gradient_samples(search_dir: Path, batches: int) -> tuple[torch.Tensor, dict
     cfg = from_dict(SearchConfig, upgrade_stored(json.loads((search_dir / "config.json").read_text())))
     state = torch.load(search_dir / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
     train, _, num_classes = build_datasets(cfg)
-    scratch = RunDir(Path("/tmp") / f"arch_grad_snr-{search_dir.parent.name}")  # never written into
+    scratch = RunDir(Path(tempfile.gettempdir()) / "arch_grad_snr")  # the Search needs one; never written into
     search = Search(cfg, scratch, load_lut(search_dir / "latency_lut.json"), num_classes, torch.device("cpu"))
     search.load(state)
     model = search.model
@@ -98,13 +99,12 @@ def gradient_samples(search_dir: Path, batches: int) -> tuple[torch.Tensor, dict
                 break
         epoch += 1
     alphas = torch.cat([p.detach().flatten() for p in params])
+    steps = [float(s["step"]) for s in state["arch_optimizer"]["state"].values()]
     facts = {"run": str(search_dir), "batch_images": cfg.batch_size, "arch_lr": cfg.arch_lr,
-             "arch_weight_decay": cfg.arch_weight_decay, "architecture_steps": None,
+             "arch_weight_decay": cfg.arch_weight_decay, "architecture_steps": int(max(steps, default=0)),
              "median_abs_alpha": float(alphas.abs().median()),
              "median_weight_decay_pull": cfg.arch_weight_decay * float(alphas.abs().median()),
              "weight_decay_memory_steps": adam_memory_steps(state["arch_optimizer"])}
-    steps = [float(s["step"]) for s in state["arch_optimizer"]["state"].values()]
-    facts["architecture_steps"] = int(max(steps)) if steps else 0
     return torch.stack(rows), facts
 
 
