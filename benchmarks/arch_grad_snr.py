@@ -68,14 +68,22 @@ def adam_memory_steps(optimizer_state: dict) -> float | None:
 def gradient_samples(search_dir: Path, batches: int) -> tuple[torch.Tensor, dict]:
     """Per-batch task-loss gradients on the cell-op alphas of a finished search, and its facts."""
     from workbench.config import from_dict
+    from workbench.errors import CheckpointError, ConfigError
     from workbench.nas.latency.table import load_lut
     from workbench.nas.presets import SearchConfig, upgrade_stored
     from workbench.nas.search import Search
     from workbench.nas.search_data import build_datasets, loader, split_halves
     from workbench.runs import RunDir
 
-    cfg = from_dict(SearchConfig, upgrade_stored(json.loads((search_dir / "config.json").read_text())))
-    state = torch.load(search_dir / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
+    try:
+        stored = json.loads((search_dir / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{search_dir / 'config.json'}: unreadable ({exc})") from None
+    cfg = from_dict(SearchConfig, upgrade_stored(stored), source=str(search_dir / "config.json"))
+    try:
+        state = torch.load(search_dir / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises several kinds for a truncated or foreign file
+        raise CheckpointError(f"{search_dir / 'checkpoints' / 'last.pt'}: unreadable ({exc})") from None
     train, _, num_classes = build_datasets(cfg)
     scratch = RunDir(Path(tempfile.gettempdir()) / "arch_grad_snr")  # the Search needs one; never written into
     search = Search(cfg, scratch, load_lut(search_dir / "latency_lut.json"), num_classes, torch.device("cpu"))
@@ -123,14 +131,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {path}: not a finished search (no checkpoints/last.pt)", file=sys.stderr)
             return 2
     torch.set_num_threads(args.threads)
+    from workbench.errors import WorkbenchError
+
     out = {}
-    for path in args.searches:
-        grads, facts = gradient_samples(path, args.batches)
-        out[str(path)] = {**facts, **summarize(grads)}
-        print(json.dumps(out[str(path)]))
+    try:
+        for path in args.searches:
+            grads, facts = gradient_samples(path, args.batches)
+            out[str(path)] = {**facts, **summarize(grads)}
+            print(json.dumps(out[str(path)]))
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=1) + "\n")
+        try:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(out, indent=1) + "\n")
+        except OSError as exc:
+            print(f"error: {args.json}: cannot write ({exc.strerror})", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -70,3 +70,9 @@ def test_reads_a_finished_search_without_writing_into_it_and_refuses_other_folde
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "search").rglob("*")} == before
     assert mod.main([str(tmp_path), "--batches", "3"]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path}: not a finished search (no checkpoints/last.pt)"
+    # a truncated checkpoint: one error line naming it, exit 2, nothing written
+    (tmp_path / "search" / "checkpoints" / "last.pt").write_bytes(b"PK\x03\x04 truncated")
+    assert mod.main([str(tmp_path / "search"), "--batches", "3", "--json", str(tmp_path / "bad.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {tmp_path / 'search' / 'checkpoints' / 'last.pt'}: unreadable")
+    assert not (tmp_path / "bad.json").exists()
