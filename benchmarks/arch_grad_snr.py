@@ -33,6 +33,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from workbench.config import from_dict
+from workbench.errors import CheckpointError, ConfigError, WorkbenchError
+from workbench.nas.latency.table import load_lut
+from workbench.nas.presets import SearchConfig, upgrade_stored
+from workbench.nas.search import Search
+from workbench.nas.search_data import build_datasets, loader, split_halves
+from workbench.runs import RunDir
+
 # pure noise: the median of |N(0, 1/n)| is 0.6745 / sqrt(n)
 HALF_NORMAL_MEDIAN = 0.6745
 
@@ -67,14 +75,6 @@ def adam_memory_steps(optimizer_state: dict) -> float | None:
 
 def gradient_samples(search_dir: Path, batches: int) -> tuple[torch.Tensor, dict]:
     """Per-batch task-loss gradients on the cell-op alphas of a finished search, and its facts."""
-    from workbench.config import from_dict
-    from workbench.errors import CheckpointError, ConfigError
-    from workbench.nas.latency.table import load_lut
-    from workbench.nas.presets import SearchConfig, upgrade_stored
-    from workbench.nas.search import Search
-    from workbench.nas.search_data import build_datasets, loader, split_halves
-    from workbench.runs import RunDir
-
     try:
         stored = json.loads((search_dir / "config.json").read_text())
     except (OSError, ValueError) as exc:
@@ -93,8 +93,7 @@ def gradient_samples(search_dir: Path, batches: int) -> tuple[torch.Tensor, dict
     for module in model.modules():  # ... without moving the running statistics
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.momentum = 0.0
-    named = [(name, p) for name, p in model.arch.named_parameters() if name.split(".")[-1].startswith("cell")]
-    params = [p for _, p in named]
+    params = [p for name, p in model.arch.named_parameters() if name.split(".")[-1].startswith("cell")]
     _, a_data = split_halves(train, cfg.seed)
     rows, epoch = [], 1000
     while len(rows) < batches:
@@ -106,12 +105,11 @@ def gradient_samples(search_dir: Path, batches: int) -> tuple[torch.Tensor, dict
             if len(rows) == batches:
                 break
         epoch += 1
-    alphas = torch.cat([p.detach().flatten() for p in params])
+    median_alpha = float(torch.cat([p.detach().flatten() for p in params]).abs().median())
     steps = [float(s["step"]) for s in state["arch_optimizer"]["state"].values()]
     facts = {"run": str(search_dir), "batch_images": cfg.batch_size, "arch_lr": cfg.arch_lr,
              "arch_weight_decay": cfg.arch_weight_decay, "architecture_steps": int(max(steps, default=0)),
-             "median_abs_alpha": float(alphas.abs().median()),
-             "median_weight_decay_pull": cfg.arch_weight_decay * float(alphas.abs().median()),
+             "median_abs_alpha": median_alpha, "median_weight_decay_pull": cfg.arch_weight_decay * median_alpha,
              "weight_decay_memory_steps": adam_memory_steps(state["arch_optimizer"])}
     return torch.stack(rows), facts
 
@@ -131,8 +129,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {path}: not a finished search (no checkpoints/last.pt)", file=sys.stderr)
             return 2
     torch.set_num_threads(args.threads)
-    from workbench.errors import WorkbenchError
-
     out = {}
     try:
         for path in args.searches:

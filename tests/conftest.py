@@ -7,6 +7,7 @@ Tests must treat these trees as read-only (copy them first to corrupt files).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -86,3 +87,11 @@ def shared_table(cfg: dict, path: Path) -> str:
 
     build_table(cfg, path)
     return str(path)
+
+
+def load_benchmark(name: str):
+    """A script under benchmarks/ imported as a module (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

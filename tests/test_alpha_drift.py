@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import subprocess
@@ -10,16 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_benchmark
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "alpha_drift.py"
 OPS = ["none", "skip_connect", "conv_3x3"]
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("alpha_drift", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _line(epoch: int, edges: list[list[float]], paths: list[list[float]] | None = None) -> dict:
@@ -36,7 +29,7 @@ def _write(tmp_path: Path, lines: list[dict]) -> Path:
 
 
 def test_decisions_ignore_none_and_rows_compare_each_epoch_with_the_last(tmp_path):
-    mod = _module()
+    mod = load_benchmark("alpha_drift")
     lines = [
         # none is the strongest on edge 0 but is never derived: the pick is skip (0.3 of 0.6 allowed)
         _line(0, [[0.4, 0.3, 0.3], [0.2, 0.5, 0.3]], [[0.5, 0.3, 0.2]]),
@@ -80,7 +73,7 @@ def _alpha_line(epoch: int, alphas: list[float]) -> dict:
 
 
 def test_persistence_is_one_for_a_steady_push_lower_when_moves_reverse_and_near_the_random_walk_reference(tmp_path):
-    mod = _module()
+    mod = load_benchmark("alpha_drift")
     # a warm-up epoch that does not move, then a steady push on alpha 0 and moves that reverse on alpha 1 (up, down, up)
     lines = [_alpha_line(0, [0.0, 0.0, 0.0]), _alpha_line(1, [0.0, 0.0, 0.0]), _alpha_line(2, [0.1, 0.2, 0.0]),
              _alpha_line(3, [0.3, 0.0, 0.0]), _alpha_line(4, [0.6, 0.2, 0.0])]

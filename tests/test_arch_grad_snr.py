@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import load_benchmark
 
 from workbench.nas.search import run_search
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "arch_grad_snr.py"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("arch_grad_snr", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 def test_summary_reads_zero_signal_for_noise_and_the_planted_signal_to_noise_otherwise():
-    mod = _module()
+    mod = load_benchmark("arch_grad_snr")
     gen = torch.Generator().manual_seed(0)
     noise = mod.summarize(torch.randn(400, 3000, generator=gen))
     assert noise["snr_batch_rms"] < 0.03
@@ -38,7 +28,7 @@ def test_summary_reads_zero_signal_for_noise_and_the_planted_signal_to_noise_oth
 
 
 def test_weight_decay_memory_from_the_adam_state_matches_the_formula():
-    mod = _module()
+    mod = load_benchmark("arch_grad_snr")
     p = torch.nn.Parameter(torch.zeros(3))
     opt = torch.optim.Adam([p], lr=0.03, betas=(0.5, 0.999), weight_decay=1e-3)
     for g in (1e-3, -1e-3, 1e-3, -1e-3):
@@ -55,7 +45,7 @@ def test_weight_decay_memory_from_the_adam_state_matches_the_formula():
 
 
 def test_reads_a_finished_search_without_writing_into_it_and_refuses_other_folders(tmp_path, capsys):
-    mod = _module()
+    mod = load_benchmark("arch_grad_snr")
     tiny = dict(preset="lgcnet", dataset="random", input_size=[32, 64], crop_size=[32, 64], channels=8,
                 stem_channels=8, head_channels=8, nodes=2, num_cells=3, reductions=[0, 2], fusion_channels=8,
                 batch_size=2, max_val_images=2, warmup_epochs=0, lut_warmup=0, lut_repeats=1, threads=1,

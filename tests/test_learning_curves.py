@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+from conftest import load_benchmark
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning_curves.py"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("learning_curves", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _result(epochs: int, arms: dict) -> dict:
@@ -29,7 +23,7 @@ def _arm(points: list[tuple[float, float, float | None]], finals: list[float]) -
 
 
 def test_series_keeps_each_arm_of_each_file_with_its_budget_and_drops_empty_curves():
-    mod = _module()
+    mod = load_benchmark("learning_curves")
     a40 = _result(40, {"fpn": _arm([(1.0, 0.3, 0.01), (2.0, 0.4, 0.02)], [0.40, 0.41, 0.39]),
                        "failed": {"miou": [], "curve": []}})
     a60 = _result(60, {"fpn": _arm([(1.5, 0.35, None), (3.0, 0.46, 0.005)], [0.46])})
@@ -41,7 +35,7 @@ def test_series_keeps_each_arm_of_each_file_with_its_budget_and_drops_empty_curv
 
 
 def test_an_arm_two_files_hold_at_one_budget_is_drawn_once_from_the_file_with_more_seeds():
-    mod = _module()
+    mod = load_benchmark("learning_curves")
     first = _result(40, {"fpn": _arm([(1.0, 0.30, 0.01)], [0.40, 0.41, 0.39]),
                          "net": _arm([(1.0, 0.20, 0.01)], [0.30, 0.31])})
     rerun = _result(40, {"fpn": _arm([(1.1, 0.32, 0.02)], [0.40, 0.41, 0.39, 0.42, 0.38]),
