@@ -14,7 +14,8 @@
    exact resume needs it.
 4. End to end (`--recipe-net`): real `retrain` runs of one network with `plain-v1` (fp32,
    contiguous, images decoded every step) and `fast-v1` (format and precision timed at run start,
-   images decoded once), alternated plain, fast, plain, fast so that a drifting machine hits both;
+   images decoded once; `--fast-recipe` names others, e.g. the study's `fast-v3` with its auxiliary
+   head), alternated plain, fast, plain, fast so that a drifting machine hits both;
    training images/s from each run's logged epoch times (its data loading included, the run-start
    timing and the evaluation not). `--procs 2` adds `fast-v1` in two torchrun processes (gloo,
    threads split between them, the global batch too).
@@ -158,16 +159,18 @@ def retrain_in_processes(fields: dict, run_dir: Path, procs: int) -> dict:
 
 
 def time_recipes(net: str, dataset: str, root: str, size: tuple[int, int], batch: int, epochs: int,
-                 repeats: int, threads: int, work: Path, procs: int = 1) -> dict:
-    """Training images/s of `plain-v1` and `fast-v1` retrains of one network, alternated; with
-    `procs` > 1 also `fast-v1` in that many torchrun processes of threads / procs threads each (on a
-    2-core machine, two single-threaded processes instead of one process's two OpenMP threads)."""
+                 repeats: int, threads: int, work: Path, procs: int = 1,
+                 fast: tuple[str, ...] = ("fast-v1",)) -> dict:
+    """Training images/s of `plain-v1` and each `fast` recipe's retrains of one network, alternated;
+    with `procs` > 1 also the first fast recipe in that many torchrun processes of threads / procs
+    threads each (on a 2-core machine, two single-threaded processes instead of one process's two
+    OpenMP threads)."""
     from workbench.runs import RunDir
     from workbench.seg.retrain import run_retrain
 
     kw = {"genotype": net} if net.endswith(".json") else {"baseline": net}
-    arms = [("plain-v1", "plain-v1", 1), ("fast-v1", "fast-v1", 1)]
-    arms += [(f"fast-v1x{procs}", "fast-v1", procs)] if procs > 1 else []
+    arms = [("plain-v1", "plain-v1", 1)] + [(name, name, 1) for name in fast]
+    arms += [(f"{fast[0]}x{procs}", fast[0], procs)] if procs > 1 else []
     out: dict = {"network": net, "epochs": epochs, "repeats": repeats, "runs": []}
     for rep in range(repeats):
         for arm, recipe, n in arms:
@@ -187,7 +190,7 @@ def time_recipes(net: str, dataset: str, root: str, size: tuple[int, int], batch
             print(out["runs"][-1], flush=True)
     best = {a: max(x["images_per_s"] for x in out["runs"] if x["arm"] == a) for a, _, _ in arms}
     out["images_per_s"] = best
-    out["speedup"] = round(best["fast-v1"] / best["plain-v1"], 3)
+    out["speedup"] = round(best[fast[0]] / best["plain-v1"], 3)
     out["speedup_by_arm"] = {a: round(v / best["plain-v1"], 3) for a, v in best.items()}
     return out
 
@@ -216,6 +219,8 @@ def main() -> None:
     p.add_argument("--dataset", default="camvid")
     p.add_argument("--recipe-net", action="append", default=[],
                    help="baseline name or genotype.json: plain-v1 vs fast-v1 retrains (needs --data; repeat)")
+    p.add_argument("--fast-recipe", action="append", default=[],
+                   help="recipe(s) timed against plain-v1 by --recipe-net (repeat; default fast-v1)")
     p.add_argument("--recipe-epochs", type=int, default=2)
     p.add_argument("--recipe-repeats", type=int, default=2)
     p.add_argument("--procs", type=int, default=1, help="also fast-v1 under torchrun in this many processes "
@@ -245,7 +250,8 @@ def main() -> None:
             p.error("--recipe-net needs --data")
         result["recipes"] = {Path(net).stem: time_recipes(net, args.dataset, args.data, size, args.batch,
                                                           args.recipe_epochs, args.recipe_repeats, args.threads,
-                                                          Path(args.work) / Path(net).stem, args.procs)
+                                                          Path(args.work) / Path(net).stem, args.procs,
+                                                          tuple(args.fast_recipe) or ("fast-v1",))
                              for net in args.recipe_net}
     result["loadavg_before"], result["loadavg_after"] = load_before, os.getloadavg()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
