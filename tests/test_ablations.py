@@ -280,6 +280,25 @@ def test_hyper_cells_meet_the_fixed_chain_with_the_same_head(tmp_path):
     assert c["verdict"] == "mixed"  # did not hold with the heads (worse), held without (as accurate, faster)
 
 
+def test_hyper_cells_against_a_chain_with_another_head_say_so(tmp_path):
+    """Without a fixed chain of the same head at that λ, the comparison still runs, and its sentence
+    names the difference (else a head's gain reads as the hyper-cells')."""
+    r = tmp_path / "abl"
+    nas_arm(r, "chain-fusion", [0.50, 0.51, 0.52], [10.0, 11.0, 12.0], gcn=False, fusion=True)
+    nas_arm(r, "art-noagg", [0.40, 0.41, 0.42], [7.0, 8.0, 9.0], aggregation=False, space="hyper", gcn=False,
+            depths=[4, 4, 4], downs=[[3, 4, 5]] * 3)
+    c = {c["id"]: c for c in lab_study.summarize_study(r)["claims"]}["autortnet"]
+    assert "vs 0.510" in c["statement"]
+    assert ("(heads differ: the fixed chain has a fusion cell, the hyper-cells lack an aggregation cell)"
+            in c["statement"])
+    r2 = tmp_path / "abl2"  # with the matching chain present, no such note
+    nas_arm(r2, "chain", [0.40, 0.41, 0.42], [10.0, 11.0, 12.0], gcn=False)
+    nas_arm(r2, "art-noagg", [0.40, 0.41, 0.42], [7.0, 8.0, 9.0], aggregation=False, space="hyper", gcn=False,
+            depths=[4, 4, 4], downs=[[3, 4, 5]] * 3)
+    c2 = {c["id"]: c for c in lab_study.summarize_study(r2)["claims"]}["autortnet"]
+    assert "vs 0.410" in c2["statement"] and "heads differ" not in c2["statement"]
+
+
 def test_budget_mismatch_and_missing_arms_give_no_verdict(tmp_path):
     r = tmp_path / "abl"
     nas_arm(r, "a", [0.50, 0.52, 0.54], [10, 11, 12], gcn=False)

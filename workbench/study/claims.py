@@ -313,6 +313,10 @@ def claim_autortnet(arms: list[dict], k: float) -> dict:
         if not same or "miou" not in hyper["metrics"]:
             continue
         fix = same[0]
+        # no fixed arm with the same head at this λ: compared anyway, and the sentence says so
+        heads = ("" if bool(fix["arm"].get("fusion")) == aggregates else
+                 f" (heads differ: the fixed chain {'has' if fix['arm'].get('fusion') else 'lacks'} a fusion cell, "
+                 f"the hyper-cells {'have' if aggregates else 'lack'} an aggregation cell)")
         acc = compare(_m(hyper, "miou"), _m(fix, "miou"), True, k, ACCURACY_MARGIN)
         lat = compare(_m(hyper, "latency_ms"), _m(fix, "latency_ms"), False, k, latency_margin(_m(fix, "latency_ms")))
         v = tradeoff(acc, lat)
@@ -322,7 +326,7 @@ def claim_autortnet(arms: list[dict], k: float) -> dict:
         says.append(f"hyper-cells vs fixed at λ={hyper['arm']['latency_weight']:g}: mIoU {_fmt(_m(hyper, 'miou'))} vs "
                     f"{_fmt(_m(fix, 'miou'))} ({acc['outcome']}), latency {_fmt(_m(hyper, 'latency_ms'), 2)} vs "
                     f"{_fmt(_m(fix, 'latency_ms'), 2)} ms ({'lower ' if lat['outcome'] == 'better' else ''}"
-                    f"{lat['outcome']}): {v}")
+                    f"{lat['outcome']}): {v}{heads}")
     return _claim("autortnet", "AutoRTNet: depth and downsampling vs λ; hyper-cells vs fixed",
                   "AutoRTNet: hyper-cells decide depth and downsampling (cheaper networks as λ grows) and beat a "
                   "fixed depth/downsampling at the same λ", "expected_latency_ms vs λ; miou and latency_ms vs fixed",
