@@ -9,7 +9,7 @@
    flip), and both together, per image, against the training step time per image.
    With `--compile`, also both memory formats at fp32 under `torch.compile` (inductor's generated
    C++ for forward and backward; the optimizer step stays eager), with each one's compile time
-   (its first two steps) recorded apart.
+   (its first two steps) recorded apart; `--compile-bf16` does the same under bf16 autocast.
 3. Run-to-run determinism of each variant (two 3-step runs from the same weights and seed):
    exact resume needs it.
 4. End to end (`--recipe-net`): real `retrain` runs of one network with `plain-v1` (fp32,
@@ -46,6 +46,7 @@ from workbench.seg.model import build_model
 
 VARIANTS = [(f, p) for f in ("contiguous", "channels_last") for p in ("fp32", "bf16")]
 COMPILED = [("contiguous", "fp32"), ("channels_last", "fp32")]
+COMPILED_BF16 = [("contiguous", "bf16"), ("channels_last", "bf16")]
 
 
 def _twin(model, fmt: str, compiled: bool):
@@ -68,12 +69,13 @@ def make_step(model, fmt: str, prec: str, images, labels):
 
 
 def time_variants(net: str, batch: int, size: tuple[int, int], classes: int, rounds: int, steps: int,
-                  compile_too: bool = False) -> dict:
+                  compile_too: bool = False, compile_bf16: bool = False) -> dict:
     kw = {"genotype": net} if net.endswith(".json") else {"baseline": net}
     torch.manual_seed(0)
     model, _ = build_model(num_classes=classes, **kw)
     images, labels = torch.randn(batch, 3, *size), torch.randint(0, classes, (batch, *size))
-    variants = [(f, p, False) for f, p in VARIANTS] + ([(f, p, True) for f, p in COMPILED] if compile_too else [])
+    compiled = (COMPILED if compile_too else []) + (COMPILED_BF16 if compile_bf16 else [])
+    variants = [(f, p, False) for f, p in VARIANTS] + [(f, p, True) for f, p in compiled]
     runs, compile_s = {}, {}
     for fmt, prec, compiled in variants:
         key = f"{fmt}+{prec}" + ("+compile" if compiled else "")
@@ -215,6 +217,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--compile", action="store_true", help="also time fp32 under torch.compile (both formats)")
+    p.add_argument("--compile-bf16", action="store_true",
+                   help="also time bf16 autocast under torch.compile (both formats; where AMX runs bf16 natively)")
     p.add_argument("--data", help="dataset root for the data-loading figures")
     p.add_argument("--dataset", default="camvid")
     p.add_argument("--recipe-net", action="append", default=[],
@@ -237,10 +241,10 @@ def main() -> None:
                           "torch": torch.__version__, "isa": torch.backends.cpu.get_cpu_capability()},
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "batch": args.batch, "size": list(size), "rounds": args.rounds, "steps": args.steps,
-              "compile": args.compile, "networks": {}}
+              "compile": args.compile, "compile_bf16": args.compile_bf16, "networks": {}}
     for net in args.net:
         result["networks"][Path(net).stem if net.endswith(".json") else net] = r = time_variants(
-            net, args.batch, size, args.classes, args.rounds, args.steps, args.compile)
+            net, args.batch, size, args.classes, args.rounds, args.steps, args.compile, args.compile_bf16)
         print(net, r["step_ms"], r["deterministic"], flush=True)
     if args.data:
         result["data"] = time_data(args.dataset, args.data, size, 64)
