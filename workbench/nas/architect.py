@@ -1,12 +1,14 @@
 """The architecture step, kept apart from the weight step (first-order DARTS).
 
 One step: relaxed weights (Gumbel noise if so configured) -> task loss on an architecture batch
--> + lambda * latency term on the noise-free expected latency -> Adam on the alphas and the GCN
-module. The weight parameters receive gradients too but are not updated here (the weight step
+(or the mean over several, `arch_batches`: one batch's gradient is mostly noise) -> + lambda *
+latency term on the noise-free expected latency -> Adam on the alphas and the GCN module. The weight parameters receive gradients too but are not updated here (the weight step
 zeroes them first).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -39,16 +41,26 @@ class Architect:
     def expected_latency(self) -> torch.Tensor | None:
         return None if self.latency is None else self.model.expected_latency(self.latency)
 
-    def step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+    def step(self, images: torch.Tensor, labels: torch.Tensor,
+             more: Sequence[tuple[torch.Tensor, torch.Tensor]] = ()) -> float:
+        """One Adam step on the task loss averaged over (images, labels) and the `more` batches (each
+        with its own relaxation sample, backpropagated one at a time to bound memory), plus the
+        latency term once. Returns that loss."""
         self.optimizer.zero_grad(set_to_none=True)
-        with self.precision.autocast():
-            logits = self.model(images, self.model.arch_weights(sample=True))
-        loss = F.cross_entropy(logits.float(), labels, ignore_index=self.ignore_index)
-        if self.latency is not None and self.latency_weight > 0:
-            term = latency_term(self.expected_latency(), self.reference_ms, self.target, self.mode)
-            loss = loss + self.latency_weight * term
-        self.precision.backward(loss)
+        batches = [(images, labels), *more]
+        total = 0.0
+        for i, (x, y) in enumerate(batches):
+            with self.precision.autocast():
+                logits = self.model(x, self.model.arch_weights(sample=True))
+            loss = F.cross_entropy(logits.float(), y, ignore_index=self.ignore_index)
+            if len(batches) > 1:
+                loss = loss / len(batches)
+            if i == len(batches) - 1 and self.latency is not None and self.latency_weight > 0:
+                term = latency_term(self.expected_latency(), self.reference_ms, self.target, self.mode)
+                loss = loss + self.latency_weight * term
+            self.precision.backward(loss)
+            total += float(loss.detach())
         if self.average_gradients is not None:
             self.average_gradients(self.model.arch_parameters())
         self.precision.step(self.optimizer)
-        return float(loss.detach())
+        return total

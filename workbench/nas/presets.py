@@ -52,6 +52,9 @@ class SearchConfig:
     grad_clip: float = field(5.0, min=0.0)
     arch_lr: float = field(3e-3, min=0.0, help="Adam learning rate of the architecture parameters")
     arch_weight_decay: float = field(1e-3, min=0.0)
+    arch_batches: int = field(1, min=1, help="architecture batches whose task-loss gradients each architecture step "
+                                             "averages: more images per decision, at that many times the "
+                                             "architecture step's cost (the weight steps are unchanged)")
     # the network around the searched body, and the body's search space
     stem_channels: int = field(16, min=1)
     head_channels: int = field(32, min=1)

@@ -10,6 +10,7 @@ genotype as an uninterrupted one.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -34,7 +35,14 @@ from workbench.nas.latency.table import (
 )
 from workbench.nas.precision import Precision
 from workbench.nas.presets import PRESETS, SearchConfig, get_preset, split_values, upgrade_stored
-from workbench.nas.search_data import NUM_CLASSES, build_datasets, evaluate_miou, loader, split_halves
+from workbench.nas.search_data import (
+    NUM_CLASSES,
+    build_datasets,
+    evaluate_miou,
+    extra_arch_batches,
+    loader,
+    split_halves,
+)
 from workbench.nas.space import get_space
 from workbench.nas.supernet import Supernet
 from workbench.nas.target import (
@@ -200,6 +208,7 @@ class Search:
         w_losses, a_losses = [], []
         rank, world = self.info.rank, self.info.world_size
         pairs = zip(loader(w_data, cfg, epoch, 0, rank, world), loader(a_data, cfg, epoch, 1, rank, world))
+        more = extra_arch_batches(a_data, cfg, epoch, rank, world)
         total = min(len(w_data), len(a_data)) // min(cfg.batch_size, len(w_data), len(a_data))
         if cfg.steps_per_epoch:
             total = min(total, cfg.steps_per_epoch)
@@ -207,7 +216,8 @@ class Search:
             if step >= total:
                 break
             if search_alphas:
-                a_loss = self.architect.step(xa.to(self.device), ya.to(self.device))
+                extra = [(x.to(self.device), y.to(self.device)) for x, y in itertools.islice(more, cfg.arch_batches - 1)]
+                a_loss = self.architect.step(xa.to(self.device), ya.to(self.device), extra)
                 a_losses.append(check_finite(a_loss, f"architecture loss at epoch {epoch}, step {step}"))
             self.w_opt.zero_grad(set_to_none=True)
             with self.precision.autocast():

@@ -3,6 +3,9 @@ images scored each epoch, and random scenes for smoke tests."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -74,6 +77,15 @@ def loader(dataset: Dataset, cfg: SearchConfig, epoch: int, salt: int, rank: int
     g = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=min(cfg.batch_size, len(dataset)), shuffle=True, drop_last=True,
                       generator=g, num_workers=cfg.num_workers, pin_memory=pin)
+
+
+def extra_arch_batches(dataset: Dataset, cfg: SearchConfig, epoch: int, rank: int = 0, world_size: int = 1
+                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The architecture batches beyond each step's first (`arch_batches` > 1): endless further passes
+    over the architecture half, each shuffled by its own salt (2, 3, ...; the first pass is salt 1),
+    so a resumed epoch draws the same ones. Nothing is loaded until the first is asked for."""
+    for salt in itertools.count(2):
+        yield from loader(dataset, cfg, epoch, salt, rank, world_size)
 
 
 @torch.no_grad()

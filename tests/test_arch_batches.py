@@ -1,0 +1,81 @@
+"""`arch_batches`: each architecture step averages the task-loss gradient over several batches."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from workbench import runs
+from workbench.config import ConfigError
+from workbench.nas.architect import Architect
+from workbench.nas.search import build_supernet, resolve_config, run_search
+
+SPACE = dict(channels=4, nodes=2, num_cells=3, reductions=[0, 2], fusion_channels=4, gcn=False)
+TINY = dict(dataset="random", input_size=[32, 64], crop_size=[32, 64], stem_channels=4, head_channels=4,
+            batch_size=2, max_val_images=2, warmup_epochs=0, lut_warmup=0, lut_repeats=1, threads=1,
+            device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _supernet():
+    cfg = resolve_config({"preset": "lgcnet", **TINY, **SPACE})
+    torch.manual_seed(0)
+    return build_supernet(cfg, 5)
+
+
+def _batches(n):
+    g = torch.Generator().manual_seed(1)
+    return [(torch.randn(2, 3, 32, 64, generator=g), torch.randint(0, 5, (2, 32, 64), generator=g)) for _ in range(n)]
+
+
+def _reference_grads(model, batches):
+    """The mean over the batches of each batch's own task-loss gradient on the alphas, by autograd."""
+    total = [torch.zeros_like(p) for p in model.arch_parameters()]
+    for x, y in batches:
+        loss = F.cross_entropy(model(x, model.arch_weights(sample=True)), y, ignore_index=255)
+        grads = torch.autograd.grad(loss, model.arch_parameters(), allow_unused=True)
+        total = [t + (g if g is not None else 0) / len(batches) for t, g in zip(total, grads)]
+    return total
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_step_gradient_is_the_mean_of_each_batch_gradient(n):
+    model = _supernet().train()
+    reference = _reference_grads(copy.deepcopy(model), _batches(n))
+    # lr 0: Adam leaves the alphas where they are and the gradient stays readable after the step
+    architect = Architect(model, None, lr=0.0, weight_decay=0.0, latency_weight=0.0, target_latency_ms=None)
+    (x, y), *more = _batches(n)
+    loss = architect.step(x, y, more)
+    got = [p.grad if p.grad is not None else torch.zeros_like(p) for p in model.arch_parameters()]
+    assert any(r.abs().sum() > 0 for r in reference)
+    for g, r in zip(got, reference):
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-7)
+    with torch.no_grad():
+        mean = sum(float(F.cross_entropy(model(bx, model.arch_weights()), by)) for bx, by in _batches(n)) / n
+    assert loss == pytest.approx(mean, rel=1e-4)
+
+
+def test_search_with_arch_batches_records_it_and_differs_from_one_batch(tmp_path):
+    cfg = {"preset": "lgcnet", **TINY, **SPACE, "epochs": 1, "steps_per_epoch": 2, "lut_cache_dir": str(tmp_path / "lut")}
+    one = run_search(cfg, tmp_path / "one")
+    two = run_search({**cfg, "arch_batches": 2}, tmp_path / "two")
+    assert one["status"] == two["status"] == "finished"
+    assert runs.RunDir(tmp_path / "two").read_config()["arch_batches"] == 2
+    assert runs.RunDir(tmp_path / "one").read_config()["arch_batches"] == 1
+    a1, a2 = runs.RunDir(tmp_path / "one").alphas()[-1], runs.RunDir(tmp_path / "two").alphas()[-1]
+    assert a1["cells"][0]["alpha"] != a2["cells"][0]["alpha"]  # the extra batches moved the alphas differently
+
+
+def test_arch_batches_below_one_is_refused():
+    with pytest.raises(ConfigError, match="arch_batches"):
+        resolve_config({"preset": "lgcnet", "arch_batches": 0})
