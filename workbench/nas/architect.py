@@ -2,8 +2,9 @@
 
 One step: relaxed weights (Gumbel noise if so configured) -> task loss on an architecture batch
 (or the mean over several, `arch_batches`: one batch's gradient is mostly noise) -> + lambda *
-latency term on the noise-free expected latency -> Adam on the alphas and the GCN module. The weight parameters receive gradients too but are not updated here (the weight step
-zeroes them first).
+latency term on the noise-free expected latency -> Adam on the alphas and the GCN module. The
+weight parameters receive gradients too but are not updated here (the weight step zeroes them
+first).
 """
 
 from __future__ import annotations
