@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import kill_search_after_first_checkpoint, shared_table
 
 from workbench import runs
 from workbench.config import ConfigError
@@ -74,6 +76,21 @@ def test_search_with_arch_batches_records_it_and_differs_from_one_batch(tmp_path
     assert runs.RunDir(tmp_path / "one").read_config()["arch_batches"] == 1
     a1, a2 = runs.RunDir(tmp_path / "one").alphas()[-1], runs.RunDir(tmp_path / "two").alphas()[-1]
     assert a1["cells"][0]["alpha"] != a2["cells"][0]["alpha"]  # the extra batches moved the alphas differently
+
+
+def test_killed_search_with_arch_batches_resumes_to_the_same_alphas(tmp_path):
+    """The extra architecture batches come from per-epoch seeded passes: a search killed after a
+    checkpoint and resumed ends where an uninterrupted one does."""
+    cfg = {"preset": "lgcnet", **TINY, **SPACE, "epochs": 4, "seed": 3, "arch_batches": 3,
+           "lut_cache_dir": str(tmp_path / "lut")}
+    cfg["lut_path"] = shared_table(cfg, tmp_path / "lut.json")
+    run_search(cfg, tmp_path / "reference")
+    ckpt = kill_search_after_first_checkpoint("lgcnet", cfg, tmp_path / "killed")
+    assert torch.load(ckpt, weights_only=True)["epoch"] < 3
+    assert run_search(cfg, tmp_path / "killed", resume=True)["status"] == "finished"
+    assert (json.loads((tmp_path / "killed" / "genotype.json").read_text())
+            == json.loads((tmp_path / "reference" / "genotype.json").read_text()))
+    assert runs.RunDir(tmp_path / "killed").alphas()[-1]["cells"] == runs.RunDir(tmp_path / "reference").alphas()[-1]["cells"]
 
 
 def test_arch_batches_below_one_is_refused():
