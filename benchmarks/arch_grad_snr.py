@@ -9,7 +9,8 @@ alpha, at the state the search ended in (`checkpoints/last.pt`, weights and alph
 - the task-loss gradient on `--batches` architecture batches of the search's own size, drawn from
   the search's own architecture half of the data; per alpha its mean and spread over batches;
 - `snr_batch_rms`: the root-mean-square signal-to-noise of one batch's gradient, with the pure-noise
-  part of the sample mean taken out (E[mean^2] = mu^2 + sigma^2 / n), so 0 means pure noise;
+  part of the sample mean taken out (E[mean^2] = mu^2 + sigma^2 / n), so 0 means pure noise; a search
+  with `arch_batches` k averages k such batches per step (`decision_images`), about sqrt(k) times it;
 - `noise_floor_median_snr`: what the median |mean| / spread reads for pure noise with this many
   batches (0.674 / sqrt(n)), beside the measured median;
 - `weight_decay_memory_steps`: 1 / (lr x weight_decay / sqrt(v)) from the Adam state, the number of
@@ -107,7 +108,8 @@ def gradient_samples(search_dir: Path, batches: int) -> tuple[torch.Tensor, dict
         epoch += 1
     median_alpha = float(torch.cat([p.detach().flatten() for p in params]).abs().median())
     steps = [float(s["step"]) for s in state["arch_optimizer"]["state"].values()]
-    facts = {"run": str(search_dir), "batch_images": cfg.batch_size, "arch_lr": cfg.arch_lr,
+    facts = {"run": str(search_dir), "batch_images": cfg.batch_size, "arch_batches": cfg.arch_batches,
+             "decision_images": cfg.batch_size * cfg.arch_batches, "arch_lr": cfg.arch_lr,
              "arch_weight_decay": cfg.arch_weight_decay, "architecture_steps": int(max(steps, default=0)),
              "median_abs_alpha": median_alpha, "median_weight_decay_pull": cfg.arch_weight_decay * median_alpha,
              "weight_decay_memory_steps": adam_memory_steps(state["arch_optimizer"])}

@@ -74,8 +74,8 @@ def time_variants(net: str, batch: int, size: tuple[int, int], classes: int, rou
     torch.manual_seed(0)
     model, _ = build_model(num_classes=classes, **kw)
     images, labels = torch.randn(batch, 3, *size), torch.randint(0, classes, (batch, *size))
-    compiled = (COMPILED if compile_too else []) + (COMPILED_BF16 if compile_bf16 else [])
-    variants = [(f, p, False) for f, p in VARIANTS] + [(f, p, True) for f, p in compiled]
+    to_compile = (COMPILED if compile_too else []) + (COMPILED_BF16 if compile_bf16 else [])
+    variants = [(f, p, False) for f, p in VARIANTS] + [(f, p, True) for f, p in to_compile]
     runs, compile_s = {}, {}
     for fmt, prec, compiled in variants:
         key = f"{fmt}+{prec}" + ("+compile" if compiled else "")
@@ -222,12 +222,12 @@ def main() -> None:
     p.add_argument("--data", help="dataset root for the data-loading figures")
     p.add_argument("--dataset", default="camvid")
     p.add_argument("--recipe-net", action="append", default=[],
-                   help="baseline name or genotype.json: plain-v1 vs fast-v1 retrains (needs --data; repeat)")
+                   help="baseline name or genotype.json: plain-v1 vs --fast-recipe retrains (needs --data; repeat)")
     p.add_argument("--fast-recipe", action="append", default=[],
                    help="recipe(s) timed against plain-v1 by --recipe-net (repeat; default fast-v1)")
     p.add_argument("--recipe-epochs", type=int, default=2)
     p.add_argument("--recipe-repeats", type=int, default=2)
-    p.add_argument("--procs", type=int, default=1, help="also fast-v1 under torchrun in this many processes "
+    p.add_argument("--procs", type=int, default=1, help="also the first --fast-recipe under torchrun in this many processes "
                                                          "(threads split between them)")
     p.add_argument("--work", default="/tmp/train_throughput_runs", help="where the recipe comparison's runs go")
     p.add_argument("--out", default="benchmarks/results/train_throughput.json")

@@ -56,6 +56,7 @@ def test_reads_a_finished_search_without_writing_into_it_and_refuses_other_folde
                      "--json", str(tmp_path / "out" / "snr.json")]) == 0
     row = next(iter(json.loads((tmp_path / "out" / "snr.json").read_text()).values()))
     assert row["batches"] == 3 and row["elements"] > 0 and row["batch_images"] == 2
+    assert row["arch_batches"] == 1 and row["decision_images"] == 2
     assert row["architecture_steps"] > 0 and row["weight_decay_memory_steps"] > 0
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "search").rglob("*")} == before
     assert mod.main([str(tmp_path), "--batches", "3"]) == 2
