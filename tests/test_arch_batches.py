@@ -96,3 +96,21 @@ def test_killed_search_with_arch_batches_resumes_to_the_same_alphas(tmp_path):
 def test_arch_batches_below_one_is_refused():
     with pytest.raises(ConfigError, match="arch_batches"):
         resolve_config({"preset": "lgcnet", "arch_batches": 0})
+
+
+def test_step_backpropagates_into_the_architecture_only_with_the_full_backward_gradient():
+    """The restricted backward skips the weight gradients and leaves the alphas' bit-identical."""
+    model = _supernet().train()
+    full = copy.deepcopy(model)
+    (x, y), *more = _batches(2)
+    torch.manual_seed(3)  # the same Gumbel sample on both sides
+    architect = Architect(model, None, lr=0.0, weight_decay=0.0, latency_weight=0.0, target_latency_ms=None)
+    architect.step(x, y, more)
+    torch.manual_seed(3)
+    for bx, by in [(x, y), *more]:
+        loss = F.cross_entropy(full(bx, full.arch_weights(sample=True)), by, ignore_index=255) / 2
+        loss.backward()
+    assert all(p.grad is None for p in model.weight_parameters())
+    assert any(p.grad is not None for p in full.weight_parameters())
+    for got, ref in zip(model.arch_parameters(), full.arch_parameters()):
+        assert torch.equal(got.grad, ref.grad)

@@ -3,8 +3,9 @@
 One step: relaxed weights (Gumbel noise if so configured) -> task loss on an architecture batch
 (or the mean over several, `arch_batches`: one batch's gradient is mostly noise) -> + lambda *
 latency term on the noise-free expected latency -> Adam on the alphas and the GCN module. The
-weight parameters receive gradients too but are not updated here (the weight step zeroes them
-first).
+backward pass is restricted to those parameters: the weight gradients would only be zeroed by the
+next weight step, and skipping them leaves the alphas' gradients bit-identical at about 0.6x the
+backward time (benchmarks/results/search_length.md).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class Architect:
             if i == len(batches) - 1 and self.latency is not None and self.latency_weight > 0:
                 term = latency_term(self.expected_latency(), self.reference_ms, self.target, self.mode)
                 loss = loss + self.latency_weight * term
-            self.precision.backward(loss)
+            self.precision.backward(loss, inputs=self.model.arch_parameters())
             total += float(loss.detach())
         if self.average_gradients is not None:
             self.average_gradients(self.model.arch_parameters())
