@@ -50,6 +50,7 @@ class Architect:
         latency term once. Returns that loss."""
         self.optimizer.zero_grad(set_to_none=True)
         batches = [(images, labels), *more]
+        params = self.model.arch_parameters()
         total = 0.0
         for i, (x, y) in enumerate(batches):
             with self.precision.autocast():
@@ -60,9 +61,9 @@ class Architect:
             if i == len(batches) - 1 and self.latency is not None and self.latency_weight > 0:
                 term = latency_term(self.expected_latency(), self.reference_ms, self.target, self.mode)
                 loss = loss + self.latency_weight * term
-            self.precision.backward(loss, inputs=self.model.arch_parameters())
+            self.precision.backward(loss, inputs=params)
             total += float(loss.detach())
         if self.average_gradients is not None:
-            self.average_gradients(self.model.arch_parameters())
+            self.average_gradients(params)
         self.precision.step(self.optimizer)
         return total
