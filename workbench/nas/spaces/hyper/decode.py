@@ -24,7 +24,7 @@ import math
 
 import torch
 
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, GenotypeError
 from workbench.nas.chain import ChainBody
 from workbench.nas.darts import derive_cell
 from workbench.nas.spaces.hyper.aggregation import prune_unused_inputs
@@ -107,3 +107,56 @@ def decode_body(model, weights, prune_threshold: float = 0.5) -> ChainBody:
     trellis = {"scales": space.scales, "path": path, "output_stride": space.output_stride,
                "depth": len(cells), "prune_threshold": prune_threshold}
     return ChainBody(ops, cells, aggregation=aggregation, extra={"trellis": trellis})
+
+
+def encode_body(model, body: ChainBody):
+    """The one-hot relaxed weights that select exactly `body` in `model`'s trellis: the inverse of
+    `decode_body` (decoding them gives `body` back). Running the supernet with them runs the
+    discrete network on the supernet's shared weights, the one-shot evaluation of weight-sharing NAS
+    (`benchmarks/supernet_ranking.py` asks whether it ranks networks as retraining them does)."""
+    from workbench.nas.spaces.hyper.supernet import HyperWeights
+
+    space, ops = model.space, list(model.ops)
+    path = (body.extra.get("trellis") or {}).get("path")
+    if not path or len(path) != space.layers:
+        raise GenotypeError(f"trellis path: expected {space.layers} layers for this supernet, "
+                            f"got {len(path) if path else 'none'}")
+    cells = [torch.zeros(len(spec.edges()), len(ops)) for spec in model.specs]
+
+    def select(k: int, cell, where: str) -> None:
+        edges = model.specs[k].edges()
+        for e in cell.edges:
+            if (e.src, e.dst) not in edges or e.op not in ops:
+                raise GenotypeError(f"{where}: edge {e.src}->{e.dst} {e.op!r} is not in this supernet's cell")
+            cells[k][edges.index((e.src, e.dst)), ops.index(e.op)] = 1.0
+
+    hyper = torch.zeros(space.layers, len(CHOICES))
+    chain, last_at, scale = iter(body.cells), {0: -1}, 0
+    for step in path:
+        choice = {"keep": KEEP, "down": DOWN, "prune": PRUNE}[step["choice"]]
+        hyper[step["layer"], choice] = 1.0
+        if choice == PRUNE:
+            continue
+        scale += choice == DOWN
+        cell = next(chain, None)
+        kind = "reduction" if choice == DOWN else "normal"
+        if cell is None or cell.kind != kind or (step["layer"], kind, scale) not in model.cell_index:
+            raise GenotypeError(f"cells: the path's layer {step['layer']} ({kind}) has no matching cell")
+        select(model.cell_index[step["layer"], kind, scale], cell, f"cell {cell.index}")
+        last_at[scale] = cell.index
+    scale_w = None
+    if space.aggregation:
+        agg = body.aggregation
+        if agg is None or agg.stride not in space.aggregation_strides:
+            raise GenotypeError(f"aggregation: expected a cell at one of the strides {space.aggregation_strides}")
+        j = space.aggregation_strides.index(agg.stride)
+        scale_w = torch.nn.functional.one_hot(torch.tensor(j), len(space.aggregation_strides)).float()
+        sources = [last_at[i] for i in range(space.downs + 1)]
+        if any(i not in sources for i in agg.inputs or []):
+            raise GenotypeError(f"aggregation: inputs {agg.inputs} are not the path's last cells {sources}")
+        used, n_in = [sources.index(i) for i in agg.inputs], space.downs + 1
+        back = {new: old for new, old in enumerate(used)}
+        back.update({node: node - len(used) + n_in for node in range(len(used), len(used) + agg.nodes)})
+        edges = [dataclasses.replace(e, src=back[e.src], dst=back[e.dst]) for e in agg.edges]
+        select(model.n_trellis + j, dataclasses.replace(agg, edges=edges), "aggregation")
+    return HyperWeights(cells, hyper, scale_w)
