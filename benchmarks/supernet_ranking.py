@@ -66,6 +66,7 @@ from workbench.nas.genotypes import load_genotype
 from workbench.nas.presets import SearchConfig, upgrade_stored
 from workbench.nas.search import build_supernet
 from workbench.nas.spaces.hyper.decode import encode_body
+from workbench.nas.spaces.hyper.trellis import DOWN, local_probs
 
 
 def load_supernet(search_dir: Path) -> tuple[torch.nn.Module, SearchConfig, int]:
@@ -93,6 +94,8 @@ def retrained(specs: list[str]) -> tuple[dict[str, dict], list[float]]:
     values of every other arm whose runs share one architecture (the baselines)."""
     nets, baseline = {}, []
     for spec in specs:
+        if spec.count(":") < 2:
+            raise ConfigError(f"--compare: {spec!r}: expected RECORD:ARM:GENOTYPE_PATTERN")
         record, arm, pattern = spec.split(":", 2)
         try:
             arms = json.loads(Path(record).read_text())["stats"]
@@ -137,10 +140,17 @@ def score(model, weights, val: list[tuple[torch.Tensor, torch.Tensor]], num_clas
 
 @torch.no_grad()
 def alpha_logprob(model, onehot) -> float:
-    """log p(genotype) under the supernet's relaxed weights: the chosen path choice per layer, the
-    chosen op on every selected edge, and the aggregation stride (a sum of logs)."""
+    """log p(genotype) under the supernet's relaxed weights: each layer's path choice with the
+    probability the relaxed network gives it there (`local_probs`: masked to the choices that still
+    reach the output stride, renormalized; what the decoding's Viterbi scores), the chosen op on
+    every selected edge, and the aggregation stride (a sum of logs)."""
     relaxed = model.arch_weights(sample=False)
-    total = float((onehot.path * relaxed.path.clamp_min(1e-30).log()).sum())
+    local = local_probs(model.space, relaxed.path)
+    total, scale = 0.0, 0
+    for layer, row in enumerate(onehot.path):
+        choice = int(row.argmax())
+        total += math.log(max(float(local[layer, scale][choice]), 1e-30))
+        scale += choice == DOWN
     for w, r in zip(onehot, relaxed):
         total += float((w * r.clamp_min(1e-30).log()).sum())
     if onehot.scale is not None:
