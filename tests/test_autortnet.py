@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -12,14 +13,14 @@ from conftest import kill_search_after_first_checkpoint, shared_table
 
 from workbench import runs
 from workbench.config import from_dict
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, GenotypeError
 from workbench.jsonio import atomic_write_json
 from workbench.nas import search
 from workbench.nas.genotypes import Genotype, load_genotype, save_genotype
 from workbench.nas.latency.table import predict_genotype_latency
 from workbench.nas.network import build_network
 from workbench.nas.spaces.hyper.config import HyperConfig
-from workbench.nas.spaces.hyper.decode import decode_body, decode_path
+from workbench.nas.spaces.hyper.decode import decode_body, decode_path, encode_body
 from workbench.nas.spaces.hyper.supernet import HyperSupernet, HyperWeights
 from workbench.nas.spaces.hyper.trellis import CHOICES, HyperSpace, local_probs
 
@@ -299,3 +300,44 @@ def test_genotype_with_a_path_that_disagrees_with_its_cells_is_rejected():
     next(s for s in d["body"]["trellis"]["path"] if s["choice"] == "down")["choice"] = "keep"
     with pytest.raises(GenotypeError, match="trellis.path does not match"):
         load_genotype(d)
+
+
+def test_encode_body_inverts_decoding_and_runs_only_the_selected_network():
+    """encode_body: decoding its one-hot weights gives the body back, and the supernet run with them
+    reads only the selected ops (an unselected op's weights change nothing, a selected one's do)."""
+    torch.manual_seed(0)
+    ops = ["none", "skip_connect", "sep_conv_3x3", "conv_3x3"]
+    model = HyperSupernet(hs(layers=5, **{**SMALL, "ops": ops}), num_classes=3).eval()
+    bodies = model.random_bodies(8, seed=3)
+    assert len({json.dumps(b.to_dict(), sort_keys=True) for b in bodies}) > 1
+    for body in bodies:
+        w = encode_body(model, body)
+        assert decode_body(model, w).to_dict() == body.to_dict()
+        assert w.path.sum(1).tolist() == [1.0] * 5 and float(w.scale.sum()) == 1.0
+    # a selected edge whose op is one of the two parametric ones, and the other one on that edge
+    body, k, e, sel = next((b, k, e, int(cw[e].argmax())) for b in bodies for k, cw in enumerate(encode_body(model, b))
+                           for e in range(cw.shape[0]) if cw[e].sum() == 1 and ops[int(cw[e].argmax())].endswith("3x3"))
+    w = encode_body(model, body)
+    unsel = ops.index("conv_3x3" if ops[sel] == "sep_conv_3x3" else "sep_conv_3x3")
+    mixed = model.cells[k].edge_ops[e]
+    x = torch.randn(1, 3, 32, 64)
+    ref = model(x, w)
+    with torch.no_grad():
+        params = list(mixed.ops[mixed.active.index(unsel)].parameters())
+        assert params
+        for p in params:
+            p.add_(1.0)
+        assert torch.equal(model(x, w), ref)
+        for p in mixed.ops[mixed.active.index(sel)].parameters():
+            p.mul_(-2.0)
+        assert not torch.allclose(model(x, w), ref)
+
+
+def test_encode_body_rejects_a_body_of_another_trellis():
+    small = HyperSupernet(hs(layers=4, **SMALL), num_classes=3)
+    body = HyperSupernet(hs(layers=5, **SMALL), num_classes=3).random_bodies(1, seed=0)[0]
+    with pytest.raises(GenotypeError, match="trellis path: expected 4 layers for this supernet, got 5"):
+        encode_body(small, body)
+    five = HyperSupernet(hs(layers=5, **SMALL), num_classes=3)
+    with pytest.raises(GenotypeError, match="has no matching cell"):
+        encode_body(five, dataclasses.replace(body, cells=body.cells[:-1]))
