@@ -58,6 +58,7 @@ def test_scores_retrained_networks_in_a_finished_search_and_refuses_bad_input(ti
     assert sorted(scores) == [f"net-s{s}" for s in range(4)]
     assert [scores[f"net-s{s}"]["own_derived"] for s in range(4)] == [True, False, False, False]
     assert all(0.0 <= r["one_shot_miou"] <= 1.0 and r["alpha_logprob"] < 0 for r in scores.values())
+    assert 0.0 <= result["supernets"][str(tmp_path / "search")]["relaxed_miou"] <= 1.0
     assert result["baseline_seed_values"] == [0.40, 0.41, 0.42]
     analysis = result["analysis"]
     assert analysis["networks"] == 4 and analysis["retrain_noise_std"] == pytest.approx(0.01)
