@@ -35,7 +35,8 @@ is the record; nothing is tuned after it):
   (2) the same rule for the mean alpha log-probability (how the gradient search itself ranks them).
   (3) descriptive: each supernet's tau, the supernets' agreement with each other, and where each
       supernet's own derived network falls in its one-shot ranking.
-  Added after the declaration, before any result was read, descriptive only: `relaxed_miou`, the
+  Added after the declaration (after the first supernet's taus had been read), descriptive only,
+  in no verdict: `relaxed_miou`, the
   relaxed supernet's own val mIoU as the search scored it (stored statistics), beside its derived
   network's one-shot mIoU (how much of the supernet's accuracy belongs to the mixture).
 
