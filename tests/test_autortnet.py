@@ -339,5 +339,16 @@ def test_encode_body_rejects_a_body_of_another_trellis():
     with pytest.raises(GenotypeError, match="trellis path: expected 4 layers for this supernet, got 5"):
         encode_body(small, body)
     five = HyperSupernet(hs(layers=5, **SMALL), num_classes=3)
-    with pytest.raises(GenotypeError, match="has no matching cell"):
+    kept = len(body.cells)
+    with pytest.raises(GenotypeError, match=f"cells: {kept - 1} cells for a path with {kept} layers"):
         encode_body(five, dataclasses.replace(body, cells=body.cells[:-1]))
+    with pytest.raises(GenotypeError, match=f"cells: {kept + 1} cells for a path with {kept} layers"):
+        encode_body(five, dataclasses.replace(body, cells=body.cells + body.cells[-1:]))
+    with pytest.raises(GenotypeError, match="has no matching cell"):  # a normal cell where the path goes down
+        swapped = [dataclasses.replace(c, kind="normal") if c.kind == "reduction" else c for c in body.cells]
+        encode_body(five, dataclasses.replace(body, cells=swapped))
+    plain = HyperSupernet(hs(layers=5, **{**SMALL, "aggregation": False}), num_classes=3)
+    with pytest.raises(GenotypeError, match="this supernet has no aggregation cell"):
+        encode_body(plain, body)
+    with pytest.raises(GenotypeError, match="aggregation: inputs"):
+        encode_body(five, dataclasses.replace(body, aggregation=dataclasses.replace(body.aggregation, inputs=[7])))

@@ -114,7 +114,7 @@ def encode_body(model, body: ChainBody):
     `decode_body` (decoding them gives `body` back). Running the supernet with them runs the
     discrete network on the supernet's shared weights, the one-shot evaluation of weight-sharing NAS
     (`benchmarks/supernet_ranking.py` asks whether it ranks networks as retraining them does)."""
-    from workbench.nas.spaces.hyper.supernet import HyperWeights
+    from workbench.nas.spaces.hyper.supernet import HyperWeights  # supernet.py imports this module
 
     space, ops = model.space, list(model.ops)
     path = (body.extra.get("trellis") or {}).get("path")
@@ -130,6 +130,9 @@ def encode_body(model, body: ChainBody):
                 raise GenotypeError(f"{where}: edge {e.src}->{e.dst} {e.op!r} is not in this supernet's cell")
             cells[k][edges.index((e.src, e.dst)), ops.index(e.op)] = 1.0
 
+    kept = sum(step["choice"] != "prune" for step in path)
+    if len(body.cells) != kept:
+        raise GenotypeError(f"cells: {len(body.cells)} cells for a path with {kept} layers that are not pruned")
     hyper = torch.zeros(space.layers, len(CHOICES))
     chain, last_at, scale = iter(body.cells), {0: -1}, 0
     for step in path:
@@ -138,13 +141,15 @@ def encode_body(model, body: ChainBody):
         if choice == PRUNE:
             continue
         scale += choice == DOWN
-        cell = next(chain, None)
+        cell = next(chain)
         kind = "reduction" if choice == DOWN else "normal"
-        if cell is None or cell.kind != kind or (step["layer"], kind, scale) not in model.cell_index:
+        if cell.kind != kind or (step["layer"], kind, scale) not in model.cell_index:
             raise GenotypeError(f"cells: the path's layer {step['layer']} ({kind}) has no matching cell")
         select(model.cell_index[step["layer"], kind, scale], cell, f"cell {cell.index}")
         last_at[scale] = cell.index
     scale_w = None
+    if body.aggregation is not None and not space.aggregation:
+        raise GenotypeError("aggregation: this supernet has no aggregation cell")
     if space.aggregation:
         agg = body.aggregation
         if agg is None or agg.stride not in space.aggregation_strides:
@@ -152,9 +157,10 @@ def encode_body(model, body: ChainBody):
         j = space.aggregation_strides.index(agg.stride)
         scale_w = torch.nn.functional.one_hot(torch.tensor(j), len(space.aggregation_strides)).float()
         sources = [last_at[i] for i in range(space.downs + 1)]
-        if any(i not in sources for i in agg.inputs or []):
+        inputs = list(agg.inputs or [])
+        if not inputs or any(i not in sources for i in inputs):
             raise GenotypeError(f"aggregation: inputs {agg.inputs} are not the path's last cells {sources}")
-        used, n_in = [sources.index(i) for i in agg.inputs], space.downs + 1
+        used, n_in = [sources.index(i) for i in inputs], space.downs + 1
         back = {new: old for new, old in enumerate(used)}
         back.update({node: node - len(used) + n_in for node in range(len(used), len(used) + agg.nodes)})
         edges = [dataclasses.replace(e, src=back[e.src], dst=back[e.dst]) for e in agg.edges]
