@@ -136,7 +136,7 @@ def encode_body(model, body: ChainBody):
     hyper = torch.zeros(space.layers, len(CHOICES))
     chain, last_at, scale = iter(body.cells), {0: -1}, 0
     for step in path:
-        choice = {"keep": KEEP, "down": DOWN, "prune": PRUNE}[step["choice"]]
+        choice = CHOICES.index(step["choice"])
         hyper[step["layer"], choice] = 1.0
         if choice == PRUNE:
             continue
