@@ -69,7 +69,6 @@ from workbench.metrics.segmentation import ConfusionMatrix
 from workbench.nas.genotypes import load_genotype
 from workbench.nas.presets import SearchConfig, upgrade_stored
 from workbench.nas.search import build_supernet
-from workbench.nas.spaces.hyper.decode import encode_body
 from workbench.nas.spaces.hyper.trellis import DOWN, local_probs
 from workbench.runs import RunDir
 
@@ -230,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             own = load_genotype(search_dir / "genotype.json").body.to_dict()
             rows, t0 = {}, time.time()
             for name, g in genotypes.items():
-                onehot = encode_body(model, g.body)
+                onehot = model.exact_weights(g.body)  # encode_body, run without what it leaves out
                 recalibrate_bn(model, onehot, calib)
                 rows[name] = {"one_shot_miou": score(model, onehot, val, num_classes),
                               "alpha_logprob": alpha_logprob(model, onehot),

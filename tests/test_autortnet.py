@@ -16,6 +16,7 @@ from workbench.config import from_dict
 from workbench.errors import ConfigError, GenotypeError
 from workbench.jsonio import atomic_write_json
 from workbench.nas import search
+from workbench.nas.darts import MixedOp
 from workbench.nas.genotypes import Genotype, load_genotype, save_genotype
 from workbench.nas.latency.table import predict_genotype_latency
 from workbench.nas.network import build_network
@@ -331,6 +332,74 @@ def test_encode_body_inverts_decoding_and_runs_only_the_selected_network():
         for p in mixed.ops[mixed.active.index(sel)].parameters():
             p.mul_(-2.0)
         assert not torch.allclose(model(x, w), ref)
+
+
+@pytest.mark.parametrize("aggregation", [True, False])
+def test_exact_weights_run_the_selected_network_alone_with_the_dense_forwards_numbers(aggregation):
+    """exact_weights skips every op, cell and aggregation cell its one-hot weights leave out: the
+    output and every weight gradient equal the dense one-hot forward's bit for bit, and no unselected
+    op runs (what makes a single-path training step cost about one network)."""
+    torch.manual_seed(0)
+    ops = ["none", "skip_connect", "sep_conv_3x3", "conv_3x3", "max_pool_3x3"]
+    model = HyperSupernet(hs(layers=5, **{**SMALL, "ops": ops, "aggregation": aggregation}), num_classes=3)
+    x = torch.randn(2, 3, 32, 64)
+    calls = []
+    for mixed in (m for m in model.modules() if isinstance(m, MixedOp)):
+        for op in mixed.ops:
+            op.register_forward_hook(lambda mod, inp, out: calls.append(mod))
+    for body in model.random_bodies(4, seed=2):
+        dense, exact = encode_body(model, body), model.exact_weights(body)
+        assert decode_body(model, exact).to_dict() == body.to_dict()
+        model.eval()
+        with torch.no_grad():
+            assert torch.equal(model(x, exact), model(x, dense))
+        grads = []
+        model.train()
+        for w in (dense, exact):
+            model.zero_grad(set_to_none=True)
+            calls.clear()
+            model(x, w).square().mean().backward()
+            grads.append([torch.zeros_like(p) if p.grad is None else p.grad for p in model.weight_parameters()])
+            ran = len(calls)
+        assert all(torch.equal(a, b) for a, b in zip(*grads))
+        selected = sum(int((cw[:, 1:] > 0).sum()) for cw in dense)  # selected non-`none` ops
+        assert ran == selected < sum(len(m.ops) for m in model.modules() if isinstance(m, MixedOp))
+
+
+def test_sampled_weight_paths_train_one_drawn_network_per_step(tmp_path, monkeypatch):
+    """weight_paths: sampled: every weight step runs one exact network drawn from the space (the
+    same draws in a second run of the same seed), the search still finishes and derives; a space
+    that cannot run one network alone refuses it in one line."""
+    from workbench.nas import search as search_mod
+
+    lut = write_toy_lut(autortnet(), tmp_path / "lut.json")
+    drawn = []
+    original = search_mod.Search.weight_step_weights
+
+    def spy(self):
+        w = original(self)
+        drawn.append(json.dumps(decode_body(self.model, w).to_dict(), sort_keys=True))
+        assert w.exact and all(float(row.sum()) in (0.0, 1.0) for cw in w for row in cw)
+        return w
+
+    monkeypatch.setattr(search_mod.Search, "weight_step_weights", spy)
+    cfg = autortnet(epochs=2, seed=4, max_val_images=0, lut_path=lut, weight_paths="sampled")
+    runs_drawn = []
+    for name in ("a", "b"):
+        drawn.clear()
+        assert search.run_search(cfg, tmp_path / name)["status"] == "finished"
+        runs_drawn.append(list(drawn))
+    first, second = runs_drawn
+    assert len(first) >= 4 and first == second and len(set(first)) > 1
+    assert load_genotype(tmp_path / "a" / "genotype.json").body.cells
+    a, b = (runs.RunDir(tmp_path / n).load_checkpoint()["model"] for n in ("a", "b"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ConfigError, match="weight_paths: 'sampled' runs one network at a time"):
+        search.run_search({"preset": "gas", "dataset": "random", "input_size": [32, 64], "crop_size": [32, 64],
+                           "epochs": 1, "batch_size": 2, "max_val_images": 0, "lut_warmup": 0, "lut_repeats": 1,
+                           "threads": 1, "device": "cpu", "weight_paths": "sampled", "channels": 4,
+                           "stem_channels": 4, "head_channels": 4, "nodes": 1,
+                           "ops": OPS}, tmp_path / "gas")
 
 
 def test_encode_body_rejects_a_body_of_another_trellis():

@@ -20,14 +20,21 @@ from workbench.nas.supernet import Supernet
 
 
 class MixedOp(nn.Module):
-    """Weighted sum of every candidate op on one edge; the zero op contributes nothing."""
+    """Weighted sum of every candidate op on one edge; the zero op contributes nothing.
+
+    `weights` is a tensor row (relaxed: every op runs) or, for one exact network on the shared
+    weights (`exact_weights`), a list of floats: an op weighted 0 is not run, and an edge with no op
+    gives None, so sampled single-path training costs about one network, not the supernet."""
 
     def __init__(self, ops: list[str], channels: int, stride: int):
         super().__init__()
         self.active = [i for i, name in enumerate(ops) if name != NONE]
         self.ops = nn.ModuleList(build_op(ops[i], channels, stride, affine=False) for i in self.active)
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weights: torch.Tensor | list[float]) -> torch.Tensor | None:
+        if isinstance(weights, list):
+            terms = [weights[i] * op(x) for i, op in zip(self.active, self.ops) if weights[i]]
+            return sum(terms) if terms else None
         return sum(weights[i] * op(x) for i, op in zip(self.active, self.ops))
 
 
@@ -43,6 +50,23 @@ class SearchCell(CellBase):
 
     def run_edge(self, k: int, x: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
         return self.edge_ops[k](x, weights[k])
+
+    def forward(self, inputs: list, in_size: tuple[int, int], weights) -> torch.Tensor | None:
+        """CellBase's forward; with exact weights (nested lists) the unselected edges are skipped, a
+        node no selected edge reaches is zeros, and a cell with no selected edge gives None."""
+        if not isinstance(weights, list) or torch.is_tensor(weights[0]):
+            return super().forward(inputs, in_size, weights)
+        states = [None if x is None else pre(x, in_size) for pre, x in zip(self.preprocess, inputs)]
+        for node in self.spec.node_ids():
+            parts = [self.run_edge(k, states[self.edge_list[k][0]], weights) for k in self.incoming(node)
+                     if any(weights[k]) and states[self.edge_list[k][0]] is not None]
+            parts = [p for p in parts if p is not None]
+            states.append(sum(parts) if parts else None)
+        kept = [states[i] for i in self.concat]
+        like = next((s for s in kept if s is not None), None)
+        if like is None:
+            return None
+        return self.project(torch.cat([torch.zeros_like(like) if s is None else s for s in kept], dim=1))
 
 
 class ArchParams(nn.Module):

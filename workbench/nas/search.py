@@ -159,6 +159,12 @@ class Search:
                                    precision=cfg.precision)
         self.precision = Precision(cfg.precision, device)
         self.epoch = -1  # last finished epoch
+        if cfg.weight_paths == "sampled":
+            try:
+                self.model.exact_weights(self.model.derive())
+            except NotImplementedError:
+                raise ConfigError(f"weight_paths: 'sampled' runs one network at a time on the supernet, which "
+                                  f"the {cfg.space.name!r} space cannot (hyper can)") from None
 
     def _average(self, params) -> None:
         """Under torchrun every process holds the same model: average its gradients (DDP's job)."""
@@ -221,7 +227,7 @@ class Search:
                 a_losses.append(check_finite(a_loss, f"architecture loss at epoch {epoch}, step {step}"))
             self.w_opt.zero_grad(set_to_none=True)
             with self.precision.autocast():
-                logits = model(xw.to(self.device), model.arch_weights(sample=True))
+                logits = model(xw.to(self.device), self.weight_step_weights())
             loss = F.cross_entropy(logits.float(), yw.to(self.device), ignore_index=255)
             w_losses.append(check_finite(float(loss.detach()), f"train loss at epoch {epoch}, step {step}"))
             self.precision.backward(loss)
@@ -231,6 +237,14 @@ class Search:
             self.precision.step(self.w_opt)
         return {"train_loss": sum(w_losses) / max(len(w_losses), 1),
                 "arch_loss": sum(a_losses) / len(a_losses) if a_losses else None, "temperature": tau}
+
+    def weight_step_weights(self):
+        """The relaxed weights (sampled if Gumbel), or with `weight_paths: sampled` one network drawn
+        from the global RNG (reseeded per epoch, so a resumed run draws the same networks)."""
+        if self.cfg.weight_paths == "relaxed":
+            return self.model.arch_weights(sample=True)
+        seed = int(torch.randint(2**31 - 1, ()))
+        return self.model.exact_weights(self.model.random_bodies(1, seed)[0])
 
     def steer_latency_weight(self, epoch: int) -> dict:
         """Adaptive control: price the network derived now and double/halve λ (target.adapt_weight)."""

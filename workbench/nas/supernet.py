@@ -66,6 +66,12 @@ class Supernet(nn.Module):
         """Anything else the space records per epoch (AutoRTNet: the trellis path), or None."""
         return None
 
+    def exact_weights(self, body: Any) -> Any:
+        """Weights under which `forward` runs exactly `body` on the shared weights and skips every
+        other op and cell: the one-shot evaluation and the single-path training of weight-sharing
+        NAS (`weight_paths: sampled`). A space that cannot invert its derivation does not have it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot run one exact network (no exact_weights)")
+
     # -- shared ----------------------------------------------------------------------------------
     def expected_latency(self, latency: nn.Module, sample: bool = False) -> torch.Tensor:
         return latency(self.arch_weights(sample=sample))

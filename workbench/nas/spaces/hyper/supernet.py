@@ -19,7 +19,7 @@ from workbench.nas.chain import ChainBody
 from workbench.nas.darts import CellSupernet, SearchCell
 from workbench.nas.latency.probes import Probe
 from workbench.nas.spaces.hyper.aggregation import aggregation_specs
-from workbench.nas.spaces.hyper.decode import decode_body, decode_path
+from workbench.nas.spaces.hyper.decode import decode_body, decode_path, encode_body
 from workbench.nas.spaces.hyper.latency import HyperLatencyModel, hyper_probes
 from workbench.nas.spaces.hyper.trellis import (
     CHOICES,
@@ -46,17 +46,22 @@ class SlotPreprocess(nn.Module):
         self.pre = nn.ModuleDict({key_name(k): Preprocess(k[0], channels, k[1], target_stride, affine=False)
                                   for k in keys})
 
-    def forward(self, slot: Slot, size: tuple[int, int]) -> torch.Tensor:
-        return sum(coef * self.pre[key_name(k)](f, size) for k, (coef, f) in sorted(slot.items()))
+    def forward(self, slot: Slot, size: tuple[int, int]) -> torch.Tensor | None:
+        """None when every part is absent (exact weights: float coefficients, 0.0 not run)."""
+        parts = [coef * self.pre[key_name(k)](f, size) for k, (coef, f) in sorted(slot.items())
+                 if torch.is_tensor(coef) or (coef and f is not None)]
+        return sum(parts) if parts else None
 
 
 class HyperWeights(list):
     """Relaxed weights of a hyper supernet: per-cell op weights (the list), `path` (layers x 3
-    hyper-cell weights) and `scale` (weights of the aggregation strides, or None)."""
+    hyper-cell weights) and `scale` (weights of the aggregation strides, or None). `exact`: one-hot
+    weights of one network, which `forward` runs without the parts they weigh 0."""
 
-    def __init__(self, cells, path: torch.Tensor | None = None, scale: torch.Tensor | None = None):
+    def __init__(self, cells, path: torch.Tensor | None = None, scale: torch.Tensor | None = None,
+                 exact: bool = False):
         super().__init__(cells)
-        self.path, self.scale = path, scale
+        self.path, self.scale, self.exact = path, scale, exact
 
 
 class HyperSupernet(CellSupernet):
@@ -96,21 +101,31 @@ class HyperSupernet(CellSupernet):
         if weights is None:
             weights = self.arch_weights(sample=self.training)
         size = tuple(x.shape[-2:])
+        probs = local_probs(self.space, weights.path)
+        cell_weights, scale = list(weights), weights.scale
+        if getattr(weights, "exact", False):  # plain floats: what weighs 0.0 is skipped, not multiplied
+            probs = {key: p.tolist() for key, p in probs.items()}
+            cell_weights = [w.tolist() for w in weights]
+            scale = None if scale is None else scale.tolist()
 
         def run_cell(layer, kind, j, st, mass):
+            if isinstance(mass, float) and not mass:
+                return None
             k = self.cell_index[layer, kind, j]
             cell = self.cells[k]
-            return cell([st.prev, st.cur], feature_size(size, cell.spec.in_stride), weights[k])
+            return cell([st.prev, st.cur], feature_size(size, cell.spec.in_stride), cell_weights[k])
 
-        final, exits = walk(self.space, local_probs(self.space, weights.path), self.stem(x), run_cell)
+        final, exits = walk(self.space, probs, self.stem(x), run_cell)
         if not self.space.aggregation:
             (coef, feat), = final.cur.values()
             return self.head(feat, size)
         logits = 0
         for j, k in enumerate(range(self.n_trellis, len(self.cells))):
+            if isinstance(scale[j], float) and not scale[j]:
+                continue
             cell = self.cells[k]
-            feat = cell(exits, feature_size(size, cell.spec.in_stride), weights[k])
-            logits = logits + weights.scale[j] * self.head(feat, size)
+            feat = cell(exits, feature_size(size, cell.spec.in_stride), cell_weights[k])
+            logits = logits + scale[j] * self.head(feat, size)
         return logits
 
     # -- search-loop hooks (see Supernet) ---------------------------------------------------------
@@ -123,6 +138,12 @@ class HyperSupernet(CellSupernet):
     def derive(self) -> ChainBody:
         """Decode path, cells and aggregation cell (decode.py) from the noise-free weights."""
         return decode_body(self, self.arch_weights(sample=False), self.space.prune_threshold)
+
+    def exact_weights(self, body: ChainBody) -> HyperWeights:
+        """`encode_body`'s one-hot weights, marked exact: forward runs that network alone."""
+        weights = encode_body(self, body)
+        weights.exact = True
+        return weights
 
     @torch.no_grad()
     def alpha_state(self) -> list[dict]:

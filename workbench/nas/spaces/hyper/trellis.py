@@ -113,10 +113,11 @@ def mix(parts: list[tuple[object, Slot]]) -> Slot:
     out = {}
     for key, terms in acc.items():
         coef = sum(w for w, _ in terms)
-        if any(f is None for _, f in terms):
+        live = [(w, f) for w, f in terms if torch.is_tensor(w) or w]  # exact weights: a 0.0 part is absent
+        if not live or any(f is None for _, f in live):
             out[key] = (coef, None)
             continue
-        out[key] = (coef, sum(w * f for w, f in terms) / _safe(coef))
+        out[key] = (coef, sum(w * f for w, f in live) / _safe(coef))
     return out
 
 
