@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.config import from_dict
-from workbench.errors import CheckpointError, ConfigError, WorkbenchError
+from workbench.errors import ConfigError, WorkbenchError
 from workbench.nas.latency.table import load_lut
 from workbench.nas.presets import SearchConfig, upgrade_stored
 from workbench.nas.search import Search
@@ -81,10 +81,7 @@ def gradient_samples(search_dir: Path, batches: int) -> tuple[torch.Tensor, dict
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{search_dir / 'config.json'}: unreadable ({exc})") from None
     cfg = from_dict(SearchConfig, upgrade_stored(stored), source=str(search_dir / "config.json"))
-    try:
-        state = torch.load(search_dir / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises several kinds for a truncated or foreign file
-        raise CheckpointError(f"{search_dir / 'checkpoints' / 'last.pt'}: unreadable ({exc})") from None
+    state = RunDir(search_dir).load_checkpoint()  # as the workbench loads checkpoints: tensors only
     train, _, num_classes = build_datasets(cfg)
     scratch = RunDir(Path(tempfile.gettempdir()) / "arch_grad_snr")  # the Search needs one; never written into
     search = Search(cfg, scratch, load_lut(search_dir / "latency_lut.json"), num_classes, torch.device("cpu"))

@@ -65,5 +65,5 @@ def test_reads_a_finished_search_without_writing_into_it_and_refuses_other_folde
     (tmp_path / "search" / "checkpoints" / "last.pt").write_bytes(b"PK\x03\x04 truncated")
     assert mod.main([str(tmp_path / "search"), "--batches", "3", "--json", str(tmp_path / "bad.json")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"error: {tmp_path / 'search' / 'checkpoints' / 'last.pt'}: unreadable")
+    assert len(err) == 1 and err[0].startswith(f"error: {tmp_path / 'search' / 'checkpoints' / 'last.pt'}: cannot load checkpoint")
     assert not (tmp_path / "bad.json").exists()
