@@ -395,11 +395,10 @@ def test_sampled_weight_paths_train_one_drawn_network_per_step(tmp_path, monkeyp
     a, b = (runs.RunDir(tmp_path / n).load_checkpoint()["model"] for n in ("a", "b"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(ConfigError, match="weight_paths: 'sampled' runs one network at a time"):
-        search.run_search({"preset": "gas", "dataset": "random", "input_size": [32, 64], "crop_size": [32, 64],
+        search.run_search({"preset": "mbconv", "dataset": "random", "input_size": [32, 64], "crop_size": [32, 64],
                            "epochs": 1, "batch_size": 2, "max_val_images": 0, "lut_warmup": 0, "lut_repeats": 1,
-                           "threads": 1, "device": "cpu", "weight_paths": "sampled", "channels": 4,
-                           "stem_channels": 4, "head_channels": 4, "nodes": 1,
-                           "ops": OPS}, tmp_path / "gas")
+                           "threads": 1, "device": "cpu", "weight_paths": "sampled", "stem_channels": 4,
+                           "head_channels": 4, "widths": [8, 8, 16, 16]}, tmp_path / "mbconv")
 
 
 def test_encode_body_rejects_a_body_of_another_trellis():

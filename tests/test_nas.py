@@ -121,6 +121,34 @@ def test_supernet_forward_shapes_and_strides():
     assert out.shape == (2, 5, 30, 62)
 
 
+@pytest.mark.parametrize("preset", ["gas", "lgcnet"])
+def test_exact_weights_of_a_cell_chain_run_one_network_as_the_dense_one_hot_forward(preset):
+    """ChainSupernet.exact_weights (derive's inverse, plain floats): deriving from its one-hot
+    weights gives the body back, and the supernet runs that network with the dense one-hot forward's
+    output and weight gradients, bit for bit; a body of another chain is one GenotypeError."""
+    torch.manual_seed(0)
+    model = build_supernet(tiny(preset), num_classes=5)
+    x = torch.randn(2, 3, 32, 64)
+    for body in model.random_bodies(3, seed=1):
+        exact = model.exact_weights(body)
+        dense = [torch.tensor(w) for w in exact]
+        cells = [derive_cell(spec, w, model.ops) for spec, w in zip(model.specs, dense)]
+        assert [c.to_dict() for c in cells] == [c.to_dict() for c in body.cells + ([body.fusion] if body.fusion else [])]
+        model.eval()
+        with torch.no_grad():
+            assert torch.equal(model(x, exact), model(x, dense))
+        model.train()
+        grads = []
+        for w in (dense, exact):
+            model.zero_grad(set_to_none=True)
+            model(x, w).square().mean().backward()
+            grads.append([torch.zeros_like(p) if p.grad is None else p.grad for p in model.weight_parameters()])
+        assert all(torch.equal(a, b) for a, b in zip(*grads))
+    other = build_supernet(tiny(preset, num_cells=4, reductions=[0, 2]), num_classes=5).random_bodies(1, seed=0)[0]
+    with pytest.raises(GenotypeError, match="cells: 4 cells"):
+        model.exact_weights(other)
+
+
 def test_cell_sharing_ties_alphas():
     shared = build_supernet(tiny("gas", num_cells=4, reductions=[0, 2], cell_sharing=True), 5)
     raw = shared.arch.per_cell()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from workbench.errors import GenotypeError
 from workbench.nas.cells import CellBase, CellSpec, SegHead, Stem, feature_size
 from workbench.nas.chain import CellGenotype, Edge
 from workbench.nas.gcn import GCNGuide
@@ -166,3 +167,15 @@ def derive_cell(spec: CellSpec, weights: torch.Tensor, ops: list[str], keep: int
             edges.append(Edge(spec.edges()[k][0], node, ops[int(best_op[k])]))
     return CellGenotype(spec.kind, spec.stride, spec.channels, spec.nodes, edges, spec.node_ids(),
                         index=spec.index, inputs=list(spec.inputs) if spec.index is None else None)
+
+
+def encode_cell(spec: CellSpec, cell: CellGenotype, ops: list[str], where: str) -> torch.Tensor:
+    """`derive_cell`'s inverse: the (edges x ops) one-hot weights that select exactly `cell`'s edges,
+    each with its op (a GenotypeError naming `where` for an edge or op this cell does not have)."""
+    edges = spec.edges()
+    weights = torch.zeros(len(edges), len(ops))
+    for e in cell.edges:
+        if (e.src, e.dst) not in edges or e.op not in ops:
+            raise GenotypeError(f"{where}: edge {e.src}->{e.dst} {e.op!r} is not in this supernet's cell")
+        weights[edges.index((e.src, e.dst)), ops.index(e.op)] = 1.0
+    return weights

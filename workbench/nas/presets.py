@@ -59,7 +59,7 @@ class SearchConfig:
         "relaxed", help="what a weight step trains: the relaxed supernet (DARTS), or one network drawn "
                         "per step as the random controls are drawn and run alone on the shared weights "
                         "(single-path one-shot, Guo et al. 2020): a step costs about one network, and "
-                        "the supernet learns to score networks one at a time (hyper space only)")
+                        "the supernet learns to score networks one at a time (cells and hyper spaces)")
     # the network around the searched body, and the body's search space
     stem_channels: int = field(16, min=1)
     head_channels: int = field(32, min=1)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from workbench.errors import GenotypeError
 from workbench.nas.cells import CellSpec, chain_specs
 from workbench.nas.chain import ChainBody
-from workbench.nas.darts import CellSupernet, derive_cell
+from workbench.nas.darts import CellSupernet, derive_cell, encode_cell
 from workbench.nas.latency.expected import LatencyModel
 from workbench.nas.latency.probes import Probe, cell_fixed_probes, head_probe, op_probe, stem_probe
 from workbench.nas.operations import NONE
@@ -47,6 +48,17 @@ class ChainSupernet(CellSupernet):
         chain = [c for c in cells if c.kind in ("normal", "reduction")]
         fusion = next((c for c in cells if c.kind == "fusion"), None)
         return ChainBody(list(self.ops), chain, fusion=fusion)
+
+    def exact_weights(self, body: ChainBody) -> list[list[list[float]]]:
+        """`derive`'s inverse as plain floats: each cell's one-hot weights, so every SearchCell runs
+        only its selected edges (GCN guidance does not apply to given weights)."""
+        chain = [k for k, s in enumerate(self.specs) if s.kind in ("normal", "reduction")]
+        fusion = [k for k, s in enumerate(self.specs) if s.kind == "fusion"]
+        if len(body.cells) != len(chain) or (body.fusion is None) != (not fusion):
+            raise GenotypeError(f"cells: {len(body.cells)} cells{' and a fusion cell' if body.fusion else ''} "
+                                f"for a supernet of {len(chain)}{' and a fusion cell' if fusion else ''}")
+        picked = dict(zip(chain, body.cells)) | ({fusion[0]: body.fusion} if fusion else {})
+        return [encode_cell(spec, picked[k], self.ops, f"cell {k}").tolist() for k, spec in enumerate(self.specs)]
 
     def space_state(self) -> dict | None:
         return {"gamma": self.gamma} if self.gcn is not None else None

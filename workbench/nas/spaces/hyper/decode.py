@@ -26,7 +26,7 @@ import torch
 
 from workbench.errors import ConfigError, GenotypeError
 from workbench.nas.chain import ChainBody
-from workbench.nas.darts import derive_cell
+from workbench.nas.darts import derive_cell, encode_cell
 from workbench.nas.spaces.hyper.aggregation import prune_unused_inputs
 from workbench.nas.spaces.hyper.trellis import CHOICES, DOWN, KEEP, PRUNE, HyperSpace
 
@@ -124,11 +124,7 @@ def encode_body(model, body: ChainBody):
     cells = [torch.zeros(len(spec.edges()), len(ops)) for spec in model.specs]
 
     def select(k: int, cell, where: str) -> None:
-        edges = model.specs[k].edges()
-        for e in cell.edges:
-            if (e.src, e.dst) not in edges or e.op not in ops:
-                raise GenotypeError(f"{where}: edge {e.src}->{e.dst} {e.op!r} is not in this supernet's cell")
-            cells[k][edges.index((e.src, e.dst)), ops.index(e.op)] = 1.0
+        cells[k] = encode_cell(model.specs[k], cell, ops, where)
 
     kept = sum(step["choice"] != "prune" for step in path)
     if len(body.cells) != kept:
