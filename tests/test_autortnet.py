@@ -382,6 +382,12 @@ def test_sampled_weight_paths_train_one_drawn_network_per_step(tmp_path, monkeyp
         assert w.exact and all(float(row.sum()) in (0.0, 1.0) for cw in w for row in cw)
         return w
 
+    relaxed = []
+    monkeypatch.setattr(search_mod.Search, "weight_step_weights",
+                        lambda self: relaxed.append(original(self)) or relaxed[-1])
+    search.run_search(autortnet(epochs=1, seed=4, max_val_images=0, lut_path=lut), tmp_path / "relaxed")
+    # the relaxed weight step trains the weights alone: its relaxed weights carry no alpha gradient
+    assert relaxed and not any(w.requires_grad for ws in relaxed for w in [*ws, ws.path, ws.scale])
     monkeypatch.setattr(search_mod.Search, "weight_step_weights", spy)
     cfg = autortnet(epochs=2, seed=4, max_val_images=0, lut_path=lut, weight_paths="sampled")
     runs_drawn = []

@@ -239,10 +239,12 @@ class Search:
                 "arch_loss": sum(a_losses) / len(a_losses) if a_losses else None, "temperature": tau}
 
     def weight_step_weights(self):
-        """The relaxed weights (sampled if Gumbel), or with `weight_paths: sampled` one network drawn
-        from the global RNG (reseeded per epoch, so a resumed run draws the same networks)."""
+        """The relaxed weights (sampled if Gumbel; constants here, as the weight step trains only the
+        weights), or with `weight_paths: sampled` one network drawn from the global RNG (reseeded per
+        epoch, so a resumed run draws the same networks)."""
         if self.cfg.weight_paths == "relaxed":
-            return self.model.arch_weights(sample=True)
+            with torch.no_grad():  # the weight step's optimizer holds no alphas: no gradient for them
+                return self.model.arch_weights(sample=True)
         seed = int(torch.randint(2**31 - 1, ()))
         return self.model.exact_weights(self.model.random_bodies(1, seed)[0])
 
