@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -32,20 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from workbench.config import from_dict  # noqa: E402
+from workbench.device import cpu_model  # noqa: E402
 from workbench.nas.presets import SearchConfig, upgrade_stored  # noqa: E402
 from workbench.nas.search import build_supernet, resolve_config  # noqa: E402
 
 KINDS = ("relaxed_alpha_grad", "relaxed", "one_hot_dense", "sampled_exact")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
