@@ -115,9 +115,13 @@ class SearchConfig:
         "fp32", help="forward passes of the search steps: fp32, bf16 autocast (GPU, or a CPU with BF16), "
                      "or fp16 autocast with gradient scaling (CUDA only); losses and the latency term stay fp32")
     # strategy: the differentiable search, or selection by training (workbench.nas.selection)
-    strategy: Literal["gradient", "sample"] = field(
+    strategy: Literal["gradient", "sample", "one_shot"] = field(
         "gradient", help="'gradient': differentiable search of the supernet; 'sample': draw architectures the "
-                         "table prices near the target, train each briefly, keep the best (successive halving)")
+                         "table prices near the target, train each briefly, keep the best (successive halving); "
+                         "'one_shot': train the supernet on sampled single paths (weight_paths: sampled), then "
+                         "score the same priced draws on its shared weights and keep the best")
+    one_shot_calib: int = field(64, min=1, help="strategy one_shot: weight-half images that re-estimate each "
+                                                "candidate's batch-norm statistics before it is scored")
     sample_candidates: int = field(8, min=1, help="sample: architectures drawn within sample_band of the target")
     sample_rungs: tuple[int, ...] = field((3, 6, 12), help="sample: training epochs of each rung (from scratch); "
                                                            "after each but the last, the best sample_keep go on")
@@ -164,6 +168,16 @@ class SearchConfig:
                                   "target_baseline with target_fraction)")
             if self.latency_weight <= 0:
                 raise ConfigError("latency_weight: adaptive control doubles and halves it, so it must start above 0")
+        if self.strategy == "one_shot":
+            if self.target_latency_ms is None and not self.target_baseline:
+                raise ConfigError("strategy: 'one_shot' scores architectures priced near a target; give "
+                                  "target_latency_ms, or target_baseline with target_fraction")
+            if self.weight_paths != "sampled":
+                raise ConfigError("strategy: 'one_shot' scores single networks on the supernet, so it trains one "
+                                  "network per step: set weight_paths: sampled")
+            if self.sample_measure and not self.target_baseline:
+                raise ConfigError("sample_measure: needs a baseline-relative target (target_baseline with "
+                                  "target_fraction): a candidate is timed against that baseline")
         if self.strategy == "sample":
             if self.target_latency_ms is None and not self.target_baseline:
                 raise ConfigError("strategy: 'sample' draws architectures priced near a target; give "

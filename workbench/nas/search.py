@@ -159,6 +159,7 @@ class Search:
                                    precision=cfg.precision)
         self.precision = Precision(cfg.precision, device)
         self.epoch = -1  # last finished epoch
+        self.halves: tuple[Dataset, Dataset] | None = None  # (weight, architecture) halves, set by the loop
         if cfg.weight_paths == "sampled":
             try:
                 self.model.exact_weights(self.model.derive())
@@ -209,7 +210,7 @@ class Search:
             model.tau = tau
         for group in self.w_opt.param_groups:
             group["lr"] = weight_lr(cfg, epoch)
-        search_alphas = epoch >= min(cfg.warmup_epochs, cfg.epochs - 1)
+        search_alphas = cfg.strategy == "gradient" and epoch >= min(cfg.warmup_epochs, cfg.epochs - 1)
         model.train()
         w_losses, a_losses = [], []
         rank, world = self.info.rank, self.info.world_size
@@ -251,7 +252,8 @@ class Search:
     def steer_latency_weight(self, epoch: int) -> dict:
         """Adaptive control: price the network derived now and double/halve λ (target.adapt_weight)."""
         cfg, used = self.cfg, self.architect.latency_weight
-        if cfg.latency_control != "adaptive" or epoch < min(cfg.warmup_epochs, cfg.epochs - 1):
+        if (cfg.latency_control != "adaptive" or cfg.strategy != "gradient"
+                or epoch < min(cfg.warmup_epochs, cfg.epochs - 1)):
             return {"latency_weight": used}
         derived = self.derive().expected_latency_ms
         self.architect.latency_weight = adapt_weight(used, derived, self.target["ms"], cfg.target_band)
@@ -260,8 +262,15 @@ class Search:
 
     def final_genotype(self, measure: bool = True) -> tuple[Genotype, dict | None]:
         """The search's result: derived as always, or landed on the target (`target_derive`), and
-        with `target_measure` on the target's measured latency (`measure`: this process times)."""
+        with `target_measure` on the target's measured latency (`measure`: this process times); with
+        `strategy: one_shot` the best priced draw on the trained supernet (workbench.nas.one_shot)."""
         cfg = self.cfg
+        if cfg.strategy == "one_shot":
+            from workbench.nas.one_shot import select_one_shot
+            from workbench.nas.selection import Measured
+
+            measured = Measured(cfg, self.run, self.target, self.num_classes) if cfg.sample_measure and measure else None
+            return select_one_shot(self, *self.halves, measured)
         if cfg.target_derive and self.target and cfg.target_measure and measure and self.target.get("baseline"):
             timer = baseline_ratio_timer(cfg, self.target["baseline"], self.num_classes, self.device)
             return measure_to_target(self, self.target, cfg.target_derive_band, timer,
@@ -362,6 +371,7 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None 
                 truncate_jsonl(path, lambda r: False)
             run.log_alphas(search.alpha_record(-1, temperature(cfg, 0)))
         w_data, a_data = split_halves(train, cfg.seed)
+        search.halves = (w_data, a_data)  # strategy one_shot scores its candidates on the second half
         for epoch in range(search.epoch + 1, cfg.epochs):
             t0 = time.time()
             stats = search.train_epoch(epoch, w_data, a_data)
@@ -391,7 +401,7 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None 
                    artifacts={"genotype": "genotype.json", "checkpoint": "checkpoints/last.pt",
                               "lut": "latency_lut.json", "metrics": "metrics.jsonl", "alphas": "alphas.jsonl"},
                    num_classes=num_classes, lut_fingerprint=lut.get("fingerprint"),
-                   **({"target_derive": targeted} if targeted else {}))
+                   **({"one_shot" if cfg.strategy == "one_shot" else "target_derive": targeted} if targeted else {}))
         return run.finish()
     except BaseException as exc:
         run.finish(status="failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted",
@@ -426,9 +436,9 @@ def rederive(run_dir: str | Path) -> Genotype:
         raise ConfigError(f"{run.path}: not a search run directory ({f'a {kind} run' if kind else 'no config.json'}); "
                           "derive needs the run directory of `workbench search`")
     cfg = resolve_config(upgrade_stored(run.read_config()))
-    if cfg.strategy == "sample":
-        raise ConfigError(f"{run.path}: a 'sample' run's genotype is the winner of its selection (candidates.json), "
-                          "not derived from architecture parameters; there is nothing to re-derive")
+    if cfg.strategy in ("sample", "one_shot"):
+        raise ConfigError(f"{run.path}: a {cfg.strategy!r} run's genotype is the winner of its selection "
+                          "(candidates.json), not derived from architecture parameters; there is nothing to re-derive")
     state = run.load_checkpoint()
     if state is None:
         raise CheckpointError(f"{run.checkpoint_dir / 'last.pt'}: no checkpoint to derive from")
