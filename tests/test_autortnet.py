@@ -449,6 +449,12 @@ def test_one_shot_strategy_keeps_the_priced_draw_its_trained_supernet_scores_bes
         search.resolve_config({**cfg, "target_latency_ms": None})
     with pytest.raises(ConfigError, match="nothing to re-derive"):
         search.rederive(tmp_path / "run")
+    # the views read it as a search (its training curves), not as a selection with rungs
+    from widgets.report import build_report
+    from widgets.selection import load_candidates
+
+    assert load_candidates(tmp_path / "run") is None
+    assert "Search curves" in build_report(tmp_path / "run", tmp_path / "report.html").read_text()
 
 
 def test_encode_body_rejects_a_body_of_another_trellis():

@@ -20,9 +20,12 @@ RUNG_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x")
 
 
 def load_candidates(run_dir: str | Path) -> dict | None:
-    """candidates.json of a selection run, or None when the run is not one (or has drawn nothing yet)."""
+    """candidates.json of a selection run, or None when the run is not one (or has drawn nothing yet).
+    A one-shot run's table (no rungs: its scores come from the supernet, `strategy: one_shot`) is not
+    one: that run is viewed as a search, by its training curves."""
     path = Path(run_dir) / CANDIDATES_FILE
-    return read_json_object(path) if path.is_file() else None
+    table = read_json_object(path) if path.is_file() else None
+    return table if table is not None and "rungs" in table else None
 
 
 def winner_of(table: dict) -> int | None:
