@@ -65,8 +65,8 @@ from workbench.config import from_dict
 from workbench.data.segmentation import build_seg_dataset
 from workbench.errors import CheckpointError, ConfigError, WorkbenchError
 from workbench.jsonio import atomic_write_json
-from workbench.metrics.segmentation import ConfusionMatrix
 from workbench.nas.genotypes import load_genotype
+from workbench.nas.one_shot import one_shot_miou, recalibrate_bn
 from workbench.nas.presets import SearchConfig, upgrade_stored
 from workbench.nas.search import build_supernet
 from workbench.nas.spaces.hyper.trellis import DOWN, local_probs
@@ -118,28 +118,6 @@ def retrained(specs: list[str]) -> tuple[dict[str, dict], list[float]]:
             if other != arm and other.startswith(("fpn", "pspnet")):
                 baseline.update(float(r["miou"]) for r in st["runs"])
     return nets, sorted(baseline)
-
-
-def recalibrate_bn(model: torch.nn.Module, weights, images: list[torch.Tensor]) -> None:
-    """Re-estimate every batch norm's statistics for the network `weights` select: reset, then the
-    cumulative average over `images` (momentum None)."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    with torch.no_grad():
-        for x in images:
-            model(x, weights)
-    model.eval()
-
-
-@torch.no_grad()
-def score(model, weights, val: list[tuple[torch.Tensor, torch.Tensor]], num_classes: int) -> float:
-    cm = ConfusionMatrix(num_classes)
-    for x, y in val:
-        cm.update(model(x, weights).argmax(1), y)
-    return float(cm.compute()["miou"])
 
 
 @torch.no_grad()
@@ -222,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             val = list(DataLoader(build_seg_dataset(cfg.dataset, cfg.data_root, cfg.val_split, train=False),
                                   batch_size=args.batch))
             # the relaxed supernet as the search scored it (its own weights and stored statistics)
-            relaxed = score(model.eval(), model.arch_weights(sample=False), val, num_classes)
+            relaxed = one_shot_miou(model.eval(), model.arch_weights(sample=False), val, num_classes)
             train = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.train_split, train=False)
             perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[: args.calib_images]
             calib = [x for x, _ in DataLoader(Subset(train, perm.tolist()), batch_size=args.batch)]
@@ -231,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, g in genotypes.items():
                 onehot = model.exact_weights(g.body)  # encode_body, run without what it leaves out
                 recalibrate_bn(model, onehot, calib)
-                rows[name] = {"one_shot_miou": score(model, onehot, val, num_classes),
+                rows[name] = {"one_shot_miou": one_shot_miou(model, onehot, val, num_classes),
                               "alpha_logprob": alpha_logprob(model, onehot),
                               "own_derived": g.body.to_dict() == own}
                 print(f"{search_dir.parent.name} {name}: one-shot {rows[name]['one_shot_miou']:.4f} "
