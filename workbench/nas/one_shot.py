@@ -43,13 +43,14 @@ def recalibrate_bn(model: torch.nn.Module, weights, batches: list[torch.Tensor])
 
 
 @torch.no_grad()
-def one_shot_miou(model: torch.nn.Module, weights, batches: list[tuple[torch.Tensor, torch.Tensor]],
-                  num_classes: int) -> float:
+def one_shot_miou(model: torch.nn.Module, weights, batches, num_classes: int) -> float:
+    """mIoU of the network `weights` select over (images, labels) batches (a list or a DataLoader)."""
     from workbench.metrics.segmentation import ConfusionMatrix
 
     cm = ConfusionMatrix(num_classes)
+    device = next(model.parameters()).device
     for x, y in batches:
-        cm.update(model(x, weights).argmax(1).cpu(), y)
+        cm.update(model(x.to(device), weights).argmax(1).cpu(), y)
     miou = cm.compute()["miou"]
     return 0.0 if miou is None or miou != miou else float(miou)
 
@@ -64,7 +65,7 @@ def select_one_shot(search, w_data: Dataset, a_data: Dataset, measured=None) -> 
     gen = torch.Generator().manual_seed(cfg.seed)
     picks = torch.randperm(len(w_data), generator=gen)[: cfg.one_shot_calib].tolist()
     calib = [x.to(device) for x, _ in DataLoader(Subset(w_data, picks), batch_size=cfg.batch_size)]
-    held_out = [(x.to(device), y) for x, y in DataLoader(a_data, batch_size=cfg.batch_size)]
+    held_out = DataLoader(a_data, batch_size=cfg.batch_size)  # read per candidate, not held in memory
     model = copy.deepcopy(search.model)
     entries = []
     for index, (draw, genotype) in enumerate(drawn):
