@@ -412,6 +412,7 @@ def test_one_shot_strategy_keeps_the_priced_draw_its_trained_supernet_scores_bes
     the trained supernet (each run alone, batch norm re-estimated, mIoU on the architecture half) and
     keeps the best; a recomputed score matches the recorded one; bad settings are one-line errors."""
     from workbench.nas.one_shot import one_shot_miou, recalibrate_bn
+    from workbench.nas.rederive import rederive
     from workbench.nas.search_data import build_datasets, split_halves
 
     lut_path = write_toy_lut(autortnet(), tmp_path / "lut.json")
@@ -448,7 +449,7 @@ def test_one_shot_strategy_keeps_the_priced_draw_its_trained_supernet_scores_bes
     with pytest.raises(ConfigError, match="strategy: 'one_shot' scores architectures priced near a target"):
         search.resolve_config({**cfg, "target_latency_ms": None})
     with pytest.raises(ConfigError, match="nothing to re-derive"):
-        search.rederive(tmp_path / "run")
+        rederive(tmp_path / "run")
     # the views read it as a search (its training curves), not as a selection with rungs
     from widgets.report import build_report
     from widgets.selection import load_candidates

@@ -132,7 +132,7 @@ def test_target_derive_lands_the_derived_network_in_the_band(tmp_path):
     the alphas along the latency gradient until the table prices the derived network within ±5 %,
     records the move, and leaves the checkpoint's alphas as they were (a re-derivation agrees)."""
     from workbench.nas.genotypes import load_genotype
-    from workbench.nas.search import rederive
+    from workbench.nas.rederive import rederive
 
     table = ordered_table(TINY, tmp_path / "lut.json")
     base = {**TINY, "epochs": 1, "latency_weight": 0.01, "lut_path": table}

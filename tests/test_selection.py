@@ -13,7 +13,8 @@ from workbench import runs
 from workbench.data.segmentation import build_seg_dataset, holdout_split
 from workbench.errors import ConfigError
 from workbench.nas.genotypes import load_genotype
-from workbench.nas.search import rederive, run_search
+from workbench.nas.rederive import rederive
+from workbench.nas.search import run_search
 from workbench.nas.selection import survivors
 from workbench.study.bench import finished_retrains
 

@@ -115,7 +115,7 @@ def search(config: Any, run_dir: str | Path) -> dict:
 
 def derive(run_dir: str | Path):
     """Re-derive genotype.json from a search run's last checkpoint; returns the genotype."""
-    from workbench.nas.search import rederive
+    from workbench.nas.rederive import rederive
 
     return rederive(run_dir)
 
