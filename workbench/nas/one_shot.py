@@ -17,11 +17,14 @@ search's own supernet is not changed (a copy is scored). `candidates.json` recor
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from workbench.errors import ConfigError
 from workbench.jsonio import atomic_write_json
 from workbench.nas.genotypes import Genotype
 
@@ -55,13 +58,61 @@ def one_shot_miou(model: torch.nn.Module, weights, batches, num_classes: int) ->
     return 0.0 if miou is None or miou != miou else float(miou)
 
 
+# settings that decide the supernet's weights' shapes and meaning, and which images it trained on
+_SAME_AS_SUPERNET = ("preset", "space", "dataset", "data_root", "train_split")
+
+
+def check_supernet(cfg, path: str | Path) -> dict:
+    """The provenance (path, the seed whose halves it trained on, epochs, images) of the finished
+    `weight_paths: sampled` search run at `path`, checked against this search's `cfg`: a run of
+    another space or data, or not finished, is one ConfigError, raised before anything is written."""
+    from workbench.config import from_dict, to_dict
+    from workbench.nas.presets import SearchConfig, upgrade_stored
+    from workbench.runs import RunDir
+
+    source = RunDir(path)
+    if not source.config_path.exists() or source.record().get("kind") != "search":
+        raise ConfigError(f"one_shot_supernet: {path}: not a search run directory (no search config.json)")
+    try:
+        stored = from_dict(SearchConfig, upgrade_stored(source.read_config()))
+    except (ConfigError, ValueError) as exc:
+        raise ConfigError(f"one_shot_supernet: {path}: config.json: {exc}") from None
+    if stored.weight_paths != "sampled":
+        raise ConfigError(f"one_shot_supernet: {path}: trained with weight_paths {stored.weight_paths!r}; only a "
+                          "supernet trained on single sampled paths ranks networks one at a time")
+    ours, theirs = to_dict(cfg), to_dict(stored)
+    for key in _SAME_AS_SUPERNET:
+        if ours[key] != theirs[key]:
+            raise ConfigError(f"one_shot_supernet: {path}: its {key} is {theirs[key]!r}, this search's "
+                              f"{ours[key]!r}; score on a supernet of the same space and data")
+    if source.record().get("status") != "finished":
+        raise ConfigError(f"one_shot_supernet: {path}: the run is {source.record().get('status')!r}, not finished")
+    if not (source.checkpoint_dir / "last.pt").exists():
+        raise ConfigError(f"one_shot_supernet: {path}: no checkpoints/last.pt")
+    images = stored.epochs * stored.batch_size * (stored.steps_per_epoch or 0)
+    return {"path": str(path), "seed": stored.seed, "epochs": stored.epochs, "images": images or None}
+
+
+def load_supernet(search, path: str | Path) -> dict:
+    """`check_supernet`, then its trained weights loaded into `search.model`; the provenance gains
+    the checkpoint's sha256."""
+    from workbench.runs import RunDir
+
+    provenance = check_supernet(search.cfg, path)
+    source = RunDir(path)
+    search.model.load_state_dict(source.load_checkpoint()["model"])
+    digest = hashlib.sha256((source.checkpoint_dir / "last.pt").read_bytes()).hexdigest()
+    log.info("scoring on the supernet of %s (seed %d, %d epochs)", path, provenance["seed"], provenance["epochs"])
+    return {**provenance, "checkpoint_sha256": digest}
+
+
 def select_one_shot(search, w_data: Dataset, a_data: Dataset, measured=None) -> tuple[Genotype, dict]:
     """Score the priced candidates on `search`'s trained supernet: (the best one's genotype, the
     selection's record). `measured`: selection's timing gate (`sample_measure`), or None."""
     from workbench.nas.selection import draw_candidates
 
     cfg, run, device = search.cfg, search.run, search.device
-    drawn = draw_candidates(cfg, search.model, search.num_classes, search.lut, float(search.target["ms"]), measured)
+    drawn = draw_candidates(cfg, search.model, search.num_classes, search.lut, float(search.target["ms"]))
     gen = torch.Generator().manual_seed(cfg.seed)
     picks = torch.randperm(len(w_data), generator=gen)[: cfg.one_shot_calib].tolist()
     calib = [x.to(device) for x, _ in DataLoader(Subset(w_data, picks), batch_size=cfg.batch_size)]
@@ -76,16 +127,33 @@ def select_one_shot(search, w_data: Dataset, a_data: Dataset, measured=None) -> 
                         "price_ms": genotype.expected_latency_ms,
                         "price_vs_target_pct": round(100 * (genotype.expected_latency_ms / search.target["ms"] - 1), 2),
                         "genotype": genotype.to_dict()})
-        if measured is not None:
-            entries[-1]["measured_vs_target_pct"] = measured.store[str(draw)]["miss_pct"]
         log.info("candidate %d (draw %d, %.2f ms): one-shot mIoU %.4f", index, draw, genotype.expected_latency_ms,
                  score)
-    best = max(range(len(entries)), key=lambda i: (entries[i]["one_shot_miou"], -i))
+    ranked = sorted(range(len(entries)), key=lambda i: (-entries[i]["one_shot_miou"], i))
+    best = ranked[0] if measured is None else _best_measured(cfg, ranked, entries, drawn, measured)
     atomic_write_json(run.path / "candidates.json", {"target_ms": search.target["ms"], "strategy": "one_shot",
                                                      "calib_images": len(picks), "held_out_images": len(a_data),
                                                      "winner": best, "candidates": entries})
     summary = {"winner": best, "draw": entries[best]["draw"], "one_shot_miou": entries[best]["one_shot_miou"],
                "candidates": len(entries)}
     if measured is not None:
-        summary["measured_miss_pct"] = entries[best]["measured_vs_target_pct"]
+        summary.update(measured_miss_pct=entries[best]["measured_vs_target_pct"], score_rank=ranked.index(best) + 1,
+                       timings=sum("measured_vs_target_pct" in e for e in entries))
     return drawn[best][1], summary
+
+
+def _best_measured(cfg, ranked: list[int], entries: list[dict], drawn, measured) -> int:
+    """The first of `ranked` (best score first) measured within the band; each timing recorded."""
+    band = cfg.sample_band if cfg.sample_measure_band is None else cfg.sample_measure_band
+    for i in ranked:
+        draw = entries[i]["draw"]
+        if str(draw) not in measured.store and len(measured.store) >= cfg.sample_measure_max:
+            break
+        ratio = measured(draw, drawn[i][1])
+        entries[i]["measured_vs_target_pct"] = measured.store[str(draw)]["miss_pct"]
+        if abs(ratio - 1) <= band:
+            return i
+    seen = ", ".join(f"{e['measured_vs_target_pct']:+.1f} %" for e in entries if "measured_vs_target_pct" in e)
+    raise ConfigError(f"sample_measure: no candidate measured within ±{100 * band:.0f} % of the target in "
+                      f"{len(measured.store)} timings (sample_measure_max {cfg.sample_measure_max}; measured: "
+                      f"{seen}); widen sample_measure_band, draw more candidates or move the target")

@@ -122,6 +122,9 @@ class SearchConfig:
                          "score the same priced draws on its shared weights and keep the best")
     one_shot_calib: int = field(64, min=1, help="strategy one_shot: weight-half images that re-estimate each "
                                                 "candidate's batch-norm statistics before it is scored")
+    one_shot_supernet: str = field("", help="strategy one_shot: score on the trained supernet of this finished "
+                                            "weight_paths: sampled search run (same space and data) instead of "
+                                            "training one; its seed's halves are used (train once, select many)")
     sample_candidates: int = field(8, min=1, help="sample: architectures drawn within sample_band of the target")
     sample_rungs: tuple[int, ...] = field((3, 6, 12), help="sample: training epochs of each rung (from scratch); "
                                                            "after each but the last, the best sample_keep go on")
@@ -168,6 +171,8 @@ class SearchConfig:
                                   "target_baseline with target_fraction)")
             if self.latency_weight <= 0:
                 raise ConfigError("latency_weight: adaptive control doubles and halves it, so it must start above 0")
+        if self.one_shot_supernet and self.strategy != "one_shot":
+            raise ConfigError("one_shot_supernet: only strategy 'one_shot' scores candidates on a trained supernet")
         if self.strategy == "one_shot":
             if self.target_latency_ms is None and not self.target_baseline:
                 raise ConfigError("strategy: 'one_shot' scores architectures priced near a target; give "

@@ -299,8 +299,12 @@ def run_search(config: SearchConfig | dict, run_dir: str | Path, resume: bool | 
     resume = cfg.resume if resume is None else bool(resume)
     run = RunDir(run_dir)
     data_root = None if cfg.dataset == "random" else cfg.data_root or f"datasets/synth-{cfg.dataset}"
-    check_output(run.path, kind="run", inputs=[data_root, cfg.lut_path or None])
+    check_output(run.path, kind="run", inputs=[data_root, cfg.lut_path or None, cfg.one_shot_supernet or None])
     Precision(cfg.precision, resolve_device(cfg.device))  # fp16 off CUDA: refused before anything is written
+    if cfg.one_shot_supernet:  # ... as is a supernet of another space or data
+        from workbench.nas.one_shot import check_supernet
+
+        check_supernet(cfg, cfg.one_shot_supernet)
     info, device = dist_utils.setup(resolve_device(cfg.device))
     try:
         if not info.is_main:  # rank 0 owns the run directory (its claim, config and records)
@@ -359,7 +363,13 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None 
         if cfg.strategy == "sample":
             return _select(cfg, run, lut, target, num_classes, info)
         search = Search(cfg, run, lut, num_classes, device, target, info)
-        if previous is not None:
+        supernet, split_seed = None, cfg.seed
+        if cfg.one_shot_supernet:  # another run's trained supernet: nothing is trained here
+            from workbench.nas.one_shot import load_supernet
+
+            supernet = load_supernet(search, cfg.one_shot_supernet)
+            split_seed = supernet["seed"]  # its halves: the architecture half stays unseen
+        elif previous is not None:
             search.load(previous)
             last = search.epoch
             for path in (run.metrics_path, run.alphas_path) if info.is_main else ():
@@ -370,9 +380,9 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None 
             for path in (run.metrics_path, run.alphas_path) if info.is_main else ():
                 truncate_jsonl(path, lambda r: False)
             run.log_alphas(search.alpha_record(-1, temperature(cfg, 0)))
-        w_data, a_data = split_halves(train, cfg.seed)
+        w_data, a_data = split_halves(train, split_seed)
         search.halves = (w_data, a_data)  # strategy one_shot scores its candidates on the second half
-        for epoch in range(search.epoch + 1, cfg.epochs):
+        for epoch in range(search.epoch + 1, cfg.epochs) if supernet is None else ():
             t0 = time.time()
             stats = search.train_epoch(epoch, w_data, a_data)
             dist_utils.sync_buffers(search.model, info)  # rank 0's BatchNorm statistics everywhere
@@ -398,10 +408,12 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None 
                             "miou": last.get("val_miou"), "latency_weight_final": search.architect.latency_weight,
                             "target_latency_ms": (target or {}).get("ms"),
                             "target_miss_pct": miss_pct(genotype.expected_latency_ms, (target or {}).get("ms"))},
-                   artifacts={"genotype": "genotype.json", "checkpoint": "checkpoints/last.pt",
-                              "lut": "latency_lut.json", "metrics": "metrics.jsonl", "alphas": "alphas.jsonl"},
+                   artifacts={"genotype": "genotype.json", "lut": "latency_lut.json"} if supernet else
+                   {"genotype": "genotype.json", "checkpoint": "checkpoints/last.pt", "lut": "latency_lut.json",
+                    "metrics": "metrics.jsonl", "alphas": "alphas.jsonl"},
                    num_classes=num_classes, lut_fingerprint=lut.get("fingerprint"),
-                   **({"one_shot" if cfg.strategy == "one_shot" else "target_derive": targeted} if targeted else {}))
+                   **({"one_shot" if cfg.strategy == "one_shot" else "target_derive": targeted} if targeted else {}),
+                   **({"one_shot_supernet": supernet} if supernet else {}))
         return run.finish()
     except BaseException as exc:
         run.finish(status="failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted",
