@@ -38,6 +38,49 @@ def trained(tmp_path_factory):
     return SimpleNamespace(root=root, cfg=cfg, lut=lut, target_ms=prices[8])
 
 
+def test_one_shot_strategy_keeps_the_priced_draw_its_trained_supernet_scores_best(trained, tmp_path):
+    """strategy: one_shot trains single paths without architecture steps, scores the priced draws on
+    the trained supernet (each run alone, batch norm re-estimated, mIoU on the architecture half) and
+    keeps the best; a recomputed score matches the recorded one; bad settings are one-line errors."""
+    from workbench.nas.rederive import rederive
+
+    run_dir, cfg = trained.root / "supernet", trained.cfg
+    rec = runs.RunDir(run_dir).record()
+    assert rec["status"] == "finished" and rec["one_shot"]["candidates"] == 3
+    table = json.loads((run_dir / "candidates.json").read_text())
+    scores = [c["one_shot_miou"] for c in table["candidates"]]
+    assert table["winner"] == scores.index(max(scores)) == rec["one_shot"]["winner"]
+    assert all(abs(c["price_ms"] / trained.target_ms - 1) <= 0.5 for c in table["candidates"])
+    winner = table["candidates"][table["winner"]]
+    assert load_genotype(run_dir / "genotype.json").to_dict() == winner["genotype"]
+    alphas = runs.RunDir(run_dir).alphas()
+    assert alphas[0]["cells"] == alphas[-1]["cells"]  # no architecture step was taken
+    # the recorded score, recomputed from the checkpoint on the architecture half
+    resolved = search.resolve_config(cfg)
+    train, _, num_classes = build_datasets(resolved)
+    w_data, a_data = split_halves(train, resolved.seed)
+    model = search.build_supernet(resolved, num_classes)
+    model.load_state_dict(runs.RunDir(run_dir).load_checkpoint()["model"])
+    picks = torch.randperm(len(w_data), generator=torch.Generator().manual_seed(5))[:4].tolist()
+    calib = [x for x, _ in torch.utils.data.DataLoader(torch.utils.data.Subset(w_data, picks), batch_size=2)]
+    held_out = list(torch.utils.data.DataLoader(a_data, batch_size=2))
+    weights = model.exact_weights(load_genotype(winner["genotype"]).body)
+    recalibrate_bn(model, weights, calib)
+    assert one_shot_miou(model, weights, held_out, num_classes) == pytest.approx(winner["one_shot_miou"], abs=1e-6)
+    with pytest.raises(ConfigError, match="strategy: 'one_shot' scores single networks"):
+        search.resolve_config({**cfg, "weight_paths": "relaxed"})
+    with pytest.raises(ConfigError, match="strategy: 'one_shot' scores architectures priced near a target"):
+        search.resolve_config({**cfg, "target_latency_ms": None})
+    with pytest.raises(ConfigError, match="nothing to re-derive"):
+        rederive(run_dir)
+    # the views read it as a search (its training curves), not as a selection with rungs
+    from widgets.report import build_report
+    from widgets.selection import load_candidates
+
+    assert load_candidates(run_dir) is None
+    assert "Search curves" in build_report(run_dir, tmp_path / "report.html").read_text()
+
+
 def test_a_second_selection_scores_the_trained_supernet_without_training(trained, tmp_path):
     supernet_dir = trained.root / "supernet"
     before = (supernet_dir / "checkpoints" / "last.pt").read_bytes()
