@@ -174,3 +174,30 @@ def test_sample_measure_keeps_only_candidates_measured_in_band_and_never_times_t
     with pytest.raises(ConfigError, match=r"sample_measure: 2 timings spent .*\+30.0 %"):
         draw_candidates(capped, supernet, 11, lut, 6.0,
                         Measured(capped, other, target, 11, lambda g: (0.65, {"quiet": True})))
+
+
+def test_prefilter_trains_the_draws_a_trained_supernet_scores_best(tmp_path, tiny_camvid):
+    """sample_prefilter: the priced draws are scored one-shot on another run's single-path supernet
+    and only the best sample_candidates go to the training rungs, best score first."""
+    source = tmp_path / "supernet"
+    run_search(config(tiny_camvid, tmp_path / "lut", strategy="gradient", weight_paths="sampled", epochs=1,
+                      batch_size=2, max_val_images=0), source)
+    cfg = config(tiny_camvid, tmp_path / "lut", one_shot_supernet=str(source), sample_prefilter=5,
+                 sample_candidates=2, sample_rungs=[1], one_shot_calib=2, batch_size=2)
+    rec = run_search(cfg, tmp_path / "run")
+    assert rec["status"] == "finished"
+    table = json.loads((tmp_path / "run" / "candidates.json").read_text())
+    screened = table["prefilter"]
+    assert screened["drawn"] == 5 and len(screened["scores"]) == 5 and screened["supernet"]["seed"] == 0
+    best_two = sorted(screened["scores"], key=lambda d: -screened["scores"][d])[:2]
+    assert sorted(screened["kept"]) == sorted(int(d) for d in best_two)
+    assert [c["draw"] for c in table["candidates"]] == screened["kept"]  # best score first
+    assert all(c["one_shot_miou"] == screened["scores"][str(c["draw"])] for c in table["candidates"])
+    assert rec["selection"]["prefilter"]["drawn"] == 5
+    assert len(list((tmp_path / "run" / "candidates").glob("r0-c*"))) == 2  # only the kept two trained
+    for change, message in [({"one_shot_supernet": ""}, "sample_prefilter: needs strategy 'sample' and one_shot"),
+                            ({"sample_prefilter": 1}, "sample_prefilter: 1 draws cannot yield sample_candidates 2"),
+                            ({"sample_prefilter": 0}, "one_shot_supernet: only strategy 'one_shot', or 'sample' with")]:
+        with pytest.raises(ConfigError, match=message):
+            run_search({**cfg, **change}, tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()

@@ -106,33 +106,43 @@ def load_supernet(search, path: str | Path) -> dict:
     return {**provenance, "checkpoint_sha256": digest}
 
 
+def score_candidates(cfg, model: torch.nn.Module, drawn: list, w_data: Dataset, a_data: Dataset, num_classes: int,
+                     device: torch.device) -> tuple[list[float], int]:
+    """One-shot mIoU of each drawn (draw, genotype) on the trained supernet `model` (a copy is
+    scored): batch norm re-estimated on `one_shot_calib` weight-half images (drawn by `cfg.seed`),
+    mIoU on the architecture half. Returns (scores, calibration images used)."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    picks = torch.randperm(len(w_data), generator=gen)[: cfg.one_shot_calib].tolist()
+    calib = [x.to(device) for x, _ in DataLoader(Subset(w_data, picks), batch_size=cfg.batch_size)]
+    held_out = DataLoader(a_data, batch_size=cfg.batch_size)  # read per candidate, not held in memory
+    model = copy.deepcopy(model)
+    scores = []
+    for index, (draw, genotype) in enumerate(drawn):
+        weights = model.exact_weights(genotype.body)
+        recalibrate_bn(model, weights, calib)
+        scores.append(one_shot_miou(model, weights, held_out, num_classes))
+        log.info("candidate %d (draw %d, %.2f ms): one-shot mIoU %.4f", index, draw, genotype.expected_latency_ms,
+                 scores[-1])
+    return scores, len(picks)
+
+
 def select_one_shot(search, w_data: Dataset, a_data: Dataset, measured=None) -> tuple[Genotype, dict]:
     """Score the priced candidates on `search`'s trained supernet: (the best one's genotype, the
     selection's record). `measured`: selection's timing gate (`sample_measure`), or None."""
     from workbench.nas.selection import draw_candidates
 
-    cfg, run, device = search.cfg, search.run, search.device
+    cfg, run = search.cfg, search.run
     drawn = draw_candidates(cfg, search.model, search.num_classes, search.lut, float(search.target["ms"]))
-    gen = torch.Generator().manual_seed(cfg.seed)
-    picks = torch.randperm(len(w_data), generator=gen)[: cfg.one_shot_calib].tolist()
-    calib = [x.to(device) for x, _ in DataLoader(Subset(w_data, picks), batch_size=cfg.batch_size)]
-    held_out = DataLoader(a_data, batch_size=cfg.batch_size)  # read per candidate, not held in memory
-    model = copy.deepcopy(search.model)
-    entries = []
-    for index, (draw, genotype) in enumerate(drawn):
-        weights = model.exact_weights(genotype.body)
-        recalibrate_bn(model, weights, calib)
-        score = one_shot_miou(model, weights, held_out, search.num_classes)
-        entries.append({"candidate": index, "draw": draw, "one_shot_miou": round(score, 6),
-                        "price_ms": genotype.expected_latency_ms,
-                        "price_vs_target_pct": round(100 * (genotype.expected_latency_ms / search.target["ms"] - 1), 2),
-                        "genotype": genotype.to_dict()})
-        log.info("candidate %d (draw %d, %.2f ms): one-shot mIoU %.4f", index, draw, genotype.expected_latency_ms,
-                 score)
+    scores, calib_images = score_candidates(cfg, search.model, drawn, w_data, a_data, search.num_classes,
+                                            search.device)
+    entries = [{"candidate": index, "draw": draw, "one_shot_miou": round(score, 6),
+                "price_ms": genotype.expected_latency_ms,
+                "price_vs_target_pct": round(100 * (genotype.expected_latency_ms / search.target["ms"] - 1), 2),
+                "genotype": genotype.to_dict()} for index, ((draw, genotype), score) in enumerate(zip(drawn, scores))]
     ranked = sorted(range(len(entries)), key=lambda i: (-entries[i]["one_shot_miou"], i))
     best = ranked[0] if measured is None else _best_measured(cfg, ranked, entries, drawn, measured)
     atomic_write_json(run.path / "candidates.json", {"target_ms": search.target["ms"], "strategy": "one_shot",
-                                                     "calib_images": len(picks), "held_out_images": len(a_data),
+                                                     "calib_images": calib_images, "held_out_images": len(a_data),
                                                      "winner": best, "candidates": entries})
     summary = {"winner": best, "draw": entries[best]["draw"], "one_shot_miou": entries[best]["one_shot_miou"],
                "candidates": len(entries)}
@@ -140,6 +150,40 @@ def select_one_shot(search, w_data: Dataset, a_data: Dataset, measured=None) -> 
         summary.update(measured_miss_pct=entries[best]["measured_vs_target_pct"], score_rank=ranked.index(best) + 1,
                        timings=sum("measured_vs_target_pct" in e for e in entries))
     return drawn[best][1], summary
+
+
+def prefilter(cfg, supernet: torch.nn.Module, num_classes: int, lut: dict, target_ms: float,
+              measured=None) -> tuple[list, dict]:
+    """`strategy: sample` with `sample_prefilter`: draw that many priced candidates, score each
+    one-shot on the trained supernet `one_shot_supernet`, and hand the best `sample_candidates`
+    (with `measured`, the best-scored measured within the band) to the training rungs. Returns
+    (the kept draws, best score first; the prefilter's record)."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from workbench.device import resolve_device
+    from workbench.nas.search_data import build_datasets, split_halves
+    from workbench.nas.selection import draw_candidates
+
+    drawn = draw_candidates(dataclasses.replace(cfg, sample_candidates=cfg.sample_prefilter), supernet, num_classes,
+                            lut, target_ms)
+    device = resolve_device(cfg.device)
+    holder = SimpleNamespace(cfg=cfg, model=copy.deepcopy(supernet).to(device))
+    source = load_supernet(holder, cfg.one_shot_supernet)
+    w_data, a_data = split_halves(build_datasets(cfg)[0], source["seed"])
+    scores, calib_images = score_candidates(cfg, holder.model, drawn, w_data, a_data, num_classes, device)
+    band = cfg.sample_band if cfg.sample_measure_band is None else cfg.sample_measure_band
+    kept = []
+    for i in sorted(range(len(drawn)), key=lambda i: (-scores[i], i)):
+        if measured is None or abs(measured(*drawn[i]) - 1) <= band:
+            kept.append(i)
+        if len(kept) == cfg.sample_candidates:
+            break
+    record = {"supernet": source, "drawn": len(drawn), "calib_images": calib_images, "kept": [drawn[i][0] for i in kept],
+              "scores": {str(draw): round(score, 6) for (draw, _), score in zip(drawn, scores)}}
+    log.info("prefilter: %d of %d priced draws kept by one-shot score (%.4f-%.4f)", len(kept), len(drawn),
+             min(scores[i] for i in kept), max(scores[i] for i in kept))
+    return [drawn[i] for i in kept], record
 
 
 def _best_measured(cfg, ranked: list[int], entries: list[dict], drawn, measured) -> int:

@@ -122,10 +122,14 @@ class SearchConfig:
                          "score the same priced draws on its shared weights and keep the best")
     one_shot_calib: int = field(64, min=1, help="strategy one_shot: weight-half images that re-estimate each "
                                                 "candidate's batch-norm statistics before it is scored")
-    one_shot_supernet: str = field("", help="strategy one_shot: score on the trained supernet of this finished "
-                                            "weight_paths: sampled search run (same space and data) instead of "
-                                            "training one; its seed's halves are used (train once, select many)")
+    one_shot_supernet: str = field("", help="strategy one_shot (or sample with sample_prefilter): score on the "
+                                            "trained supernet of this finished weight_paths: sampled search run "
+                                            "(same space and data) instead of training one; its seed's halves are "
+                                            "used (train once, select many)")
     sample_candidates: int = field(8, min=1, help="sample: architectures drawn within sample_band of the target")
+    sample_prefilter: int = field(0, min=0, help="sample, with one_shot_supernet: draw this many priced candidates, "
+                                                 "score each one-shot on that supernet and train only the best "
+                                                 "sample_candidates (0 = off: the first sample_candidates draws)")
     sample_rungs: tuple[int, ...] = field((3, 6, 12), help="sample: training epochs of each rung (from scratch); "
                                                            "after each but the last, the best sample_keep go on")
     sample_keep: float = field(0.5, min=0.0, max=1.0, help="sample: fraction of a rung's candidates kept")
@@ -171,8 +175,16 @@ class SearchConfig:
                                   "target_baseline with target_fraction)")
             if self.latency_weight <= 0:
                 raise ConfigError("latency_weight: adaptive control doubles and halves it, so it must start above 0")
-        if self.one_shot_supernet and self.strategy != "one_shot":
-            raise ConfigError("one_shot_supernet: only strategy 'one_shot' scores candidates on a trained supernet")
+        if self.one_shot_supernet and not (self.strategy == "one_shot" or self.sample_prefilter):
+            raise ConfigError("one_shot_supernet: only strategy 'one_shot', or 'sample' with sample_prefilter, "
+                              "scores candidates on a trained supernet")
+        if self.sample_prefilter:
+            if self.strategy != "sample" or not self.one_shot_supernet:
+                raise ConfigError("sample_prefilter: needs strategy 'sample' and one_shot_supernet (the trained "
+                                  "supernet whose one-shot scores choose the candidates)")
+            if self.sample_prefilter < self.sample_candidates:
+                raise ConfigError(f"sample_prefilter: {self.sample_prefilter} draws cannot yield sample_candidates "
+                                  f"{self.sample_candidates}; give at least as many")
         if self.strategy == "one_shot":
             if self.target_latency_ms is None and not self.target_baseline:
                 raise ConfigError("strategy: 'one_shot' scores architectures priced near a target; give "

@@ -169,7 +169,13 @@ def run_selection(cfg: SearchConfig, run: RunDir, supernet, lut: dict, target: d
     folder = run.path / "candidates"
     table_path = run.path / "candidates.json"
     measured = Measured(cfg, run, target, num_classes, time_ratio) if cfg.sample_measure else None
-    drawn = draw_candidates(cfg, supernet, num_classes, lut, float(target["ms"]), measured)
+    screened = None
+    if cfg.sample_prefilter:  # the draws one-shot scores on a trained supernet rank best
+        from workbench.nas.one_shot import prefilter
+
+        drawn, screened = prefilter(cfg, supernet, num_classes, lut, float(target["ms"]), measured)
+    else:
+        drawn = draw_candidates(cfg, supernet, num_classes, lut, float(target["ms"]), measured)
     entries = []
     for index, (draw, genotype) in enumerate(drawn):
         path = folder / f"c{index:02d}.json"
@@ -181,6 +187,8 @@ def run_selection(cfg: SearchConfig, run: RunDir, supernet, lut: dict, target: d
                         "scores": {}})
         if measured is not None:
             entries[-1]["measured_vs_target_pct"] = measured.store[str(draw)]["miss_pct"]
+        if screened is not None:
+            entries[-1]["one_shot_miou"] = screened["scores"][str(draw)]
     truncate_jsonl(run.metrics_path, lambda r: False)  # rungs are re-logged from the candidates' records
     alive = list(range(len(entries)))
     for rung, epochs in enumerate(cfg.sample_rungs):
@@ -189,7 +197,7 @@ def run_selection(cfg: SearchConfig, run: RunDir, supernet, lut: dict, target: d
             scores[i] = train_candidate(cfg, folder / f"c{i:02d}.json", folder / f"r{rung}-c{i:02d}", epochs)
             entries[i]["scores"][str(rung)] = round(scores[i], 6)
             atomic_write_json(table_path, {"target_ms": target["ms"], "rungs": list(cfg.sample_rungs),
-                                           "candidates": entries})
+                                           "candidates": entries, **({"prefilter": screened} if screened else {})})
         best = survivors(scores, 1.0)[0]
         last_rung = rung == len(cfg.sample_rungs) - 1
         run.log_metrics({"epoch": rung, "phase": "select", "rung_epochs": epochs, "candidates": len(alive),
@@ -207,5 +215,8 @@ def run_selection(cfg: SearchConfig, run: RunDir, supernet, lut: dict, target: d
     if measured is not None:
         summary.update({"measured_miss_pct": entries[winner]["measured_vs_target_pct"],
                         "timings": len(measured.store)})
+    if screened is not None:
+        summary["prefilter"] = {"supernet": screened["supernet"], "drawn": screened["drawn"],
+                                "one_shot_miou": entries[winner]["one_shot_miou"]}
     return genotype, summary
 
