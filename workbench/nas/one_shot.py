@@ -7,11 +7,17 @@ networks as retraining them does, where the relaxed supernet of the gradient sea
 16,000, -0.13 for the relaxed supernets). Scoring a candidate then costs seconds, not a training run
 (Guo et al. 2020, "Single Path One-Shot NAS"; Yu et al. 2020 on why the ranking is the thing to check).
 
-The candidates are `selection.draw_candidates`' (the `sample_*` band, count and optional measured
-gate). Each runs alone on the trained supernet (`exact_weights`), its batch-norm statistics
-re-estimated on `one_shot_calib` images of the weight half (reset, then a cumulative average), and
-is scored (mIoU) on the architecture half, which single-path training never trains on. The
-search's own supernet is not changed (a copy is scored). `candidates.json` records every score.
+The candidates are `selection.draw_candidates`' (the `sample_*` band and count). Each runs alone on
+the trained supernet (`exact_weights`), its batch-norm statistics re-estimated on `one_shot_calib`
+images of the weight half (reset, then a cumulative average), and is scored (mIoU) on the
+architecture half, which single-path training never trains on (`score_candidates`; a copy of the
+supernet is scored). With `sample_measure` the candidates are timed after scoring, best score
+first, and the first measured within the band is kept: a timing costs about ten scores.
+`candidates.json` records every score and timing.
+
+`one_shot_supernet` names a finished single-path search whose supernet is scored instead of
+training one (train once, select many); `prefilter` uses the same scores to choose which priced
+draws `strategy: sample` trains (`sample_prefilter`).
 """
 
 from __future__ import annotations
