@@ -12,7 +12,7 @@ the trained supernet (`exact_weights`), its batch-norm statistics re-estimated o
 images of the weight half (reset, then a cumulative average), and is scored (mIoU) on the
 architecture half, which single-path training never trains on (`score_candidates`; a copy of the
 supernet is scored). With `sample_measure` the candidates are timed after scoring, best score
-first, and the first measured within the band is kept: a timing costs about ten scores.
+first, and the first measured within the band is kept (a timing, about 20 s here, costs several scores).
 `candidates.json` records every score and timing.
 
 `one_shot_supernet` names a finished single-path search whose supernet is scored instead of
