@@ -140,6 +140,58 @@ def test_failing_cell_reports_cell_and_error_and_keeps_partial_notebook(tmp_path
     assert execute.notebook_status(tmp_path / "run") == "failed"
 
 
+def _kernelspec(root: Path, dies_first: int) -> None:
+    """A kernel named `flaky` under root (put on JUPYTER_PATH) whose first `dies_first` starts exit at once,
+    as a kernel does that loses the race for its ports; later starts are a real ipykernel."""
+    root.mkdir()
+    script = root / "flaky_kernel.py"
+    script.write_text(
+        "import sys\nfrom pathlib import Path\n"
+        f"starts = Path({str(root / 'starts')!r})\n"
+        "n = int(starts.read_text()) if starts.exists() else 0\n"
+        "starts.write_text(str(n + 1))\n"
+        f"if n < {dies_first}:\n    sys.exit(1)\n"
+        "from ipykernel import kernelapp\nkernelapp.launch_new_instance()\n")
+    spec = root / "kernels" / "flaky"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({"argv": [sys.executable, str(script), "-f", "{connection_file}"],
+                                                  "display_name": "flaky", "language": "python"}))
+
+
+def test_a_kernel_that_dies_before_it_starts_is_started_again(tmp_path, monkeypatch):
+    _kernelspec(tmp_path / "spec", dies_first=2)
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "spec"))
+    nb = _fake_notebook(tmp_path / "fake.ipynb")
+    execute.run_notebook(nb, {"miou": 0.25}, tmp_path / "run", kernel_name="flaky")
+    assert (tmp_path / "spec" / "starts").read_text() == "3"  # two deaths, then the run
+    assert RunDir(tmp_path / "run").record()["metrics"]["miou"] == 0.25
+    assert execute.notebook_status(tmp_path / "run") == "finished"
+
+
+def test_a_kernel_that_never_starts_is_one_error_after_three_tries(tmp_path, monkeypatch):
+    _kernelspec(tmp_path / "spec", dies_first=99)
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "spec"))
+    nb = _fake_notebook(tmp_path / "fake.ipynb")
+    with pytest.raises(nb_params.NotebookError) as info:
+        execute.run_notebook(nb, {}, tmp_path / "run", kernel_name="flaky")
+    assert str(info.value).startswith("fake.ipynb: the kernel 'flaky' died before it started, 3 times (Kernel died")
+    assert "\n" not in str(info.value) and (tmp_path / "spec" / "starts").read_text() == "3"
+    assert not RunDir(tmp_path / "run").record_path.exists()
+
+
+def test_a_kernel_killed_mid_run_fails_that_run_not_the_batch(tmp_path):
+    from workbench.lab.engines import run_job
+
+    nb = new_notebook(cells=[new_code_cell('output_dir: str = "out"', metadata={"tags": ["parameters"]}),
+                             new_code_cell("import os\nos._exit(9)  # as the kernel the OOM killer ends")],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, tmp_path / "dies.ipynb")
+    job = {"label": "[1/1] p/s", "notebook": str(tmp_path / "dies.ipynb"), "output_dir": str(tmp_path / "run"),
+           "parameters": {}}
+    res = run_job(job)
+    assert res["status"] == "failed" and res["error"].startswith("dies.ipynb: the kernel died")
+
+
 def test_batch_grid_skips_finished_continues_past_failure_then_frontier(tmp_path, monkeypatch, capsys):
     nb = _fake_notebook(tmp_path / "fake.ipynb")
     sweep = {"output_root": str(tmp_path / "sweep"), "name": "lat{latency_ms}",

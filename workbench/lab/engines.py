@@ -48,6 +48,8 @@ def run_job(job: dict, env: dict | None = None, upstream: dict | None = None) ->
     "host"}. A run directory still locked by a holder that is dying (the kernel of a killed worker)
     is waited for, up to a minute.
     """
+    from nbclient.exceptions import DeadKernelError
+
     from workbench.lab.execute import notebook_status, run_notebook
     from workbench.lab.params import parse_parameters
     from workbench.runs import RunDir, RunDirError
@@ -76,6 +78,9 @@ def run_job(job: dict, env: dict | None = None, upstream: dict | None = None) ->
             return {**out, "status": "failed", "error": str(exc), "seconds": round(time.time() - t0, 1)}
         except WorkbenchError as exc:
             return {**out, "status": "failed", "error": str(exc), "seconds": round(time.time() - t0, 1)}
+        except DeadKernelError as exc:  # killed mid-run (out of memory): this run failed, not the batch
+            return {**out, "status": "failed", "error": f"{Path(job['notebook']).name}: the kernel died: {exc}",
+                    "seconds": round(time.time() - t0, 1)}
         return {**out, "status": "finished", "seconds": round(time.time() - t0, 1), "resumed": status != "missing"}
 
 
