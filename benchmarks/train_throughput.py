@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from workbench.device import cpu_model, set_threads
+from workbench.device import cpu_flags, cpu_model, set_threads
 from workbench.seg import throughput
 from workbench.seg.model import build_model
 
@@ -199,12 +199,7 @@ def time_recipes(net: str, dataset: str, root: str, size: tuple[int, int], batch
 
 def bf16_flags() -> list[str]:
     """The bf16-relevant CPU flags: the model name does not say whether a VM exposes AMX."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
-    except OSError:
-        return []
-    flags = next((line.partition(":")[2].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return sorted(f for f in flags if "bf16" in f or f.startswith("amx"))
+    return sorted(f for f in cpu_flags() if "bf16" in f or f.startswith("amx"))
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -79,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default="benchmarks/results/vos_stream.json")
     args = p.parse_args(argv)
+    from workbench.device import cpu_model
+
     h, w = (int(v) for v in args.size.split("x"))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,22 +106,13 @@ def main(argv: list[str] | None = None) -> int:
                              "fps": res.get("fps"), "fps_end_to_end": res.get("fps_end_to_end"),
                              "wall_s": round(secs, 1)})
                 print(rows[-1], flush=True)
-    result = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpu": _cpu(), "threads": args.threads,
+    result = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpu": cpu_model(), "threads": args.threads,
               "size": [h, w], "command": " ".join(["python", "benchmarks/vos_stream.py", *(argv or sys.argv[1:])]),
               "rows": rows}
     Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.json}")
     return 0
 
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

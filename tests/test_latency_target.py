@@ -587,6 +587,28 @@ def test_cpu_model_names_family_and_model(monkeypatch):
     assert device.cpu_model() == "Some CPU"
 
 
+def test_cpu_flags_decide_whether_bf16_is_worth_timing(monkeypatch):
+    """The first processor's flags; bf16 autocast is a training candidate on a CPU with bf16 or AMX
+    instructions, not on one without (emulated bf16 is only slower), and when the flags are unknown."""
+    import io
+
+    import torch
+
+    from workbench import device
+    from workbench.seg import throughput
+
+    def cpuinfo(text):
+        monkeypatch.setattr(device, "open", lambda *a, **k: io.StringIO(text), raising=False)
+
+    cpuinfo("processor\t: 0\nflags\t\t: fpu sse avx2 amx_bf16 avx512_bf16\n\nprocessor\t: 1\nflags\t\t: fpu\n")
+    assert device.cpu_flags() == ["fpu", "sse", "avx2", "amx_bf16", "avx512_bf16"] and throughput._cpu_has_bf16()
+    cpuinfo("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f\n")
+    assert not throughput._cpu_has_bf16()
+    assert throughput.candidates("auto", "auto", torch.device("cpu")) == [("contiguous", "fp32"), ("channels_last", "fp32")]
+    cpuinfo("processor\t: 0\n")
+    assert device.cpu_flags() == [] and throughput._cpu_has_bf16()  # unknown: the timing decides
+
+
 def test_a_baseline_timing_of_an_older_build_is_never_taken_for_todays(tmp_path, monkeypatch):
     """Baselines dropped encoder parts no decoder reads (build b2): PSPNet-LCNet-0.35 got 13-16 %
     faster. A timing kept under the older key is neither reused nor timed again under that key."""

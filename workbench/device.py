@@ -86,6 +86,20 @@ def cpu_model() -> str:
     return name
 
 
+def cpu_flags() -> list[str]:
+    """The first processor's /proc/cpuinfo flags ([] where there is none): the model name does not say
+    whether a VM exposes bf16 or AMX, and that decides whether bf16 autocast can pay on the CPU."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() == "flags":
+                    return value.split()
+    except OSError:
+        pass
+    return []
+
+
 def device_fingerprint(device: torch.device | str, threads: int | None = None,
                        dtype: torch.dtype = torch.float32, runtime: str = "eager") -> dict:
     """What a latency number depends on: hardware, threads, torch version, dtype, and the runtime

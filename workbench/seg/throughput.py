@@ -50,12 +50,12 @@ def candidates(memory_format: str, precision: str, device: torch.device) -> list
 
 
 def _cpu_has_bf16() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            flags = fh.read()
-    except OSError:
+    from workbench.device import cpu_flags
+
+    flags = cpu_flags()
+    if not flags:
         return True  # unknown: let the timing decide
-    return any(f in flags for f in ("avx512_bf16", "amx_bf16", "avx_ne_convert", "bf16"))
+    return any("bf16" in f or f == "avx_ne_convert" for f in flags)
 
 
 def prepare(model: nn.Module, memory_format: str) -> nn.Module:
