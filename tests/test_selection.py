@@ -11,7 +11,8 @@ import torch
 
 from workbench import runs
 from workbench.data.segmentation import build_seg_dataset, holdout_split
-from workbench.errors import ConfigError
+from workbench.errors import CheckpointError, ConfigError
+from workbench.nas import one_shot
 from workbench.nas.genotypes import load_genotype
 from workbench.nas.rederive import rederive
 from workbench.nas.search import run_search
@@ -176,9 +177,10 @@ def test_sample_measure_keeps_only_candidates_measured_in_band_and_never_times_t
                         Measured(capped, other, target, 11, lambda g: (0.65, {"quiet": True})))
 
 
-def test_prefilter_trains_the_draws_a_trained_supernet_scores_best(tmp_path, tiny_camvid):
+def test_prefilter_trains_the_draws_a_trained_supernet_scores_best(tmp_path, tiny_camvid, monkeypatch):
     """sample_prefilter: the priced draws are scored one-shot on another run's single-path supernet
-    and only the best sample_candidates go to the training rungs, best score first."""
+    and only the best sample_candidates go to the training rungs, best score first; a resume reads
+    them back (prefilter.json) unless the supernet changed since."""
     source = tmp_path / "supernet"
     run_search(config(tiny_camvid, tmp_path / "lut", strategy="gradient", weight_paths="sampled", epochs=1,
                       batch_size=2, max_val_images=0), source)
@@ -195,6 +197,28 @@ def test_prefilter_trains_the_draws_a_trained_supernet_scores_best(tmp_path, tin
     assert all(c["one_shot_miou"] == screened["scores"][str(c["draw"])] for c in table["candidates"])
     assert rec["selection"]["prefilter"]["drawn"] == 5
     assert len(list((tmp_path / "run" / "candidates").glob("r0-c*"))) == 2  # only the kept two trained
+    stored = json.loads((tmp_path / "run" / "prefilter.json").read_text())
+    assert [k["draw"] for k in stored["kept"]] == screened["kept"] and stored["record"] == screened
+
+    # killed in its first rung: a resume reads the kept draws back instead of scoring 5 draws again
+    shutil.copytree(tmp_path / "run", tmp_path / "killed")
+    for p in [*(tmp_path / "killed" / "candidates").glob("r0-c*"), tmp_path / "killed" / "genotype.json"]:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    monkeypatch.setattr(one_shot, "score_candidates", lambda *a, **k: pytest.fail("scored again on resume"))
+    resumed = run_search({**cfg, "resume": True}, tmp_path / "killed")
+    assert resumed["selection"] == rec["selection"]
+    assert json.loads((tmp_path / "killed" / "candidates.json").read_text()) == table
+    # ... but not when the record is unreadable, or the supernet changed since (two supernets mixed)
+    shutil.copytree(tmp_path / "killed", tmp_path / "garbled")
+    (tmp_path / "garbled" / "prefilter.json").write_text('{"record": {}}')
+    with pytest.raises(CheckpointError, match="prefilter.json: unreadable prefilter record"):
+        run_search({**cfg, "resume": True}, tmp_path / "garbled")
+    checkpoint = source / "checkpoints" / "last.pt"
+    state = torch.load(checkpoint, weights_only=True)
+    next(v for v in state["model"].values() if v.is_floating_point()).add_(1.0)
+    torch.save(state, checkpoint)
+    with pytest.raises(ConfigError, match="its checkpoint changed since this selection scored its draws"):
+        run_search({**cfg, "resume": True}, tmp_path / "killed")
     for change, message in [({"one_shot_supernet": ""}, "sample_prefilter: needs strategy 'sample' and one_shot"),
                             ({"sample_prefilter": 1}, "sample_prefilter: 1 draws cannot yield sample_candidates 2"),
                             ({"sample_prefilter": 0}, "one_shot_supernet: only strategy 'one_shot', or 'sample' with")]:

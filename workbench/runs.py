@@ -282,9 +282,11 @@ def _holder_text(fd: int) -> str:
     return f"pid {h.get('pid', '?')} on {h.get('host', '?')} (since {h.get('since', '?')})"
 
 
-def load_state(path: str | Path, map_location: str = "cpu") -> Any:
+def load_state(path: str | Path, map_location: str = "cpu", data: bytes | None = None) -> Any:
     """torch.load with weights_only=True, or one CheckpointError naming the file. A file holding
-    pickled code is refused as such: never retry an untrusted file with weights_only=False."""
+    pickled code is refused as such: never retry an untrusted file with weights_only=False.
+    `data`: the file's bytes, already read (by a caller that also hashes them)."""
+    import io
     import pickle
 
     import torch
@@ -292,7 +294,7 @@ def load_state(path: str | Path, map_location: str = "cpu") -> Any:
     from workbench.errors import CheckpointError
 
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path if data is None else io.BytesIO(data), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         if "weights only" in str(exc).lower():
             raise CheckpointError(f"{path}: refused: the file holds pickled Python objects, not only tensors; "

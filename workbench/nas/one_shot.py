@@ -101,13 +101,14 @@ def check_supernet(cfg, path: str | Path) -> dict:
 
 def load_supernet(search, path: str | Path) -> dict:
     """`check_supernet`, then its trained weights loaded into `search.model`; the provenance gains
-    the checkpoint's sha256."""
-    from workbench.runs import RunDir
+    the checkpoint's sha256 (of the bytes loaded: the file is read once)."""
+    from workbench.runs import RunDir, load_state
 
     provenance = check_supernet(search.cfg, path)
-    source = RunDir(path)
-    search.model.load_state_dict(source.load_checkpoint()["model"])
-    digest = hashlib.sha256((source.checkpoint_dir / "last.pt").read_bytes()).hexdigest()
+    checkpoint = RunDir(path).checkpoint_dir / "last.pt"
+    raw = checkpoint.read_bytes()
+    search.model.load_state_dict(load_state(checkpoint, data=raw)["model"])
+    digest = hashlib.sha256(raw).hexdigest()
     log.info("scoring on the supernet of %s (seed %d, %d epochs)", path, provenance["seed"], provenance["epochs"])
     return {**provenance, "checkpoint_sha256": digest}
 
@@ -159,11 +160,15 @@ def select_one_shot(search, w_data: Dataset, a_data: Dataset, measured=None) -> 
 
 
 def prefilter(cfg, supernet: torch.nn.Module, num_classes: int, lut: dict, target_ms: float,
-              measured=None) -> tuple[list, dict]:
+              measured=None, store: Path | None = None) -> tuple[list, dict]:
     """`strategy: sample` with `sample_prefilter`: draw that many priced candidates, score each
     one-shot on the trained supernet `one_shot_supernet`, and hand the best `sample_candidates`
     (with `measured`, the best-scored measured within the band) to the training rungs. Returns
-    (the kept draws, best score first; the prefilter's record)."""
+    (the kept draws, best score first; the prefilter's record).
+
+    `store` (the run's prefilter.json) keeps the record and the kept genotypes, so a resumed
+    selection reads them back instead of scoring every draw again (minutes); it is refused if the
+    supernet's checkpoint changed since (its sha256), as a resume that mixed two supernets would be."""
     import dataclasses
     from types import SimpleNamespace
 
@@ -171,6 +176,8 @@ def prefilter(cfg, supernet: torch.nn.Module, num_classes: int, lut: dict, targe
     from workbench.nas.search_data import build_datasets, split_halves
     from workbench.nas.selection import draw_candidates
 
+    if store is not None and store.exists():
+        return _stored_prefilter(cfg, store)
     drawn = draw_candidates(dataclasses.replace(cfg, sample_candidates=cfg.sample_prefilter), supernet, num_classes,
                             lut, target_ms)
     device = resolve_device(cfg.device)
@@ -189,7 +196,32 @@ def prefilter(cfg, supernet: torch.nn.Module, num_classes: int, lut: dict, targe
               "scores": {str(draw): round(score, 6) for (draw, _), score in zip(drawn, scores)}}
     log.info("prefilter: %d of %d priced draws kept by one-shot score (%.4f-%.4f)", len(kept), len(drawn),
              min(scores[i] for i in kept), max(scores[i] for i in kept))
+    if store is not None:
+        atomic_write_json(store, {"record": record, "kept": [{"draw": drawn[i][0], "genotype": drawn[i][1].to_dict()}
+                                                             for i in kept]})
     return [drawn[i] for i in kept], record
+
+
+def _stored_prefilter(cfg, store: Path) -> tuple[list, dict]:
+    """The kept draws and record an interrupted selection's prefilter wrote (see `prefilter`)."""
+    from workbench.errors import CheckpointError, GenotypeError
+    from workbench.jsonio import read_json
+    from workbench.nas.genotypes import load_genotype
+    from workbench.runs import RunDir
+
+    try:
+        saved = read_json(store)
+        record, kept = saved["record"], [(int(k["draw"]), load_genotype(k["genotype"])) for k in saved["kept"]]
+        scored_on = record["supernet"]["checkpoint_sha256"]
+    except (ValueError, KeyError, TypeError, GenotypeError) as exc:
+        raise CheckpointError(f"{store}: unreadable prefilter record ({exc.__class__.__name__}: {exc}); "
+                              "start the selection again (overwrite)") from None
+    checkpoint = RunDir(cfg.one_shot_supernet).checkpoint_dir / "last.pt"
+    if hashlib.sha256(checkpoint.read_bytes()).hexdigest() != scored_on:
+        raise ConfigError(f"one_shot_supernet: {cfg.one_shot_supernet}: its checkpoint changed since this selection "
+                          f"scored its draws ({store}); a resume would mix two supernets: start it again (overwrite)")
+    log.info("prefilter: %d kept draws read back from %s (not scored again)", len(kept), store)
+    return kept, record
 
 
 def _best_measured(cfg, ranked: list[int], entries: list[dict], drawn, measured) -> int:

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 CANDIDATE_KIND = "candidate"
 DRAW_CHUNK = 16  # random architectures derived per call (the supernet restores its alphas after each)
 MEASUREMENTS = "measurements.json"  # sample_measure: each timed draw's ratio to the baseline
+PREFILTER = "prefilter.json"  # sample_prefilter: the kept draws and their scores, read back on resume
 
 
 def priced_draws(cfg: SearchConfig, supernet, num_classes: int, lut: dict, target_ms: float
@@ -173,7 +174,8 @@ def run_selection(cfg: SearchConfig, run: RunDir, supernet, lut: dict, target: d
     if cfg.sample_prefilter:  # the draws one-shot scores on a trained supernet rank best
         from workbench.nas.one_shot import prefilter
 
-        drawn, screened = prefilter(cfg, supernet, num_classes, lut, float(target["ms"]), measured)
+        drawn, screened = prefilter(cfg, supernet, num_classes, lut, float(target["ms"]), measured,
+                                    store=run.path / PREFILTER)
     else:
         drawn = draw_candidates(cfg, supernet, num_classes, lut, float(target["ms"]), measured)
     entries = []
