@@ -61,11 +61,23 @@ def split_halves(dataset: Dataset, seed: int) -> tuple[Subset, Subset]:
     return Subset(dataset, perm[: n // 2]), Subset(dataset, perm[n // 2:])
 
 
+def shuffle_seed(seed: int, epoch: int, salt: int) -> int:
+    """The shuffling seed of one pass. Salts 0-30 keep the linear form every stored run used
+    (seed * 7919 + epoch * 31 + salt); from salt 31 on (the 30th extra architecture pass of an epoch,
+    `arch_batches` > 1) that form would repeat the next epoch's passes, so those are mixed by
+    numpy's SeedSequence instead."""
+    if salt < 31:
+        return seed * 7919 + epoch * 31 + salt
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, epoch, salt]).generate_state(1)[0])
+
+
 def loader(dataset: Dataset, cfg: SearchConfig, epoch: int, salt: int, rank: int = 0, world_size: int = 1
            ) -> DataLoader:
     """Batches of one epoch, shuffled by (seed, epoch, salt). Under torchrun each process takes its
     shard of every global batch of `batch_size` (a DistributedSampler with the same seed)."""
-    seed = cfg.seed * 7919 + epoch * 31 + salt
+    seed = shuffle_seed(cfg.seed, epoch, salt)
     pin = cfg.device != "cpu" and torch.cuda.is_available()
     if world_size > 1:
         from torch.utils.data.distributed import DistributedSampler
