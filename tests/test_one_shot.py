@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -173,3 +175,21 @@ def test_the_measured_gate_times_the_best_scores_first_and_keeps_the_first_in_ba
     far.store.clear()
     with pytest.raises(ConfigError, match=r"sample_measure: no candidate measured within ±10 % .*\+100.0 %"):
         select_one_shot(holder, *split_halves(train, 5), far)
+
+
+def test_under_torchrun_only_rank_0_scores_the_candidates(trained, tmp_path):
+    """Two processes on the trained supernet: each candidate is scored once (rank 0), and the
+    result is the one a single process gets."""
+    single = search.run_search({**trained.cfg, "one_shot_supernet": str(trained.root / "supernet")}, tmp_path / "one")
+    settings = {k: v for k, v in trained.cfg.items() if k not in ("preset", "seed")}
+    settings["one_shot_supernet"] = str(trained.root / "supernet")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "workbench",
+           "search", "--preset", "autortnet", "--run-dir", str(tmp_path / "two"), "--seed", str(trained.cfg["seed"]),
+           "--set", *(f"{k}={json.dumps(v)}" for k, v in settings.items())]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("one-shot mIoU") == trained.cfg["sample_candidates"]  # was once per process
+    rec = runs.RunDir(tmp_path / "two").record()
+    assert rec["status"] == "finished" and rec["one_shot"]["winner"] == single["one_shot"]["winner"]
+    assert load_genotype(tmp_path / "two" / "genotype.json").to_dict() == \
+        load_genotype(tmp_path / "one" / "genotype.json").to_dict()

@@ -398,6 +398,8 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None 
             run.save_checkpoint(search.state())
             log.info("epoch %d: train loss %.3f, val mIoU %s, expected latency %.2f ms (%.1f s)", epoch,
                      stats["train_loss"], "n/a" if miou is None else f"{miou:.3f}", lat, time.time() - t0)
+        if not info.is_main and cfg.strategy == "one_shot":  # rank 0 scores the candidates and writes them
+            return {}
         genotype, targeted = search.final_genotype(measure=info.is_main)
         if not info.is_main:  # the other processes hold the same alphas; rank 0 writes the result
             return {}
