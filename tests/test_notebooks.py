@@ -177,6 +177,10 @@ def test_a_kernel_that_never_starts_is_one_error_after_three_tries(tmp_path, mon
     assert str(info.value).startswith("fake.ipynb: the kernel 'flaky' died before it started, 3 times (Kernel died")
     assert "\n" not in str(info.value) and (tmp_path / "spec" / "starts").read_text() == "3"
     assert not RunDir(tmp_path / "run").record_path.exists()
+    assert execute.notebook_status(tmp_path / "run") != "finished"  # a batch runs it again ...
+    execute.run_notebook(nb, {"miou": 0.5}, tmp_path / "run")  # ... and papermill's leftover notebook is no earlier run
+    assert RunDir(tmp_path / "run").record()["metrics"]["miou"] == 0.5
+    assert execute.notebook_status(tmp_path / "run") == "finished"
 
 
 def test_a_kernel_killed_mid_run_fails_that_run_not_the_batch(tmp_path):
