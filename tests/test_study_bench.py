@@ -65,7 +65,9 @@ def test_bench_study_times_all_retrains_together_and_wins_over_the_busy_numbers(
 
     # the CLI prints one line per retrain; a folder without retrains is one clear error
     assert main(["ablations", "bench", str(root), "--threads", "1", "--rounds", "1", "--repeats", "1"]) == 0
-    assert "3 retrains timed together" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "3 retrains timed together" in printed and "of 3 retrains flagged NOISY" in printed
+    assert len(summary["round_drift"]) == 2 and min(summary["round_drift"]) >= 1.0
     # each timing run is kept: the second (1 round) does not replace the first's rounds
     kept = sorted((root / "study_latency").glob("*.json"))
     assert len(kept) == 2, kept
@@ -79,3 +81,14 @@ def test_bench_study_times_all_retrains_together_and_wins_over_the_busy_numbers(
     other.finish()
     with pytest.raises(ConfigError, match="give --size"):
         bench_study(root)
+
+
+def test_round_drift_is_the_geometric_mean_of_each_networks_slowdown_in_that_round():
+    """A round in which every network ran 1.2x its fastest reads 1.2; one network's own outlier is
+    diluted by the others (the case a per-network spread cannot tell from host drift)."""
+    from workbench.study.bench import round_drift
+
+    assert round_drift([[1.0, 1.2, 1.0], [2.0, 2.4, 2.0]]) == [1.0, 1.2, 1.0]
+    got = round_drift([[1.0, 2.0, 1.0], [3.0, 3.0, 3.0]])  # one network doubled in round 2 only
+    assert got == [1.0, pytest.approx(2 ** 0.5, abs=1e-4), 1.0]
+    assert round_drift([]) == []

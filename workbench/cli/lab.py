@@ -72,6 +72,9 @@ def _cmd_study_bench(args: argparse.Namespace) -> int:
         print(f"{b['latency_ms']:9.2f} ms  baseline {name} (same rounds)")
     print(f"{out['networks']} networks, {len(out['runs'])} retrains timed together on {out['cpu']} "
           f"({out['threads']} threads, other load {out['other_load']}); {Path(out['root']) / 'study_latency.json'}")
+    drift = out["round_drift"]
+    print(f"rounds: slowest {max(drift):.2f}x, median {sorted(drift)[len(drift) // 2]:.2f}x the networks' fastest "
+          f"(geometric mean over networks); {out['noisy_retrains']} of {len(out['runs'])} retrains flagged NOISY")
     return 0
 
 

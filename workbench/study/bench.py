@@ -107,9 +107,11 @@ def bench_study(root: str | Path, size: tuple[int, int] | None = None, threads: 
             bench.finish()
         rows.append({"run": str(rel), "network": spec.name, "latency_ms": min(ms), "round_medians": ms,
                      "spread": round(spread, 4), "noisy": noisy})
+    drift = round_drift([medians[k] for k in unique])
     summary = {"root": str(root), "measured": stamp, "cpu": cpu_model(), "device": fp, "size": list(size),
                "threads": threads, "rounds": rounds, "repeats": repeats, "warmup": warmup, "networks": len(unique),
-               "other_load": load.share, "busy": load.busy, "runs": rows,
+               "other_load": load.share, "busy": load.busy, "round_drift": drift,
+               "noisy_retrains": sum(r["noisy"] for r in rows), "runs": rows,
                "baselines": {b: {"latency_ms": round(min(medians[sp.fingerprint]), 4),
                                  "round_medians": [round(m, 4) for m in medians[sp.fingerprint]]}
                              for b, sp in extra.items()}}
@@ -119,6 +121,21 @@ def bench_study(root: str | Path, size: tuple[int, int] | None = None, threads: 
         log.warning("study latency: other processes used %.0f%% of the machine while it was timed; every "
                     "benchmark is flagged noisy", 100 * (load.share or 0))
     return summary
+
+
+def round_drift(round_medians: list[list[float]]) -> list[float]:
+    """Per round, the geometric mean over networks of (its median in that round / its fastest round).
+
+    1.0 is a round in which every network ran at its best. A slowdown common to a round (another
+    tenant of the host, a frequency change: invisible to the in-VM load check) moves every network
+    alike and shows here, where one network's spread cannot tell it from that network's own noise."""
+    import math
+
+    if not round_medians:
+        return []
+    n = min(len(ms) for ms in round_medians)
+    return [round(math.exp(sum(math.log(ms[r] / min(ms)) for ms in round_medians) / len(round_medians)), 4)
+            for r in range(n)]
 
 
 def _history_path(root: Path, stamp: str) -> Path:
