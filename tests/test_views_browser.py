@@ -220,6 +220,7 @@ def _parameterized_frontier(root: Path, runs: Path) -> Path:
 POINT_XY = """([sel, index]) => {
     const gd = Array.from(document.querySelectorAll(sel)).find(g => g.offsetParent !== null && g.data
         && g.data.some(t => Array.isArray(t.customdata) && t.customdata.includes(index)));
+    if (!gd || !gd._fullLayout || !gd._fullLayout.xaxis) return null;  // not drawn yet: wait_for_function asks again
     const t = gd.data.find(t => Array.isArray(t.customdata) && t.customdata.includes(index));
     const i = t.customdata.indexOf(index), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
     gd.scrollIntoView({block: "center"});
@@ -266,7 +267,8 @@ def test_frontier_notebook_click_shows_the_architecture(lab):
                                key=lambda iq: iq[1]["miou"])
             panel = page.locator(".wb-panel").filter(has_text="click a point to see its architecture").first
             panel.scroll_into_view_if_needed()
-            x, y = page.evaluate(POINT_XY, [".wb-panel .js-plotly-plot", index])
+            # the figure holding the point may still be (re)drawn after the first two appear (seen on a loaded machine)
+            x, y = page.wait_for_function(POINT_XY, arg=[".wb-panel .js-plotly-plot", index], timeout=60000).json_value()
             page.mouse.click(x, y)
             page.wait_for_function("name => Array.from(document.querySelectorAll('.wb-panel b'))"
                                    ".some(b => b.textContent === name)", arg=point["name"], timeout=30000)
