@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ def _cmd_study_bench(args: argparse.Namespace) -> int:
     print(f"{out['networks']} networks, {len(out['runs'])} retrains timed together on {out['cpu']} "
           f"({out['threads']} threads, other load {out['other_load']}); {Path(out['root']) / 'study_latency.json'}")
     drift = out["round_drift"]
-    print(f"rounds: slowest {max(drift):.2f}x, median {sorted(drift)[len(drift) // 2]:.2f}x the networks' fastest "
+    print(f"rounds: slowest {max(drift):.2f}x, median {statistics.median(drift):.2f}x the networks' fastest "
           f"(geometric mean over networks); {out['noisy_retrains']} of {len(out['runs'])} retrains flagged NOISY")
     return 0
 

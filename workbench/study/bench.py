@@ -129,13 +129,13 @@ def round_drift(round_medians: list[list[float]]) -> list[float]:
     1.0 is a round in which every network ran at its best. A slowdown common to a round (another
     tenant of the host, a frequency change: invisible to the in-VM load check) moves every network
     alike and shows here, where one network's spread cannot tell it from that network's own noise."""
-    import math
+    import statistics
 
-    if not round_medians:
-        return []
-    n = min(len(ms) for ms in round_medians)
-    return [round(math.exp(sum(math.log(ms[r] / min(ms)) for ms in round_medians) / len(round_medians)), 4)
-            for r in range(n)]
+    slowdowns = []  # per network: each round's median over its fastest
+    for ms in round_medians:
+        fastest = min(ms)
+        slowdowns.append([m / fastest for m in ms])
+    return [round(statistics.geometric_mean(per_round), 4) for per_round in zip(*slowdowns)]
 
 
 def _history_path(root: Path, stamp: str) -> Path:
