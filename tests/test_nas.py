@@ -425,9 +425,33 @@ def test_time_rounds_visits_entries_round_robin_with_fresh_calls():
         return make
 
     out = timing.time_rounds({"a": factory("a"), "b": factory("b")}, torch.device("cpu"), warmup=0, repeats=2, rounds=3)
-    assert made == ["a", "b"] * 3  # a burst of load hits one round of every entry, not all repeats of one
-    assert set(out) == {"a", "b"} and all(len(v) == 3 for v in out.values())
+    # a burst of load hits one round of every entry, not all repeats of one
+    assert [sorted(made[i:i + 2]) for i in (0, 2, 4)] == [["a", "b"]] * 3
+    assert list(out) == ["a", "b"] and all(len(v) == 3 for v in out.values())
     assert timing.spread([2.0, 3.0, 4.0]) == 2.0
+
+
+def test_time_rounds_shuffles_the_order_so_a_drift_within_rounds_spreads_over_entries(monkeypatch):
+    # a host that slows down inside every round: the n-th call of a round reads n ms
+    keys = [f"net{i}" for i in range(6)]
+    calls = {"n": 0}
+
+    def fake_time_call(fn, device, warmup, repeats):
+        calls["n"] += 1
+        return float((calls["n"] - 1) % len(keys) + 1)
+
+    monkeypatch.setattr(timing, "time_call", fake_time_call)
+    rounds = 21
+    out = timing.time_rounds({k: (lambda: lambda: None) for k in keys}, torch.device("cpu"), 0, 1, rounds=rounds)
+    assert list(out) == keys
+    for r in range(rounds):  # every entry once per round
+        assert sorted(out[k][r] for k in keys) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    # in one fixed order net0 would read 1 ms and net5 6 ms in all 21 rounds
+    assert all(len(set(out[k])) >= 3 for k in keys)
+    means = [sum(out[k]) / rounds for k in keys]
+    assert max(means) - min(means) < 2.0  # the drift is shared out, not carried by one entry
+    assert timing.round_order(keys, 4) == timing.round_order(keys, 4)  # seeded: a rerun times in the same order
+    assert timing.round_order(keys, 4) != timing.round_order(keys, 5)
 
 
 def test_lut_entry_is_the_fastest_round_and_a_loaded_round_is_reported(tmp_path, caplog):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -38,15 +39,26 @@ def time_call(fn: Callable[[], object], device: torch.device, warmup: int, repea
     return float(statistics.median(times))
 
 
+def round_order(keys: list[str], index: int) -> list[str]:
+    """The order round `index` times the entries in: a fixed shuffle per round. In one fixed order a
+    study's arms are timed in contiguous blocks, so a host that drifts within a round lands on one arm
+    (benchmarks/results/ablations_v3.md, ten-seed cell-sharing file: the arms' per-round ratio read
+    1.019 in one run and 1.009-1.010 in two others); shuffled, the drift spreads over all of them."""
+    order = list(keys)
+    random.Random(index).shuffle(order)
+    return order
+
+
 def time_rounds(factories: dict[str, Callable[[], Callable[[], object]]], device: torch.device, warmup: int,
                 repeats: int, rounds: int = 1, progress: Callable[[int], None] | None = None
                 ) -> dict[str, list[float]]:
     """Round medians (ms) of every call, round-robin: a factory makes the call (module and inputs)
-    anew in each round, so only one entry's tensors live at a time; the caller takes the min."""
+    anew in each round, so only one entry's tensors live at a time; the caller takes the min.
+    Each round visits the entries in its own seeded order (`round_order`)."""
     out: dict[str, list[float]] = {key: [] for key in factories}
-    for _ in range(rounds):
-        for key, make in factories.items():
-            fn = make()
+    for index in range(rounds):
+        for key in round_order(list(factories), index):
+            fn = factories[key]()
             out[key].append(time_call(fn, device, warmup, repeats))
             del fn
             if progress:
