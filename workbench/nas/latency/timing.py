@@ -40,10 +40,10 @@ def time_call(fn: Callable[[], object], device: torch.device, warmup: int, repea
 
 
 def round_order(keys: list[str], index: int) -> list[str]:
-    """The order round `index` times the entries in: a fixed shuffle per round. In one fixed order a
-    study's arms are timed in contiguous blocks, so a host that drifts within a round lands on one arm
-    (benchmarks/results/ablations_v3.md, ten-seed cell-sharing file: the arms' per-round ratio read
-    1.019 in one run and 1.009-1.010 in two others); shuffled, the drift spreads over all of them."""
+    """The order round `index` times the entries in: a seeded shuffle per round. In one fixed order a
+    study's arms are timed in contiguous blocks, so a host that drifts inside every round always lands
+    on the same networks (noticed in benchmarks/results/ablations_v3.md's ten-seed cell-sharing file);
+    shuffled, such a drift spreads over all of them."""
     order = list(keys)
     random.Random(index).shuffle(order)
     return order
