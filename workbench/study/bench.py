@@ -14,6 +14,7 @@ architecture (a baseline's seeds) are timed once and share the number.
 from __future__ import annotations
 
 import logging
+import statistics
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -129,8 +130,6 @@ def round_drift(round_medians: list[list[float]]) -> list[float]:
     1.0 is a round in which every network ran at its best. A slowdown common to a round (another
     tenant of the host, a frequency change: invisible to the in-VM load check) moves every network
     alike and shows here, where one network's spread cannot tell it from that network's own noise."""
-    import statistics
-
     slowdowns = []  # per network: each round's median over its fastest
     for ms in round_medians:
         fastest = min(ms)
