@@ -3,11 +3,15 @@ it searches, derives, rebuilds, retrains, benchmarks and appears on the frontier
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 
 import pytest
 import torch
 
+from workbench import runs
+from workbench.device import seed_everything
 from workbench.errors import ConfigError, GenotypeError
 from workbench.nas.genotypes import load_genotype, save_genotype
 from workbench.nas.latency.table import predict_genotype_latency
@@ -130,3 +134,70 @@ def test_search_retrain_benchmark_and_frontier(tmp_path, tiny_cityscapes):
 
     (title, fig), = architecture_figures(load_genotype(genotype))
     assert title == "layers" and len(fig.data) == sum(len(s) for s in load_genotype(genotype).body.stages)
+
+
+def test_exact_weights_run_only_the_selected_blocks_as_the_dense_one_hot_forward():
+    """MBConvSupernet.exact_weights (derive's inverse, plain floats): deriving from its one-hot
+    weights gives the body back; the supernet runs that network with the dense one-hot forward's
+    output and weight gradients bit for bit, running one block per kept layer and none for a skipped
+    one; a body of another supernet is one GenotypeError."""
+    cfg = get_preset("mbconv", **SMALL)
+    torch.manual_seed(0)
+    model = build_supernet(cfg, 5)
+    x = torch.randn(2, 3, 32, 64)
+    ran: list[int] = []
+    hooks = [block.register_forward_hook(lambda *_: ran.append(1)) for layer in model.layers for block in layer.blocks]
+    for body in model.random_bodies(4, seed=1):
+        exact = model.exact_weights(body)
+        dense = MBWeights([torch.tensor(p) for p in exact.blocks], [torch.tensor(q) for q in exact.widths])
+        with torch.no_grad():
+            for k in range(len(model.layers_spec)):
+                model.arch[f"block{k}"].copy_(dense.blocks[k] * 50)
+                model.arch[f"width{k}"].copy_(dense.widths[k] * 50)
+        assert model.derive().to_dict() == body.to_dict()
+        model.eval()
+        ran.clear()
+        with torch.no_grad():
+            out = model(x, exact)
+            assert len(ran) == sum(len(stage) for stage in body.stages)
+            assert torch.equal(out, model(x, dense))
+        model.train()
+        grads = []
+        for w in (dense, exact):
+            model.zero_grad(set_to_none=True)
+            model(x, w).square().mean().backward()
+            grads.append([torch.zeros_like(p) if p.grad is None else p.grad for p in model.weight_parameters()])
+        assert all(torch.equal(a, b) for a, b in zip(*grads))
+    for hook in hooks:
+        hook.remove()
+    body = model.random_bodies(1, seed=2)[0]
+    for mutate, message in (
+            (lambda b: b.stages.pop(), "stages: 3 stages for a supernet of 4"),
+            (lambda b: b.stages[1].extend(b.stages[1] * 3), "stages\\[1\\]: .* layers for a stage of 1-2"),
+            (lambda b: b.stages[0].__setitem__(0, dataclasses.replace(b.stages[0][0], kernel=7)),
+             "stages\\[0\\].layers\\[0\\]: block k7_"),
+            (lambda b: b.stages[0].__setitem__(0, dataclasses.replace(b.stages[0][0], channels=5)),
+             "5 channels is not one of \\[4, 8\\]"),
+            (lambda b: setattr(b, "decoder_channels", 16), "decoder: stage 1 at 16ch")):
+        bad = copy.deepcopy(body)
+        mutate(bad)
+        with pytest.raises(GenotypeError, match=message):
+            model.exact_weights(bad)
+
+
+def test_single_path_search_trains_one_sampled_network_per_step(tmp_path):
+    """`weight_paths: sampled` on the MBConv space: it finishes, its weight steps train only the drawn
+    blocks (a block never drawn keeps its initial weights), and it is deterministic."""
+    settings = {"preset": "mbconv", **SMALL, "dataset": "random", "epochs": 2, "steps_per_epoch": 2, "batch_size": 2,
+                "max_val_images": 0, "warmup_epochs": 0, "lut_warmup": 0, "lut_repeats": 1, "lut_rounds": 1,
+                "lut_calibrate": 0, "lut_cache_dir": str(tmp_path / "lut"), "device": "cpu",
+                "weight_paths": "sampled"}
+    for name in ("a", "b"):
+        assert run_search(settings, tmp_path / name)["status"] == "finished"
+    a, b = (runs.RunDir(tmp_path / n).load_checkpoint()["model"] for n in ("a", "b"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    seed_everything(0)  # the search's own seed and build: its initial weights
+    fresh = build_supernet(get_preset("mbconv", **SMALL), 19).state_dict()
+    depthwise = [k for k in a if k.startswith("layers.") and ".blocks." in k and k.endswith("body.0.weight")]
+    moved = [k for k in depthwise if not torch.equal(a[k], fresh[k])]
+    assert moved and len(moved) < len(depthwise)

@@ -165,7 +165,7 @@ class Search:
                 self.model.exact_weights(self.model.derive())
             except NotImplementedError:
                 raise ConfigError(f"weight_paths: 'sampled' runs one network at a time on the supernet, which "
-                                  f"the {cfg.space.name!r} space cannot (the cell spaces and hyper can)") from None
+                                  f"the {cfg.space.name!r} space cannot (it has no exact_weights)") from None
 
     def _average(self, params) -> None:
         """Under torchrun every process holds the same model: average its gradients (DDP's job)."""

@@ -8,6 +8,10 @@ widths that keep it. The expected latency sums, per layer, the table's block lat
 p(block) x p(input width) x p(output width); the input width is the previous layer's choice (a
 skipped layer passes on an earlier width, which this estimate ignores). The derived network's own
 prediction (`body.body_probes`) is exact.
+
+`exact_weights` inverts `derive` for single-path training and one-shot scoring: one-hot floats under
+which only the selected block of each layer runs, at the stage's full width with the unselected
+channels masked (the shared weights, FBNetV2-style: not the derived network's own narrower blocks).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from workbench.errors import GenotypeError
 from workbench.nas.cells import SegHead, Stem
 from workbench.nas.latency.probes import Probe, head_probe, stem_probe
 from workbench.nas.latency.table import calibration_scale, lookup
@@ -57,8 +62,11 @@ def layers_of(space: MBConvConfig, stem_channels: int) -> list[Layer]:
 
 @dataclass
 class MBWeights:
-    blocks: list[torch.Tensor]   # per layer: probabilities of its choices
-    widths: list[torch.Tensor]   # per layer: probabilities of its output widths
+    """Per layer, the probabilities of its choices and of its output widths: tensors (relaxed), or
+    plain floats for one exact network (`exact_weights`), where what weighs 0.0 is not run."""
+
+    blocks: list[torch.Tensor] | list[list[float]]
+    widths: list[torch.Tensor] | list[list[float]]
 
 
 class MixedLayer(nn.Module):
@@ -72,7 +80,13 @@ class MixedLayer(nn.Module):
             masks[i, :w] = 1.0
         self.register_buffer("masks", masks)
 
-    def forward(self, x: torch.Tensor, p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, p: torch.Tensor | list[float], q: torch.Tensor | list[float]) -> torch.Tensor:
+        if isinstance(p, list):  # exact weights: the blocks and widths weighted 0.0 are not run
+            if self.skip and p[-1] == 1.0:
+                return x
+            y = sum(p[i] * block(x) for i, block in enumerate(self.blocks) if p[i])
+            y = y * sum(q[j] * self.masks[j] for j in range(len(q)) if q[j]).view(1, -1, 1, 1)
+            return y + p[-1] * x if self.skip and p[-1] else y
         y = sum(p[i] * block(x) for i, block in enumerate(self.blocks))
         y = y * (q @ self.masks).view(1, -1, 1, 1)
         return y + p[-1] * x if self.skip else y
@@ -145,6 +159,33 @@ class MBConvSupernet(Supernet):
             kernel, expand, se = self.space.block_choices()[layer.choices.index(choice)]
             stages[layer.stage].append(Block(kernel, expand, se, layer.out_widths[int(w.widths[k].argmax())]))
         return MBConvBody(stages, self.space.lateral_stage, self.space.decoder_channels)
+
+    def exact_weights(self, body: MBConvBody) -> MBWeights:
+        """`derive`'s inverse as plain one-hot floats: stage s's blocks on its first layers, the
+        layers after them skipped, so forward runs that network alone on the shared weights."""
+        if len(body.stages) != len(self.space.widths):
+            raise GenotypeError(f"stages: {len(body.stages)} stages for a supernet of {len(self.space.widths)}")
+        if (body.lateral_stage, body.decoder_channels) != (self.space.lateral_stage, self.space.decoder_channels):
+            raise GenotypeError(f"decoder: stage {body.lateral_stage} at {body.decoder_channels}ch for a supernet "
+                                f"with stage {self.space.lateral_stage} at {self.space.decoder_channels}ch")
+        blocks: list[list[float]] = []
+        widths: list[list[float]] = []
+        for s, stage in enumerate(body.stages):
+            layers = [layer for layer in self.layers_spec if layer.stage == s]
+            least = 1 if self.space.skip else len(layers)
+            if not least <= len(stage) <= len(layers):
+                raise GenotypeError(f"stages[{s}]: {len(stage)} layers for a stage of {least}-{len(layers)}")
+            for j, layer in enumerate(layers):
+                choice, channels = (stage[j].name(), stage[j].channels) if j < len(stage) else (SKIP, None)
+                if choice not in layer.choices:
+                    raise GenotypeError(f"stages[{s}].layers[{j}]: block {choice} is not one of {list(layer.choices)}")
+                if channels is not None and channels not in layer.out_widths:
+                    raise GenotypeError(f"stages[{s}].layers[{j}]: {channels} channels is not one of "
+                                        f"{list(layer.out_widths)}")
+                width = layer.out_widths.index(channels) if channels is not None else len(layer.out_widths) - 1
+                blocks.append([float(i == layer.choices.index(choice)) for i in range(len(layer.choices))])
+                widths.append([float(i == width) for i in range(len(layer.out_widths))])
+        return MBWeights(blocks, widths)
 
     @torch.no_grad()
     def alpha_state(self) -> list[dict]:
