@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import torch
 
 from workbench.data.synth import generate
 
@@ -51,6 +52,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+def same_weight_gradients(model, x, *weights) -> bool:
+    """Whether every set of architecture weights gives `model` the same weight gradients bit for bit
+    (a parameter with no gradient counts as zeros: the exact forward never runs it)."""
+    model.train()
+    grads = []
+    for w in weights:
+        model.zero_grad(set_to_none=True)
+        model(x, w).square().mean().backward()
+        grads.append([torch.zeros_like(p) if p.grad is None else p.grad for p in model.weight_parameters()])
+    return all(torch.equal(a, b) for first in grads[1:] for a, b in zip(grads[0], first))
 
 
 def kill_search_after_first_checkpoint(preset: str, cfg: dict, run_dir: Path) -> Path:

@@ -9,6 +9,7 @@ import math
 
 import pytest
 import torch
+from conftest import same_weight_gradients
 
 from workbench import runs
 from workbench.device import seed_everything
@@ -161,13 +162,7 @@ def test_exact_weights_run_only_the_selected_blocks_as_the_dense_one_hot_forward
             out = model(x, exact)
             assert len(ran) == sum(len(stage) for stage in body.stages)
             assert torch.equal(out, model(x, dense))
-        model.train()
-        grads = []
-        for w in (dense, exact):
-            model.zero_grad(set_to_none=True)
-            model(x, w).square().mean().backward()
-            grads.append([torch.zeros_like(p) if p.grad is None else p.grad for p in model.weight_parameters()])
-        assert all(torch.equal(a, b) for a, b in zip(*grads))
+        assert same_weight_gradients(model, x, dense, exact)
     for hook in hooks:
         hook.remove()
     body = model.random_bodies(1, seed=2)[0]

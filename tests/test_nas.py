@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from conftest import same_weight_gradients
 
 from workbench.errors import ConfigError, GenotypeError
 from workbench.nas.cells import feature_size
@@ -137,13 +138,7 @@ def test_exact_weights_of_a_cell_chain_run_one_network_as_the_dense_one_hot_forw
         model.eval()
         with torch.no_grad():
             assert torch.equal(model(x, exact), model(x, dense))
-        model.train()
-        grads = []
-        for w in (dense, exact):
-            model.zero_grad(set_to_none=True)
-            model(x, w).square().mean().backward()
-            grads.append([torch.zeros_like(p) if p.grad is None else p.grad for p in model.weight_parameters()])
-        assert all(torch.equal(a, b) for a, b in zip(*grads))
+        assert same_weight_gradients(model, x, dense, exact)
     other = build_supernet(tiny(preset, num_cells=4, reductions=[0, 2]), num_classes=5).random_bodies(1, seed=0)[0]
     with pytest.raises(GenotypeError, match="cells: 4 cells"):
         model.exact_weights(other)
