@@ -14,6 +14,7 @@ from conftest import same_weight_gradients
 from workbench import runs
 from workbench.device import seed_everything
 from workbench.errors import ConfigError, GenotypeError
+from workbench.jsonio import atomic_write_json
 from workbench.nas.genotypes import load_genotype, save_genotype
 from workbench.nas.latency.table import predict_genotype_latency
 from workbench.nas.network import build_network
@@ -183,9 +184,10 @@ def test_exact_weights_run_only_the_selected_blocks_as_the_dense_one_hot_forward
 def test_single_path_search_trains_one_sampled_network_per_step(tmp_path):
     """`weight_paths: sampled` on the MBConv space: it finishes, its weight steps train only the drawn
     blocks (a block never drawn keeps its initial weights), and it is deterministic."""
+    lut = tmp_path / "lut.json"
+    atomic_write_json(lut, toy_lut(build_supernet(get_preset("mbconv", **SMALL), 19), SMALL["input_size"]))
     settings = {"preset": "mbconv", **SMALL, "dataset": "random", "epochs": 2, "steps_per_epoch": 2, "batch_size": 2,
-                "max_val_images": 0, "warmup_epochs": 0, "lut_warmup": 0, "lut_repeats": 1, "lut_rounds": 1,
-                "lut_calibrate": 0, "lut_cache_dir": str(tmp_path / "lut"), "device": "cpu",
+                "max_val_images": 0, "warmup_epochs": 0, "lut_path": str(lut), "device": "cpu",
                 "weight_paths": "sampled"}
     for name in ("a", "b"):
         assert run_search(settings, tmp_path / name)["status"] == "finished"
