@@ -81,12 +81,11 @@ class MixedLayer(nn.Module):
         self.register_buffer("masks", masks)
 
     def forward(self, x: torch.Tensor, p: torch.Tensor | list[float], q: torch.Tensor | list[float]) -> torch.Tensor:
-        if isinstance(p, list):  # exact weights: the blocks and widths weighted 0.0 are not run
-            if self.skip and p[-1] == 1.0:
+        if isinstance(p, list):  # exact one-hot weights: only the picked block runs, or none if skipped
+            pick = p.index(1.0)
+            if pick == len(self.blocks):
                 return x
-            y = sum(p[i] * block(x) for i, block in enumerate(self.blocks) if p[i])
-            y = y * sum(q[j] * self.masks[j] for j in range(len(q)) if q[j]).view(1, -1, 1, 1)
-            return y + p[-1] * x if self.skip and p[-1] else y
+            return self.blocks[pick](x) * self.masks[q.index(1.0)].view(1, -1, 1, 1)
         y = sum(p[i] * block(x) for i, block in enumerate(self.blocks))
         y = y * (q @ self.masks).view(1, -1, 1, 1)
         return y + p[-1] * x if self.skip else y
