@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
 
 import pytest
@@ -18,8 +19,10 @@ from workbench.jsonio import atomic_write_json
 from workbench.nas.genotypes import load_genotype, save_genotype
 from workbench.nas.latency.table import predict_genotype_latency
 from workbench.nas.network import build_network
+from workbench.nas.one_shot import one_shot_miou, recalibrate_bn
 from workbench.nas.presets import get_preset
-from workbench.nas.search import build_supernet, make_genotype, run_search
+from workbench.nas.search import build_supernet, make_genotype, resolve_config, run_search
+from workbench.nas.search_data import build_datasets, split_halves
 from workbench.nas.space import space_names
 from workbench.nas.spaces.mbconv.supernet import SKIP, MBWeights
 
@@ -198,3 +201,41 @@ def test_single_path_search_trains_one_sampled_network_per_step(tmp_path):
     depthwise = [k for k in a if k.startswith("layers.") and ".blocks." in k and k.endswith("body.0.weight")]
     moved = [k for k in depthwise if not torch.equal(a[k], fresh[k])]
     assert moved and len(moved) < len(depthwise)
+
+
+def test_one_shot_strategy_scores_priced_mbconv_networks_on_its_trained_supernet(tmp_path):
+    """`strategy: one_shot` on the MBConv space: single-path training, then the draws priced near the
+    target scored one at a time on the trained supernet; the kept genotype is the best-scored draw,
+    its price within the band, and its recorded score recomputes from the checkpoint."""
+    cfg = get_preset("mbconv", **SMALL)
+    model = build_supernet(cfg, 19)
+    lut = toy_lut(model, SMALL["input_size"])
+    atomic_write_json(tmp_path / "lut.json", lut)
+    prices = sorted(predict_genotype_latency(make_genotype(cfg, b, 19), lut) for b in model.random_bodies(16, 9))
+    settings = {"preset": "mbconv", **SMALL, "dataset": "random", "epochs": 2, "steps_per_epoch": 2, "batch_size": 2,
+                "max_val_images": 0, "warmup_epochs": 0, "lut_path": str(tmp_path / "lut.json"), "device": "cpu",
+                "seed": 3, "weight_paths": "sampled", "strategy": "one_shot", "target_latency_ms": prices[8],
+                "sample_band": 0.5, "sample_candidates": 3, "one_shot_calib": 4}
+    run_dir = tmp_path / "one_shot"
+    rec = run_search(settings, run_dir)
+    assert rec["status"] == "finished" and rec["one_shot"]["candidates"] == 3
+    table = json.loads((run_dir / "candidates.json").read_text())
+    scores = [c["one_shot_miou"] for c in table["candidates"]]
+    assert table["winner"] == scores.index(max(scores)) == rec["one_shot"]["winner"]
+    assert all(abs(c["price_ms"] / prices[8] - 1) <= 0.5 for c in table["candidates"])
+    winner = table["candidates"][table["winner"]]
+    kept = load_genotype(run_dir / "genotype.json")
+    assert kept.to_dict() == winner["genotype"]
+    assert predict_genotype_latency(kept, lut) == pytest.approx(winner["price_ms"], rel=1e-6)
+    # the recorded score, recomputed from the checkpoint (batch norm re-estimated on the same images)
+    resolved = resolve_config(settings)
+    train, _, num_classes = build_datasets(resolved)
+    w_data, a_data = split_halves(train, resolved.seed)
+    supernet = build_supernet(resolved, num_classes)
+    supernet.load_state_dict(runs.RunDir(run_dir).load_checkpoint()["model"])
+    picks = torch.randperm(len(w_data), generator=torch.Generator().manual_seed(3))[:4].tolist()
+    calib = [x for x, _ in torch.utils.data.DataLoader(torch.utils.data.Subset(w_data, picks), batch_size=2)]
+    held_out = list(torch.utils.data.DataLoader(a_data, batch_size=2))
+    weights = supernet.exact_weights(kept.body)
+    recalibrate_bn(supernet, weights, calib)
+    assert one_shot_miou(supernet, weights, held_out, num_classes) == pytest.approx(winner["one_shot_miou"], abs=1e-6)
