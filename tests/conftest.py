@@ -66,6 +66,30 @@ def same_weight_gradients(model, x, *weights) -> bool:
     return all(torch.equal(a, b) for first in grads[1:] for a, b in zip(grads[0], first))
 
 
+def recomputed_one_shot_score(settings: dict, supernet_dir: Path, genotype: dict, halves_seed: int) -> float:
+    """The one-shot mIoU of `genotype`, recomputed outside `score_candidates`: the checkpoint of the
+    supernet at `supernet_dir`, the halves of `halves_seed` (the seed it trained with), batch norm
+    re-estimated on `one_shot_calib` weight-half images drawn by the scoring run's own seed."""
+    from torch.utils.data import DataLoader, Subset
+
+    from workbench import runs
+    from workbench.nas import search
+    from workbench.nas.genotypes import load_genotype
+    from workbench.nas.one_shot import one_shot_miou, recalibrate_bn
+    from workbench.nas.search_data import build_datasets, split_halves
+
+    cfg = search.resolve_config(settings)
+    train, _, num_classes = build_datasets(cfg)
+    w_data, a_data = split_halves(train, halves_seed)
+    model = search.build_supernet(cfg, num_classes)
+    model.load_state_dict(runs.RunDir(supernet_dir).load_checkpoint()["model"])
+    picks = torch.randperm(len(w_data), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.one_shot_calib]
+    calib = [x for x, _ in DataLoader(Subset(w_data, picks.tolist()), batch_size=cfg.batch_size)]
+    weights = model.exact_weights(load_genotype(genotype).body)
+    recalibrate_bn(model, weights, calib)
+    return one_shot_miou(model, weights, list(DataLoader(a_data, batch_size=cfg.batch_size)), num_classes)
+
+
 def kill_search_after_first_checkpoint(preset: str, cfg: dict, run_dir: Path) -> Path:
     """Start `workbench search` for cfg in a subprocess and SIGKILL it once a checkpoint exists.
 

@@ -10,7 +10,7 @@ import math
 
 import pytest
 import torch
-from conftest import same_weight_gradients
+from conftest import recomputed_one_shot_score, same_weight_gradients
 
 from workbench import runs
 from workbench.device import seed_everything
@@ -19,10 +19,8 @@ from workbench.jsonio import atomic_write_json
 from workbench.nas.genotypes import load_genotype, save_genotype
 from workbench.nas.latency.table import predict_genotype_latency
 from workbench.nas.network import build_network
-from workbench.nas.one_shot import one_shot_miou, recalibrate_bn
 from workbench.nas.presets import get_preset
-from workbench.nas.search import build_supernet, make_genotype, resolve_config, run_search
-from workbench.nas.search_data import build_datasets, split_halves
+from workbench.nas.search import build_supernet, make_genotype, run_search
 from workbench.nas.space import space_names
 from workbench.nas.spaces.mbconv.supernet import SKIP, MBWeights
 
@@ -228,14 +226,5 @@ def test_one_shot_strategy_scores_priced_mbconv_networks_on_its_trained_supernet
     assert kept.to_dict() == winner["genotype"]
     assert predict_genotype_latency(kept, lut) == pytest.approx(winner["price_ms"], rel=1e-6)
     # the recorded score, recomputed from the checkpoint (batch norm re-estimated on the same images)
-    resolved = resolve_config(settings)
-    train, _, num_classes = build_datasets(resolved)
-    w_data, a_data = split_halves(train, resolved.seed)
-    supernet = build_supernet(resolved, num_classes)
-    supernet.load_state_dict(runs.RunDir(run_dir).load_checkpoint()["model"])
-    picks = torch.randperm(len(w_data), generator=torch.Generator().manual_seed(3))[:4].tolist()
-    calib = [x for x, _ in torch.utils.data.DataLoader(torch.utils.data.Subset(w_data, picks), batch_size=2)]
-    held_out = list(torch.utils.data.DataLoader(a_data, batch_size=2))
-    weights = supernet.exact_weights(kept.body)
-    recalibrate_bn(supernet, weights, calib)
-    assert one_shot_miou(supernet, weights, held_out, num_classes) == pytest.approx(winner["one_shot_miou"], abs=1e-6)
+    assert recomputed_one_shot_score(settings, run_dir, winner["genotype"], 3) == pytest.approx(winner["one_shot_miou"],
+                                                                                                abs=1e-6)

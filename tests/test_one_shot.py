@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import recomputed_one_shot_score
 from test_autortnet import autortnet, genotype_of, write_toy_lut
 
 from workbench import runs
@@ -18,7 +19,7 @@ from workbench.errors import ConfigError
 from workbench.nas import search
 from workbench.nas.genotypes import load_genotype
 from workbench.nas.latency.table import predict_genotype_latency
-from workbench.nas.one_shot import one_shot_miou, recalibrate_bn, select_one_shot
+from workbench.nas.one_shot import select_one_shot
 from workbench.nas.search_data import build_datasets, split_halves
 from workbench.nas.selection import Measured
 
@@ -58,17 +59,8 @@ def test_one_shot_strategy_keeps_the_priced_draw_its_trained_supernet_scores_bes
     alphas = runs.RunDir(run_dir).alphas()
     assert alphas[0]["cells"] == alphas[-1]["cells"]  # no architecture step was taken
     # the recorded score, recomputed from the checkpoint on the architecture half
-    resolved = search.resolve_config(cfg)
-    train, _, num_classes = build_datasets(resolved)
-    w_data, a_data = split_halves(train, resolved.seed)
-    model = search.build_supernet(resolved, num_classes)
-    model.load_state_dict(runs.RunDir(run_dir).load_checkpoint()["model"])
-    picks = torch.randperm(len(w_data), generator=torch.Generator().manual_seed(5))[:4].tolist()
-    calib = [x for x, _ in torch.utils.data.DataLoader(torch.utils.data.Subset(w_data, picks), batch_size=2)]
-    held_out = list(torch.utils.data.DataLoader(a_data, batch_size=2))
-    weights = model.exact_weights(load_genotype(winner["genotype"]).body)
-    recalibrate_bn(model, weights, calib)
-    assert one_shot_miou(model, weights, held_out, num_classes) == pytest.approx(winner["one_shot_miou"], abs=1e-6)
+    assert recomputed_one_shot_score(cfg, run_dir, winner["genotype"], 5) == pytest.approx(winner["one_shot_miou"],
+                                                                                           abs=1e-6)
     with pytest.raises(ConfigError, match="strategy: 'one_shot' scores single networks"):
         search.resolve_config({**cfg, "weight_paths": "relaxed"})
     with pytest.raises(ConfigError, match="strategy: 'one_shot' scores architectures priced near a target"):
@@ -97,18 +89,9 @@ def test_a_second_selection_scores_the_trained_supernet_without_training(trained
     table = json.loads((tmp_path / "again" / "candidates.json").read_text())
     scores = [c["one_shot_miou"] for c in table["candidates"]]
     assert table["winner"] == scores.index(max(scores))
-    resolved = search.resolve_config(cfg)
-    train, _, num_classes = build_datasets(resolved)
-    w_data, a_data = split_halves(train, 5)
-    model = search.build_supernet(resolved, num_classes)
-    model.load_state_dict(runs.RunDir(supernet_dir).load_checkpoint()["model"])
-    picks = torch.randperm(len(w_data), generator=torch.Generator().manual_seed(6))[:4].tolist()
-    calib = [x for x, _ in torch.utils.data.DataLoader(torch.utils.data.Subset(w_data, picks), batch_size=2)]
     winner = table["candidates"][table["winner"]]
-    weights = model.exact_weights(load_genotype(winner["genotype"]).body)
-    recalibrate_bn(model, weights, calib)
-    held_out = list(torch.utils.data.DataLoader(a_data, batch_size=2))
-    assert one_shot_miou(model, weights, held_out, num_classes) == pytest.approx(winner["one_shot_miou"], abs=1e-6)
+    assert recomputed_one_shot_score(cfg, supernet_dir, winner["genotype"], 5) == pytest.approx(winner["one_shot_miou"],
+                                                                                                abs=1e-6)
     assert load_genotype(tmp_path / "again" / "genotype.json").to_dict() == winner["genotype"]
 
 
