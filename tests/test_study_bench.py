@@ -83,6 +83,25 @@ def test_bench_study_times_all_retrains_together_and_wins_over_the_busy_numbers(
         bench_study(root)
 
 
+def test_bench_study_times_at_the_size_the_retrain_notebook_benchmarked(tmp_path):
+    """The retrain notebook's `bench_size` lives in its RUN/benchmark sub-run, not in the retrain
+    config: a demo retrained on 128x256 crops and benchmarked at 256x512 is timed at 256x512."""
+    run = RunDir(tmp_path / "study" / "net" / "retrain")
+    run.write_config({"baseline": "pspnet_lcnet_035", "num_classes": 11, "crop_size": [32, 64]})
+    run.start("baseline", baseline="pspnet_lcnet_035")
+    run.finish()
+    bench = RunDir(run.path / "benchmark")
+    bench.write_config({"run": str(run.path), "size": [64, 128]})
+    bench.start("benchmark")
+    bench.finish()
+    out = bench_study(tmp_path / "study", threads=1, rounds=1, repeats=1, warmup=0)
+    assert out["size"] == [64, 128]
+    assert json.loads((run.path / "benchmark-study" / "benchmark.json").read_text())["size"] == [64, 128]
+    # without its own benchmark, the crop it was trained on
+    bench.path.joinpath("config.json").unlink()
+    assert bench_study(tmp_path / "study", threads=1, rounds=1, repeats=1, warmup=0)["size"] == [32, 64]
+
+
 def test_round_drift_is_the_geometric_mean_of_each_networks_slowdown_in_that_round():
     """A round in which every network ran 1.2x its fastest reads 1.2; one network's own outlier is
     diluted by the others (the case a per-network spread cannot tell from host drift)."""

@@ -41,10 +41,19 @@ def finished_retrains(root: Path) -> list[RunDir]:
             if r.record().get("kind") in ("retrain", "baseline") and r.record().get("status") == "finished"]
 
 
+def _benchmarked_size(run: RunDir) -> tuple[int, ...]:
+    """The input size the retrain notebook benchmarked the run at (its RUN/benchmark sub-run: the
+    notebook's `bench_size` is not part of the retrain config), else `bench_size`, else the crop."""
+    own = RunDir(run.path / "benchmark")
+    size = own.read_config().get("size") if own.config_path.is_file() else None
+    cfg = run.read_config()
+    return tuple(size or cfg.get("bench_size") or cfg.get("crop_size") or ())
+
+
 def _size(runs: list[RunDir], size: tuple[int, int] | None) -> tuple[int, int]:
     if size is not None:
         return tuple(size)
-    sizes = {tuple(r.read_config().get("bench_size") or r.read_config().get("crop_size") or ()) for r in runs}
+    sizes = {_benchmarked_size(r) for r in runs}
     if len(sizes) != 1 or not all(sizes):
         raise ConfigError(f"size: the retrains under the root were benchmarked at {sorted(sizes)}; give --size HxW")
     return sizes.pop()

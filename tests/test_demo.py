@@ -1,0 +1,36 @@
+"""`make demo`'s sweep files: they plan, their search settings validate, and the targeted search's
+baseline is retrained beside it (so the demo can time the two in one run)."""
+
+from __future__ import annotations
+
+from workbench.lab.demo import SWEEP, TARGETED, demo_sweep
+from workbench.lab.sweep import load_sweep, plan_sweep
+from workbench.nas.search import resolve_config
+from workbench.seg.recipes import get_recipe
+
+
+def search_settings(parameters: dict) -> dict:
+    """A search stage's notebook parameters as the search notebook hands them to the step."""
+    values = {k: v for k, v in parameters.items() if k not in ("overrides", "synth_data")}
+    return {**values, **parameters.get("overrides", {})}
+
+
+def test_demo_sweeps_plan_and_validate(tmp_path):
+    plans = {path.name: plan_sweep(demo_sweep(tmp_path / "demo", tmp_path / "data", path), tmp_path)
+             for path in (SWEEP, TARGETED)}
+    targeted = plans[TARGETED.name]
+    assert [item["stage"] for item in targeted] == ["search", "retrain"]
+    assert all(str(item["output_dir"]).startswith(str(tmp_path / "demo" / "sweep")) for plan in plans.values()
+               for item in plan)
+    search = resolve_config(search_settings(targeted[0]["parameters"]))
+    assert search.strategy == "sample" and search.sample_measure and search.target_fraction == 0.9
+    baselines = {item["parameters"].get("baseline") for item in plans[SWEEP.name]} - {None}
+    assert search.target_baseline in baselines, baselines
+    for plan in plans.values():
+        for item in plan:
+            if item["stage"] == "search":
+                resolve_config(search_settings(item["parameters"]))
+            else:
+                assert get_recipe(item["parameters"]["recipe"]).name == "fast-v3"
+    # the main sweep's own frontier is drawn by the demo after the joint timing, not by the sweep
+    assert load_sweep(SWEEP)["frontier"] is True and load_sweep(TARGETED)["frontier"] is False
