@@ -34,3 +34,31 @@ def test_demo_sweeps_plan_and_validate(tmp_path):
                 assert get_recipe(item["parameters"]["recipe"]).name == "fast-v3"
     # the main sweep's own frontier is drawn by the demo after the joint timing, not by the sweep
     assert load_sweep(SWEEP)["frontier"] is True and load_sweep(TARGETED)["frontier"] is False
+
+
+def test_warn_noisy_names_each_noisy_network_once_and_says_why(tmp_path, capsys):
+    from workbench.jsonio import atomic_write_json
+    from workbench.lab.demo import warn_noisy
+    from workbench.runs import RunDir
+
+    def finished(path, kind: str, noisy: bool) -> RunDir:
+        run = RunDir(path)
+        run.write_config({"run": str(path.parent)} if kind == "benchmark" else {})
+        run.start(kind)
+        run.update(metrics={"latency_ms": 10.0} if kind == "benchmark" else {"miou": 0.1}, latency_noisy=noisy)
+        run.finish()
+        return run
+
+    sweep = tmp_path / "sweep"
+    finished(sweep / "a" / "retrain", "retrain", False)
+    finished(sweep / "a" / "retrain" / "benchmark-study", "benchmark", True)  # its newest benchmark: noisy
+    finished(sweep / "b" / "retrain", "retrain", False)
+    finished(sweep / "b" / "retrain" / "benchmark-study", "benchmark", False)
+    atomic_write_json(sweep / "a" / "search" / "latency_lut.json", {"busy": True})
+    atomic_write_json(sweep / "b" / "search" / "latency_lut.json", {"busy": False})
+    assert warn_noisy(tmp_path) == ["sweep/a/retrain", "sweep/a/search"]
+    printed = capsys.readouterr().out
+    assert "1 latency measurements are flagged noisy" in printed and "spread more than 1.5x" in printed
+    assert "1 latency tables were timed while other processes used the machine: sweep/a/search" in printed
+    finished(sweep / "b" / "retrain" / "benchmark-late", "benchmark", False)
+    assert warn_noisy(sweep / "b") == []

@@ -22,6 +22,7 @@ from workbench import steps
 from workbench.jsonio import read_json_object
 from workbench.lab.execute import notebook_status, run_notebook
 from workbench.lab.sweep import load_sweep, run_batch
+from workbench.nas.latency.timing import NOISY_SPREAD
 from workbench.runs import RunDir
 
 log = logging.getLogger(__name__)
@@ -175,14 +176,19 @@ def print_target(point: Path, timing: dict | None) -> dict:
 
 
 def warn_noisy(out: Path) -> list[str]:
-    """Say which latency numbers of the demo were timed while other processes used the machine."""
-    noisy = [str(row["run"]) for row in steps.list_runs(out) if row.get("noisy")]
+    """Say which latency numbers of the demo are flagged noisy, and why a number can be: another
+    process used the machine, or its timing rounds spread more than NOISY_SPREAD (on a VM the
+    machine's own speed drifts). One name per network: a retrain shows its newest benchmark."""
+    noisy = [str(row["run"]) for row in steps.list_runs(out) if row.get("noisy") and row.get("kind") != "benchmark"]
     busy_tables = [str(p.parent.relative_to(out)) for p in sorted(out.rglob("latency_lut.json"))
                    if read_json_object(p).get("busy")]
-    for what, names in (("latency measurements", noisy), ("latency tables", busy_tables)):
-        if names:
-            print(f"WARNING: {len(names)} {what} were timed while other processes used the machine "
-                  f"(noisy; re-run on a quiet machine): {', '.join(names)}")
+    if noisy:
+        print(f"WARNING: {len(noisy)} latency measurements are flagged noisy (another process used the machine, "
+              f"or their rounds spread more than {NOISY_SPREAD}x); time them again on a quiet machine with "
+              f"`workbench ablations bench {out / 'sweep'}`: {', '.join(noisy)}")
+    if busy_tables:
+        print(f"WARNING: {len(busy_tables)} latency tables were timed while other processes used the machine: "
+              f"{', '.join(busy_tables)}")
     return noisy + busy_tables
 
 
