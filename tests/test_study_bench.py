@@ -93,10 +93,16 @@ def test_bench_study_times_at_the_size_the_retrain_notebook_benchmarked(tmp_path
     bench = RunDir(run.path / "benchmark")
     bench.write_config({"run": str(run.path), "size": [64, 128]})
     bench.start("benchmark")
+    bench.update(metrics={"latency_ms": 99.0, "expected_latency_ms": 3.25})
     bench.finish()
     out = bench_study(tmp_path / "study", threads=1, rounds=1, repeats=1, warmup=0)
     assert out["size"] == [64, 128]
     assert json.loads((run.path / "benchmark-study" / "benchmark.json").read_text())["size"] == [64, 128]
+    # the table's price of the network (the notebook benchmark's) is kept beside the joint timing
+    got = measured(run)
+    assert got["latency_ms"] < 99.0 and got["expected_latency_ms"] == 3.25
+    bench_study(tmp_path / "study", size=(32, 64), threads=1, rounds=1, repeats=1, warmup=0)
+    assert "expected_latency_ms" not in measured(run)  # priced at another size: not carried
     # without its own benchmark, the crop it was trained on
     bench.path.joinpath("config.json").unlink()
     assert bench_study(tmp_path / "study", threads=1, rounds=1, repeats=1, warmup=0)["size"] == [32, 64]

@@ -50,6 +50,16 @@ def _benchmarked_size(run: RunDir) -> tuple[int, ...]:
     return tuple(size or cfg.get("bench_size") or cfg.get("crop_size") or ())
 
 
+def _table_price(run: RunDir, size: tuple[int, int]) -> float | None:
+    """The latency table's price of the run's network, from the retrain notebook's own benchmark at
+    the same size: a property of the network and its table, not of the moment it was timed, so the
+    joint timing keeps it beside its own number (the frontier shows the two side by side)."""
+    own = RunDir(run.path / "benchmark")
+    if not own.config_path.is_file() or tuple(own.read_config().get("size") or ()) != tuple(size):
+        return None
+    return (own.record().get("metrics") or {}).get("expected_latency_ms")
+
+
 def _size(runs: list[RunDir], size: tuple[int, int] | None) -> tuple[int, int]:
     if size is not None:
         return tuple(size)
@@ -111,8 +121,10 @@ def bench_study(root: str | Path, size: tuple[int, int] | None = None, threads: 
                                 "repeats": repeats, "warmup": warmup, "protocol": "study round-robin"})
             bench.start("benchmark", network=spec.name, size=list(size), device=fp)
             atomic_write_json(bench.path / "benchmark.json", result)
+            price = _table_price(run, size)
             bench.update(metrics={"latency_ms": min(ms), "fps": 1000.0 / min(ms), "gflops": result["gflops"],
-                                  "params_m": result["params_m"]},
+                                  "params_m": result["params_m"]}
+                         | ({"expected_latency_ms": price} if price is not None else {}),
                          artifacts={"benchmark": "benchmark.json"}, latency_noisy=noisy, machine=result["machine"])
             bench.finish()
         rows.append({"run": str(rel), "network": spec.name, "latency_ms": min(ms), "round_medians": ms,
