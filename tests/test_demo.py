@@ -62,3 +62,25 @@ def test_warn_noisy_names_each_noisy_network_once_and_says_why(tmp_path, capsys)
     assert "1 latency tables were timed while other processes used the machine: sweep/a/search" in printed
     finished(sweep / "b" / "retrain" / "benchmark-late", "benchmark", False)
     assert warn_noisy(sweep / "b") == []
+
+
+def test_print_target_scores_the_miss_per_round_against_the_baseline_of_the_same_run(tmp_path, capsys):
+    from workbench.lab.demo import print_target
+    from workbench.runs import RunDir
+
+    search = RunDir(tmp_path / "point" / "search")
+    search.start("search", target={"ms": 9.0, "baseline": "base", "fraction": 0.9})
+    search.update(metrics={"target_miss_pct": 2.0, "target_measured_miss_pct": -1.0})
+    search.finish()
+    # per round the network runs 0.9, 1.0 and 1.1x the baseline: median 1.0, so +11.1 % from 0.9x
+    timing = {"runs": [{"run": "point/retrain", "round_medians": [9.0, 12.0, 11.0], "latency_ms": 9.0}],
+              "baselines": {"base": {"round_medians": [10.0, 12.0, 10.0], "latency_ms": 10.0}}}
+    got = print_target(tmp_path / "point", timing)
+    assert abs(got["miss_round_pct"] - 100 * (1.0 / 0.9 - 1)) < 1e-9
+    assert got["gate_miss_pct"] == -1.0 and got["price_miss_pct"] == 2.0
+    printed = capsys.readouterr().out
+    assert "+11.1 % from the target (OUTSIDE ±10 %)" in printed and "measured -1.0 % by the search's gate" in printed
+    # without a joint timing there is no miss to state
+    assert print_target(tmp_path / "point", None)["miss_round_pct"] is None
+    assert "from the target" not in capsys.readouterr().out
+    assert print_target(tmp_path / "missing", None) == {}

@@ -155,16 +155,17 @@ def print_target(point: Path, timing: dict | None) -> dict:
         print(f"{point / 'search'}: the targeted search did not finish")
         return {}
     metrics = search.get("metrics") or {}
-    result = {"target_ms": target["ms"], "baseline": target["baseline"], "fraction": target["fraction"],
+    result = {"target_ms": target["ms"], "baseline": target.get("baseline"), "fraction": target.get("fraction"),
               "price_miss_pct": metrics.get("target_miss_pct"), "gate_miss_pct": metrics.get("target_measured_miss_pct"),
               "miss_round_pct": None}
     rows = {row["run"]: row for row in (timing or {}).get("runs", [])}
-    row, base = rows.get(f"{point.name}/retrain"), (timing or {}).get("baselines", {}).get(target["baseline"])
+    row, base = rows.get(f"{point.name}/retrain"), (timing or {}).get("baselines", {}).get(result["baseline"])
     if row and base:
         ratio = statistics.median(n / b for n, b in zip(row["round_medians"], base["round_medians"]))
         result.update(miss_round_pct=100 * (ratio / target["fraction"] - 1), latency_ms=row["latency_ms"],
                       baseline_ms=base["latency_ms"])
-    print(f"\ntarget: {target['fraction']}x {target['baseline']}; the kept network was priced "
+    what = f"{result['fraction']}x {result['baseline']}" if result["baseline"] else f"{result['target_ms']:.1f} ms"
+    print(f"\ntarget: {what}; the kept network was priced "
           f"{result['price_miss_pct']:+.1f} % from it by the table"
           + (f", measured {result['gate_miss_pct']:+.1f} % by the search's gate" if result["gate_miss_pct"] is not None
              else ""))
