@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +35,7 @@ def main() -> None:
     from workbench.nas.latency.timing import measure_built, measure_networks
     from workbench.seg.benchmark import BenchmarkConfig, network_spec
     from workbench.seg.model import build_from_spec
+    from workbench.study.bench import per_round_ratio
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("root", type=Path)
@@ -79,8 +79,8 @@ def main() -> None:
         for label, timed in (("calibration", cal), ("bench", bench)):
             fastest = {k: min(v) for k, v in timed.items()}
             row[f"{label}_fpn_over_psp_fastest"] = fastest["fpn_mobilenetv3_small"] / fastest["pspnet_lcnet_035"]
-            row[f"{label}_fpn_over_psp_per_round"] = statistics.median(
-                a / b for a, b in zip(timed["fpn_mobilenetv3_small"], timed["pspnet_lcnet_035"]))
+            row[f"{label}_fpn_over_psp_per_round"] = per_round_ratio(timed["fpn_mobilenetv3_small"],
+                                                                     timed["pspnet_lcnet_035"])
             print(f"block {block} {label:11s} " + " ".join(f"{k} {v:.2f}" for k, v in fastest.items()) +
                   f" | FPN/PSPNet fastest {row[f'{label}_fpn_over_psp_fastest']:.3f}, per round "
                   f"{row[f'{label}_fpn_over_psp_per_round']:.3f}", flush=True)

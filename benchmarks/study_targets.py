@@ -28,6 +28,7 @@ BAND = 10.0  # percent: the issue's "within ±10 % of its target"
 
 def collect(root: Path, timing_file: Path | None = None) -> dict:
     from workbench.runs import RunDir, iter_runs
+    from workbench.study.bench import per_round_ratio
 
     timing = json.loads((timing_file or root / "study_latency.json").read_text())
     run_rounds = {r["run"]: r["round_medians"] for r in timing["runs"] if "round_medians" in r}
@@ -50,7 +51,7 @@ def collect(root: Path, timing_file: Path | None = None) -> dict:
         if target["baseline"] not in base:
             continue
         measured = min(rounds)
-        per_round = statistics.median(n / b for n, b in zip(rounds, base_rounds[target["baseline"]]))
+        per_round = per_round_ratio(rounds, base_rounds[target["baseline"]])
         final_t = target["fraction"] * base[target["baseline"]]
         derive = rec.get("target_derive") or {}
         miou = (RunDir(run.path.parent / "retrain").record().get("metrics") or {}).get("miou")

@@ -29,8 +29,10 @@ PROTOCOL = (3, 10, 21)  # the study bench's (warmup, repeats, rounds)
 
 def ratios(timed: dict[str, list[float]]) -> dict[str, float]:
     """The pair's ratio two ways: per round (the targets checks' verdict) and fastest round / fastest round."""
+    from workbench.study.bench import per_round_ratio
+
     a, b = timed[PAIR[0]], timed[PAIR[1]]
-    return {"per_round": statistics.median(x / y for x, y in zip(a, b)), "fastest": min(a) / min(b)}
+    return {"per_round": per_round_ratio(a, b), "fastest": min(a) / min(b)}
 
 
 def summary(blocks: list[dict]) -> dict:

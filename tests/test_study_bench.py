@@ -117,3 +117,13 @@ def test_round_drift_is_the_geometric_mean_of_each_networks_slowdown_in_that_rou
     got = round_drift([[1.0, 2.0, 1.0], [3.0, 3.0, 3.0]])  # one network doubled in round 2 only
     assert got == [1.0, pytest.approx(2 ** 0.5, abs=1e-4), 1.0]
     assert round_drift([]) == []
+
+
+def test_per_round_ratio_is_the_median_of_same_round_ratios():
+    from workbench.study.bench import per_round_ratio
+
+    # a host twice as slow in round 2 moves both numbers: the ratio of that round stays 0.5
+    assert per_round_ratio([5.0, 10.0, 6.0], [10.0, 20.0, 10.0]) == 0.5
+    assert per_round_ratio([9.0, 12.0, 11.0], [10.0, 12.0, 10.0]) == 1.0
+    with pytest.raises(ValueError, match="3 and 2 rounds"):
+        per_round_ratio([1.0, 2.0, 3.0], [1.0, 2.0])

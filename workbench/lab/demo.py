@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import statistics
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from workbench.lab.execute import notebook_status, run_notebook
 from workbench.lab.sweep import load_sweep, run_batch
 from workbench.nas.latency.timing import NOISY_SPREAD
 from workbench.runs import RunDir
+from workbench.study.bench import per_round_ratio
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def print_target(point: Path, timing: dict | None) -> dict:
     rows = {row["run"]: row for row in (timing or {}).get("runs", [])}
     row, base = rows.get(f"{point.name}/retrain"), (timing or {}).get("baselines", {}).get(result["baseline"])
     if row and base:
-        ratio = statistics.median(n / b for n, b in zip(row["round_medians"], base["round_medians"]))
+        ratio = per_round_ratio(row["round_medians"], base["round_medians"])
         result.update(miss_round_pct=100 * (ratio / target["fraction"] - 1), latency_ms=row["latency_ms"],
                       baseline_ms=base["latency_ms"])
     what = f"{result['fraction']}x {result['baseline']}" if result["baseline"] else f"{result['target_ms']:.1f} ms"

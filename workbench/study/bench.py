@@ -41,23 +41,21 @@ def finished_retrains(root: Path) -> list[RunDir]:
             if r.record().get("kind") in ("retrain", "baseline") and r.record().get("status") == "finished"]
 
 
+def _notebook_benchmark(run: RunDir) -> tuple[tuple[int, ...], float | None]:
+    """The size the retrain notebook benchmarked the run at and the table's price there, from its
+    RUN/benchmark sub-run (the notebook's `bench_size` is not part of the retrain config): ((), None)
+    without one. The price is a property of the network and its table, not of the moment it was
+    timed, so the joint timing keeps it beside its own number."""
+    own = RunDir(run.path / "benchmark")
+    if not own.config_path.is_file():
+        return (), None
+    return tuple(own.read_config().get("size") or ()), (own.record().get("metrics") or {}).get("expected_latency_ms")
+
+
 def _benchmarked_size(run: RunDir) -> tuple[int, ...]:
-    """The input size the retrain notebook benchmarked the run at (its RUN/benchmark sub-run: the
-    notebook's `bench_size` is not part of the retrain config), else `bench_size`, else the crop."""
-    own = RunDir(run.path / "benchmark")
-    size = own.read_config().get("size") if own.config_path.is_file() else None
+    """The notebook benchmark's size, else `bench_size`, else the crop the run was trained on."""
     cfg = run.read_config()
-    return tuple(size or cfg.get("bench_size") or cfg.get("crop_size") or ())
-
-
-def _table_price(run: RunDir, size: tuple[int, int]) -> float | None:
-    """The latency table's price of the run's network, from the retrain notebook's own benchmark at
-    the same size: a property of the network and its table, not of the moment it was timed, so the
-    joint timing keeps it beside its own number (the frontier shows the two side by side)."""
-    own = RunDir(run.path / "benchmark")
-    if not own.config_path.is_file() or tuple(own.read_config().get("size") or ()) != tuple(size):
-        return None
-    return (own.record().get("metrics") or {}).get("expected_latency_ms")
+    return _notebook_benchmark(run)[0] or tuple(cfg.get("bench_size") or cfg.get("crop_size") or ())
 
 
 def _size(runs: list[RunDir], size: tuple[int, int] | None) -> tuple[int, int]:
@@ -121,7 +119,8 @@ def bench_study(root: str | Path, size: tuple[int, int] | None = None, threads: 
                                 "repeats": repeats, "warmup": warmup, "protocol": "study round-robin"})
             bench.start("benchmark", network=spec.name, size=list(size), device=fp)
             atomic_write_json(bench.path / "benchmark.json", result)
-            price = _table_price(run, size)
+            own_size, price = _notebook_benchmark(run)
+            price = price if own_size == tuple(size) else None  # a price at another size does not apply
             bench.update(metrics={"latency_ms": min(ms), "fps": 1000.0 / min(ms), "gflops": result["gflops"],
                                   "params_m": result["params_m"]}
                          | ({"expected_latency_ms": price} if price is not None else {}),
@@ -143,6 +142,14 @@ def bench_study(root: str | Path, size: tuple[int, int] | None = None, threads: 
         log.warning("study latency: other processes used %.0f%% of the machine while it was timed; every "
                     "benchmark is flagged noisy", 100 * (load.share or 0))
     return summary
+
+
+def per_round_ratio(network: list[float], baseline: list[float]) -> float:
+    """The median over rounds of network / baseline in the same round: how the studies score a latency
+    target, since a host that drifts between rounds moves both numbers of a round alike."""
+    if not network or len(network) != len(baseline):
+        raise ValueError(f"per_round_ratio: {len(network)} and {len(baseline)} rounds")
+    return statistics.median(n / b for n, b in zip(network, baseline))
 
 
 def round_drift(round_medians: list[list[float]]) -> list[float]:
