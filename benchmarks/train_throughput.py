@@ -140,9 +140,10 @@ def time_data(dataset: str, root: str, size: tuple[int, int], n: int) -> dict:
             "augment_preloaded_ms": round((t4 - t3) / n * 1000, 3)}
 
 
-def retrain_in_processes(fields: dict, run_dir: Path, procs: int) -> dict:
-    """One retrain under `torchrun --standalone` with `procs` processes (gloo, the global batch split
-    between them); returns its run record."""
+def retrain_in_processes(fields: dict, run_dir: Path, procs: int, env: dict[str, str] | None = None) -> dict:
+    """One retrain in a fresh process, under `torchrun --standalone` where `procs` > 1 (gloo, the
+    global batch split between them), with `env` added (e.g. an LD_PRELOAD allocator); returns its
+    run record."""
     import subprocess
     import sys
 
@@ -150,47 +151,53 @@ def retrain_in_processes(fields: dict, run_dir: Path, procs: int) -> dict:
 
     flag = {"genotype": "--genotype", "baseline": "--baseline"}
     net_arg = next([flag[k], v] for k, v in fields.items() if k in flag)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
-           "-m", "workbench", "retrain", *net_arg, "--dataset", fields["dataset"], "--data-root", fields["data_root"],
+    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}", "-m"]
+                if procs > 1 else [sys.executable, "-m"])
+    cmd = [*launcher, "workbench", "retrain", *net_arg, "--dataset", fields["dataset"], "--data-root", fields["data_root"],
            "--run-dir", str(run_dir), "--epochs", str(fields["epochs"]),
            "--crop-size", "x".join(map(str, fields["crop_size"])), "--batch-size", str(fields["batch_size"]),
            "--recipe", fields["recipe"], "--threads", str(fields["threads"]), "--device", "cpu",
            "--eval-size", "x".join(map(str, fields["eval_size"])), "--overwrite"]
-    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(fields["threads"])})
+    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(fields["threads"]), **(env or {})})
     return RunDir(run_dir).record()
 
 
 def time_recipes(net: str, dataset: str, root: str, size: tuple[int, int], batch: int, epochs: int,
                  repeats: int, threads: int, work: Path, procs: int = 1,
-                 fast: tuple[str, ...] = ("fast-v1",)) -> dict:
+                 fast: tuple[str, ...] = ("fast-v1",), preload: tuple[str, ...] = ()) -> dict:
     """Training images/s of `plain-v1` and each `fast` recipe's retrains of one network, alternated;
     with `procs` > 1 also the first fast recipe in that many torchrun processes of threads / procs
     threads each (on a 2-core machine, two single-threaded processes instead of one process's two
-    OpenMP threads)."""
+    OpenMP threads). With `preload` (shared libraries, e.g. tcmalloc), also every fast recipe in a
+    process that LD_PRELOADs each one, and then every arm runs in a fresh process of its own, so
+    that a warm benchmark process does not favour the arms without one."""
     from workbench.runs import RunDir
     from workbench.seg.retrain import run_retrain
 
     kw = {"genotype": net} if net.endswith(".json") else {"baseline": net}
-    arms = [("plain-v1", "plain-v1", 1)] + [(name, name, 1) for name in fast]
-    arms += [(f"{fast[0]}x{procs}", fast[0], procs)] if procs > 1 else []
-    out: dict = {"network": net, "epochs": epochs, "repeats": repeats, "runs": []}
+    arms = [("plain-v1", "plain-v1", 1, None)] + [(name, name, 1, None) for name in fast]
+    arms += [(f"{fast[0]}x{procs}", fast[0], procs, None)] if procs > 1 else []
+    arms += [(f"{name}+{Path(lib).name.split('.')[0]}", name, 1, {"LD_PRELOAD": lib}) for lib in preload for name in fast]
+    out: dict = {"network": net, "epochs": epochs, "repeats": repeats, "runs": [], "fresh_processes": bool(preload)}
     for rep in range(repeats):
-        for arm, recipe, n in arms:
+        for arm, recipe, n, env in arms:
             run_dir = work / f"{arm}-{rep}"
             fields = {**kw, "dataset": dataset, "data_root": root, "epochs": epochs, "crop_size": list(size),
                       "batch_size": batch, "recipe": recipe, "threads": max(1, threads // n), "device": "cpu",
                       "eval_size": list(size), "overwrite": True}
-            record = run_retrain(fields, run_dir) if n == 1 else retrain_in_processes(fields, run_dir, n)
+            record = (run_retrain(fields, run_dir) if n == 1 and not preload
+                      else retrain_in_processes(fields, run_dir, n, env))
             times = [r["epoch_time_s"] for r in RunDir(run_dir).metrics() if r.get("phase") == "train"]
             images = record["steps"] * batch
             speed = record.get("throughput") or {}
             out["runs"].append({"recipe": recipe, "arm": arm, "processes": n, "threads": fields["threads"],
+                                "preload": (env or {}).get("LD_PRELOAD"),
                                 "repeat": rep, "images": images,
                                 "train_s": round(sum(times), 3), "images_per_s": round(images / sum(times), 3),
                                 "memory_format": speed.get("memory_format"), "precision": speed.get("precision"),
                                 "step_ms": speed.get("step_ms")})
             print(out["runs"][-1], flush=True)
-    best = {a: max(x["images_per_s"] for x in out["runs"] if x["arm"] == a) for a, _, _ in arms}
+    best = {a: max(x["images_per_s"] for x in out["runs"] if x["arm"] == a) for a, *_ in arms}
     out["images_per_s"] = best
     out["speedup"] = round(best[fast[0]] / best["plain-v1"], 3)
     out["speedup_by_arm"] = {a: round(v / best["plain-v1"], 3) for a, v in best.items()}
@@ -224,6 +231,9 @@ def main() -> None:
     p.add_argument("--recipe-repeats", type=int, default=2)
     p.add_argument("--procs", type=int, default=1, help="also the first --fast-recipe under torchrun in this many processes "
                                                          "(threads split between them)")
+    p.add_argument("--preload", action="append", default=[],
+                   help="also each --fast-recipe with this shared library LD_PRELOADed, e.g. "
+                        "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 (repeat); every arm then runs in its own process")
     p.add_argument("--work", default="/tmp/train_throughput_runs", help="where the recipe comparison's runs go")
     p.add_argument("--out", default="benchmarks/results/train_throughput.json")
     args = p.parse_args()
@@ -250,7 +260,7 @@ def main() -> None:
         result["recipes"] = {Path(net).stem: time_recipes(net, args.dataset, args.data, size, args.batch,
                                                           args.recipe_epochs, args.recipe_repeats, args.threads,
                                                           Path(args.work) / Path(net).stem, args.procs,
-                                                          tuple(args.fast_recipe) or ("fast-v1",))
+                                                          tuple(args.fast_recipe) or ("fast-v1",), tuple(args.preload))
                              for net in args.recipe_net}
     result["loadavg_before"], result["loadavg_after"] = load_before, os.getloadavg()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

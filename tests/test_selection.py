@@ -62,6 +62,7 @@ def test_sample_run_keeps_the_best_held_out_candidate_and_resumes(tmp_path, tiny
     cfg = config(tiny_camvid, tmp_path / "lut")
     rec = run_search(cfg, tmp_path / "run")
     assert rec["status"] == "finished" and rec["kind"] == "search"
+    assert rec["latency_weight"] is None and rec["allocator"] == "system"  # selection never reads a λ
     table = json.loads((tmp_path / "run" / "candidates.json").read_text())
     assert len(table["candidates"]) == 4
     for entry in table["candidates"]:  # priced by the run's own table within the band
@@ -225,3 +226,14 @@ def test_prefilter_trains_the_draws_a_trained_supernet_scores_best(tmp_path, tin
         with pytest.raises(ConfigError, match=message):
             run_search({**cfg, **change}, tmp_path / "refused")
     assert not (tmp_path / "refused").exists()
+
+
+@pytest.mark.parametrize("strategy, expected", [("sample", None), ("one_shot", None), ("gradient", 0.3)])
+def test_retrain_takes_the_search_lambda_only_from_a_gradient_search(tmp_path, strategy, expected):
+    from workbench.seg.retrain import _search_fields
+
+    (tmp_path / "run_record.json").write_text(json.dumps({"preset": "autortnet", "latency_weight": None}))
+    (tmp_path / "config.json").write_text(json.dumps({"preset": "autortnet", "strategy": strategy,
+                                                      "latency_weight": 0.3}))
+    fields = _search_fields(str(tmp_path / "genotype.json"), {"preset": "autortnet"})
+    assert fields == {"preset": "autortnet", "latency_weight": expected}

@@ -13,6 +13,7 @@ import random
 import numpy as np
 import torch
 
+from workbench.allocator import loaded_allocator
 from workbench.errors import ConfigError
 
 
@@ -119,6 +120,9 @@ def device_fingerprint(device: torch.device | str, threads: int | None = None,
         info["name"] = cpu_model()
         info["threads"] = int(threads or torch.get_num_threads())
         info["cores"] = os.cpu_count()
+        allocator = loaded_allocator()
+        if allocator != "system":  # tcmalloc times CPU networks faster: not the same device for a table
+            info["allocator"] = allocator
     return info
 
 
@@ -129,4 +133,6 @@ def fingerprint_key(fp: dict) -> str:
         parts.append(f"t{fp['threads']}")
     if fp.get("runtime", "eager") != "eager":  # eager keys stay as they were: existing caches stay valid
         parts.append(fp["runtime"])
+    if fp.get("allocator", "system") != "system":  # ... and so do the system allocator's
+        parts.append(fp["allocator"])
     return "|".join(str(p) for p in parts)

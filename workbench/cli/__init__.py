@@ -17,6 +17,7 @@ import os
 import sys
 import traceback
 
+from workbench.allocator import preload_environment
 from workbench.cli import data, lab, metrics, nas, seg, vos
 from workbench.errors import WorkbenchError
 
@@ -37,6 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # a real command line (not a call from Python): start under the allocator asked for
+        try:
+            environ = preload_environment()
+        except WorkbenchError as exc:
+            print(f"error: {error_line(exc)}", file=sys.stderr)
+            return 2
+        if environ is not None:
+            os.execve(sys.executable, [sys.executable, "-m", "workbench", *sys.argv[1:]], environ)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

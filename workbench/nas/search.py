@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from workbench.allocator import loaded_allocator
 from workbench.config import from_dict, resume_config, to_dict
 from workbench.device import resolve_device, seed_everything, set_threads
 from workbench.errors import CheckpointError, ConfigError, check_finite
@@ -339,8 +340,11 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None 
     set_threads(cfg.threads or None)
     previous = run.load_checkpoint() if resume else None
     run.write_config(to_dict(cfg))
-    run.start("search", preset=cfg.preset, latency_weight=cfg.latency_weight, seed=cfg.seed,
-              dataset=cfg.dataset, target_latency_ms=cfg.target_latency_ms, device=str(device))
+    # λ weighs the architecture loss of the gradient search only; selection and one-shot never read it
+    run.start("search", preset=cfg.preset, latency_weight=cfg.latency_weight if cfg.strategy == "gradient" else None,
+              seed=cfg.seed,
+              dataset=cfg.dataset, target_latency_ms=cfg.target_latency_ms, device=str(device),
+              allocator=loaded_allocator())
     try:
         train, val, num_classes = build_datasets(cfg)
         lut, target = None, None

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from workbench.allocator import loaded_allocator
 from workbench.config import field, from_dict, resume_config, to_dict
 from workbench.device import resolve_device, seed_everything, set_threads
 from workbench.errors import ConfigError, check_finite
@@ -133,6 +134,8 @@ def _search_fields(genotype_path: str, genotype: dict) -> dict:
             except (OSError, ValueError):
                 continue
             for key in ("preset", "latency_weight"):
+                if key == "latency_weight" and rec.get("strategy", "gradient") != "gradient":
+                    continue  # a selection or one-shot search's config carries a λ it never used
                 if out.get(key) is None and rec.get(key) is not None:
                     out[key] = rec[key]
     return out
@@ -406,7 +409,8 @@ def _throughput_choice(cfg: RetrainConfig, run: RunDir, state: dict | None, mode
         return {**recorded, "reused": True}
     precision = "bf16" if cfg.amp and device.type == "cuda" else values["precision"]
     options = throughput.candidates(values["memory_format"], precision, device)
-    choice = {"memory_format": options[0][0], "precision": options[0][1], "measured": False}
+    choice = {"memory_format": options[0][0], "precision": options[0][1], "measured": False,
+              "allocator": loaded_allocator()}  # tcmalloc trains faster, not differently: WORKBENCH_ALLOCATOR
     if len(options) > 1 and info.is_main:
         gen = torch.Generator().manual_seed(0)
         images = torch.randn(batch, 3, *cfg.crop_size, generator=gen).to(device)
@@ -424,7 +428,7 @@ def _throughput_choice(cfg: RetrainConfig, run: RunDir, state: dict | None, mode
             return lambda: _train_step(twin, opt, x, labels, objective.ignore_index, amp=prec == "bf16",
                                        where="throughput probe", objective=obj)
 
-        choice = throughput.choose(model, make_step, options, device)
+        choice = {**throughput.choose(model, make_step, options, device), "allocator": choice["allocator"]}
     if info.enabled:
         choice = dist_utils.broadcast_object(choice, info)
     return choice
