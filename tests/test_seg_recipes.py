@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from test_seg_helpers import interrupted_then_resumed, retrain_config, write_genotype
 
+from workbench.allocator import loaded_allocator
 from workbench.config import from_dict
 from workbench.errors import ConfigError
 from workbench.runs import RunDir
@@ -134,7 +135,8 @@ def test_recipe_round_trips_through_the_run_record(tmp_path, tiny_cityscapes):
     names = {f for f in stored if f in RetrainConfig.__dataclass_fields__}
     again = recipes.resolve(from_dict(RetrainConfig, {k: stored[k] for k in names}))
     assert again[0] == values and again[1]["values"] == expected["values"]
-    assert record["throughput"] == {"memory_format": "contiguous", "precision": "fp32", "measured": False}
+    assert record["throughput"] == {"memory_format": "contiguous", "precision": "fp32", "measured": False,
+                                    "allocator": loaded_allocator()}
     rows = RunDir(tmp_path / "run").metrics()
     assert rows[0]["lr"] < values["lr"]  # cosine decay reached
 
