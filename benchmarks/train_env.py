@@ -79,13 +79,11 @@ def main() -> None:
     from workbench.device import cpu_flags, cpu_model
     from workbench.study.bench import per_round_ratio
 
+    sys.path.insert(0, str(Path(__file__).parent))
+    from train_throughput import step_arguments
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--net", action="append", default=[], help="baseline name or genotype.json (repeat)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--size", default="128x256")
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--steps", type=int, default=5)
+    step_arguments(p, rounds=5, steps=5)
     p.add_argument("--out", default="benchmarks/results/train_env.json")
     p.add_argument("--variant", action="append", choices=sorted(VARIANTS), help="time only these (repeat)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

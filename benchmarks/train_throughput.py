@@ -209,15 +209,20 @@ def bf16_flags() -> list[str]:
     return sorted(f for f in cpu_flags() if "bf16" in f or f.startswith("amx"))
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def step_arguments(p: argparse.ArgumentParser, rounds: int, steps: int) -> None:
+    """The training-step setting both throughput benchmarks take (train_env.py too)."""
     p.add_argument("--net", action="append", default=[], help="baseline name or genotype.json (repeat)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--size", default="128x256")
+    p.add_argument("--rounds", type=int, default=rounds)
+    p.add_argument("--steps", type=int, default=steps)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    step_arguments(p, rounds=3, steps=3)
     p.add_argument("--classes", type=int, default=11)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--steps", type=int, default=3)
     p.add_argument("--compile", action="store_true", help="also time fp32 under torch.compile (both formats)")
     p.add_argument("--compile-bf16", action="store_true",
                    help="also time bf16 autocast under torch.compile (both formats; where AMX runs bf16 natively)")
