@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_seg_helpers import tiny_lut_values, write_genotype
 
+from workbench import steps
 from workbench.allocator import ENV, find_tcmalloc, loaded_allocator, preload_environment
 from workbench.device import device_fingerprint, fingerprint_key
 from workbench.errors import ConfigError
@@ -90,3 +92,16 @@ def test_cli_runs_under_tcmalloc_and_fingerprints_it(tmp_path):
         fingerprints[choice] = json.loads(out.read_text())["device"]  # the device fingerprint
     assert fingerprints["tcmalloc"]["allocator"] == "tcmalloc"
     assert "allocator" not in fingerprints["system"]
+
+
+def test_bench_does_not_price_with_a_table_timed_under_another_allocator(tmp_path):
+    g = write_genotype(tmp_path / "g" / "genotype.json")
+    table = steps.build_lut(tiny_lut_values(tmp_path / "cache"), tmp_path / "lut.json", genotype=g)
+    bench = {"genotype": str(g), "size": [32, 64], "device": "cpu", "threads": 1, "warmup": 1, "repeats": 2,
+             "rounds": 1, "memory": False}
+    (g.parent / "latency_lut.json").write_text(json.dumps(table))
+    assert steps.benchmark(bench)["lut"]["predicted_ms"] > 0
+    (g.parent / "latency_lut.json").write_text(json.dumps({**table, "fingerprint": {**table["fingerprint"],
+                                                                                     "allocator": "tcmalloc"}}))
+    note = steps.benchmark(bench)["lut"]
+    assert note["predicted_ms"] is None and "allocator tcmalloc" in note["note"]

@@ -230,6 +230,8 @@ def _lut_prediction(cfg: BenchmarkConfig, spec: ModelSpec, device_fp: dict) -> t
             check_lut_setting({"fingerprint": lut_fp}, cfg.runtime, "lut", cfg.dtype)
         if lut_fp.get("runtime", "eager") != cfg.runtime:
             mismatch.append(f"runtime {lut_fp.get('runtime', 'eager')}")
+        if lut_fp.get("allocator", "system") != device_fp.get("allocator", "system"):  # 1.15-1.27x apart
+            mismatch.append(f"allocator {lut_fp.get('allocator', 'system')}")
     if mismatch:
         return {"predicted_ms": None, "path": str(path),
                 "note": f"LUT measured for another setting ({', '.join(mismatch)})"}, lut
