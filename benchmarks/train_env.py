@@ -12,6 +12,10 @@ default process's step time over its own in the same round (`per_round_ratio`).
         --net benchmarks/results/proxy_genotypes/lgcnet-lw0.json --net fpn_mobilenet_v2 \
         --out benchmarks/results/train_env_intel.json
 
+With `--bench SIZE`, each variant instead runs `workbench bench` on each network at SIZE (batch 1,
+inference, the latency tables' protocol) and the speed-up is of its latency: whether a variant
+changes the latency a table would record.
+
 Time only on a quiet machine (the JSON records the load average before and after). A variant whose
 library is not installed (Debian: libjemalloc2, libtcmalloc-minimal4; PyPI: intel-openmp) is skipped
 and named. `--variant` picks some (default: all); `default` is always timed, as the reference.
@@ -75,6 +79,19 @@ def child(nets: list[str], threads: int, batch: int, size: tuple[int, int], step
     return out
 
 
+def bench_ms(net: str, size: str, threads: int, env: dict[str, str]) -> float:
+    """`workbench bench`'s latency (ms) of one network, in a fresh process with `env`."""
+    import tempfile
+
+    flag = "--genotype" if net.endswith(".json") else "--baseline"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bench.json"
+        subprocess.run([sys.executable, "-m", "workbench", "bench", flag, net, "--size", size, "--device", "cpu",
+                        "--threads", str(threads), "--no-memory", "--json", str(out)],
+                       env=env, capture_output=True, text=True, check=True)
+        return float(json.loads(out.read_text())["latency_ms"]["median"])
+
+
 def main() -> None:
     from workbench.device import cpu_flags, cpu_model
     from workbench.study.bench import per_round_ratio
@@ -86,6 +103,7 @@ def main() -> None:
     step_arguments(p, rounds=5, steps=5)
     p.add_argument("--out", default="benchmarks/results/train_env.json")
     p.add_argument("--variant", action="append", choices=sorted(VARIANTS), help="time only these (repeat)")
+    p.add_argument("--bench", metavar="HxW", help="time inference latency with `workbench bench` at this size instead")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
@@ -103,21 +121,27 @@ def main() -> None:
     rounds: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
     for r in range(args.rounds):
         for name, env in variants.items():
+            if args.bench:
+                rounds[name].append({n: bench_ms(n, args.bench, args.threads, {**os.environ, **env}) for n in args.net})
+                continue
             done = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, check=True)
             rounds[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(f"round {r + 1}/{args.rounds} {name}: "
                   + ", ".join(f"{Path(n).stem} {ms:.1f} ms" for n, ms in rounds[name][-1].items()), flush=True)
     step_ms = {k: {n: [round(rd[n], 2) for rd in rs] for n in args.net} for k, rs in rounds.items()}
+    per_round = "latency_ms_per_round" if args.bench else "step_ms_per_round"
     speedup = {k: {n: round(per_round_ratio(step_ms["default"][n], step_ms[k][n]), 3) for n in args.net}
                for k in variants}
     result = {"machine": {"cpu": cpu_model(), "flags": [f for f in cpu_flags() if "bf16" in f or "amx" in f],
                           "cores": os.cpu_count(), "threads": args.threads},
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "command": "python " + " ".join([Path(__file__).name] + sys.argv[1:]),
-              "setting": {"batch": args.batch, "size": list(size), "steps": args.steps, "rounds": args.rounds,
-                          "format": "channels_last", "precision": "fp32"},
+              "setting": ({"bench_size": args.bench, "batch": 1, "rounds": args.rounds, "mode": "inference latency "
+                           "(workbench bench defaults)"} if args.bench else
+                          {"batch": args.batch, "size": list(size), "steps": args.steps, "rounds": args.rounds,
+                           "format": "channels_last", "precision": "fp32"}),
               "variants": {k: v for k, v in variants.items()}, "skipped": skipped,
-              "step_ms_per_round": step_ms, "speedup_vs_default_per_round": speedup,
+              per_round: step_ms, "speedup_vs_default_per_round": speedup,
               "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     for k, by_net in speedup.items():
