@@ -33,8 +33,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from workbench.allocator import find_tcmalloc
+
 LIB = Path("/usr/lib/x86_64-linux-gnu")
-JEMALLOC, TCMALLOC = str(LIB / "libjemalloc.so.2"), str(LIB / "libtcmalloc_minimal.so.4")
+JEMALLOC, TCMALLOC = str(LIB / "libjemalloc.so.2"), str(find_tcmalloc() or LIB / "libtcmalloc_minimal.so.4")
 IOMP = str(Path(sys.prefix) / "lib" / "libiomp5.so")  # pip install intel-openmp
 IOMP_ENV = {"KMP_BLOCKTIME": "1", "KMP_AFFINITY": "granularity=fine,compact,1,0"}  # as torch's xeon run_cpu sets
 VARIANTS: dict[str, dict[str, str]] = {
@@ -123,9 +125,9 @@ def main() -> None:
         for name, env in variants.items():
             if args.bench:
                 rounds[name].append({n: bench_ms(n, args.bench, args.threads, {**os.environ, **env}) for n in args.net})
-                continue
-            done = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, check=True)
-            rounds[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            else:
+                done = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, check=True)
+                rounds[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(f"round {r + 1}/{args.rounds} {name}: "
                   + ", ".join(f"{Path(n).stem} {ms:.1f} ms" for n, ms in rounds[name][-1].items()), flush=True)
     step_ms = {k: {n: [round(rd[n], 2) for rd in rs] for n in args.net} for k, rs in rounds.items()}
@@ -140,7 +142,7 @@ def main() -> None:
                            "(workbench bench defaults)"} if args.bench else
                           {"batch": args.batch, "size": list(size), "steps": args.steps, "rounds": args.rounds,
                            "format": "channels_last", "precision": "fp32"}),
-              "variants": {k: v for k, v in variants.items()}, "skipped": skipped,
+              "variants": variants, "skipped": skipped,
               per_round: step_ms, "speedup_vs_default_per_round": speedup,
               "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

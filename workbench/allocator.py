@@ -5,8 +5,8 @@ glibc's malloc returns their pages to the kernel and faults them back in every s
 them, which measured 1.1-1.4x faster training steps on a 2-vCPU Intel Xeon
 (benchmarks/results/retrain_recipes.md, "The memory allocator"). An allocator cannot be swapped
 inside a running process: it must be preloaded before Python starts, so `workbench` re-executes
-itself once with LD_PRELOAD when `WORKBENCH_ALLOCATOR=tcmalloc` asks for it, and every process it
-starts (notebook kernels, Ray workers, torchrun ranks) inherits the setting. The allocator is part
+itself once with LD_PRELOAD when `WORKBENCH_ALLOCATOR=tcmalloc` asks for it, and the processes it
+starts inherit the setting with its environment (notebook kernels: checked). The allocator is part
 of the device fingerprint (it changes measured latency too) and of each run's throughput record.
 """
 

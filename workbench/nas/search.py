@@ -342,8 +342,7 @@ def _search(cfg: SearchConfig, run: RunDir, resume: bool, info: DistInfo | None 
     run.write_config(to_dict(cfg))
     # λ weighs the architecture loss of the gradient search only; selection and one-shot never read it
     run.start("search", preset=cfg.preset, latency_weight=cfg.latency_weight if cfg.strategy == "gradient" else None,
-              seed=cfg.seed,
-              dataset=cfg.dataset, target_latency_ms=cfg.target_latency_ms, device=str(device),
+              seed=cfg.seed, dataset=cfg.dataset, target_latency_ms=cfg.target_latency_ms, device=str(device),
               allocator=loaded_allocator())
     try:
         train, val, num_classes = build_datasets(cfg)

@@ -133,9 +133,8 @@ def _search_fields(genotype_path: str, genotype: dict) -> dict:
                 rec = read_json(path)
             except (OSError, ValueError):
                 continue
-            for key in ("preset", "latency_weight"):
-                if key == "latency_weight" and rec.get("strategy", "gradient") != "gradient":
-                    continue  # a selection or one-shot search's config carries a λ it never used
+            # a selection or one-shot search's config carries a λ it never used
+            for key in ("preset", "latency_weight") if rec.get("strategy", "gradient") == "gradient" else ("preset",):
                 if out.get(key) is None and rec.get(key) is not None:
                     out[key] = rec[key]
     return out
