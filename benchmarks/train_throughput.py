@@ -140,10 +140,11 @@ def time_data(dataset: str, root: str, size: tuple[int, int], n: int) -> dict:
             "augment_preloaded_ms": round((t4 - t3) / n * 1000, 3)}
 
 
-def retrain_in_processes(fields: dict, run_dir: Path, procs: int, env: dict[str, str] | None = None) -> dict:
+def retrain_in_processes(fields: dict, run_dir: Path, procs: int, env: dict[str, str] | None = None,
+                         extra: tuple[str, ...] = ()) -> dict:
     """One retrain in a fresh process, under `torchrun --standalone` where `procs` > 1 (gloo, the
-    global batch split between them), with `env` added (e.g. an LD_PRELOAD allocator); returns its
-    run record."""
+    global batch split between them), with `env` added (e.g. an LD_PRELOAD allocator) and `extra`
+    command-line arguments; returns its run record."""
     import subprocess
     import sys
 
@@ -157,7 +158,7 @@ def retrain_in_processes(fields: dict, run_dir: Path, procs: int, env: dict[str,
            "--run-dir", str(run_dir), "--epochs", str(fields["epochs"]),
            "--crop-size", "x".join(map(str, fields["crop_size"])), "--batch-size", str(fields["batch_size"]),
            "--recipe", fields["recipe"], "--threads", str(fields["threads"]), "--device", "cpu",
-           "--eval-size", "x".join(map(str, fields["eval_size"])), "--overwrite"]
+           "--eval-size", "x".join(map(str, fields["eval_size"])), "--overwrite", *extra]
     subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(fields["threads"]), **(env or {})})
     return RunDir(run_dir).record()
 
