@@ -162,8 +162,12 @@ def test_auto_format_is_timed_recorded_and_reused_on_resume(tmp_path, tiny_citys
     assert first["measured"] and set(first["step_ms"]) == {"contiguous+fp32", "channels_last+fp32"}
     assert first["not_reproducible"] == []
     monkeypatch.setattr(throughput, "choose", lambda *a, **k: pytest.fail("re-measured on resume"))
+    monkeypatch.setattr(retrain, "loaded_allocator", lambda: "tcmalloc")  # resumed under another allocator
     resumed = run_retrain({**cfg, "resume": True}, tmp_path / "run")
     assert resumed["throughput"]["memory_format"] == first["memory_format"] and resumed["throughput"]["reused"]
+    assert resumed["throughput"]["step_ms"] == first["step_ms"]  # the first run's timings stay in the record
+    assert resumed["throughput"]["allocator"] == "tcmalloc"
+    assert resumed["throughput"]["allocator_before_resume"] == first["allocator"]
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
     assert state["throughput"]["memory_format"] == first["memory_format"]
 
