@@ -20,6 +20,9 @@ The rules, fixed before the first run:
     python benchmarks/time_to_accuracy.py --data datasets/proxy-camvid-128x256-400 \\
         --net benchmarks/results/proxy_genotypes/lgcnet-lw0.json --net fpn_mobilenetv3_small_050 \\
         --epochs 20 --seed 0 --seed 1 --out benchmarks/results/time_to_accuracy.json
+    python benchmarks/time_to_accuracy.py --data datasets/proxy-camvid-128x256-400 \
+        --net benchmarks/results/proxy_genotypes/lgcnet-lw0.json --arm plain-v1 --arm fast-v3 \
+        --epochs 40 --seed 0 --seed 1 --out benchmarks/results/time_to_accuracy_40ep.json
 
 Time only on a quiet machine (the JSON records the load average before and after).
 """
@@ -41,6 +44,7 @@ ARMS: dict[str, tuple[str, dict[str, str]]] = {
     "plain-v1+tcmalloc": ("plain-v1", {"WORKBENCH_ALLOCATOR": "tcmalloc"}),
     "fast-v1": ("fast-v1", {}),
     "fast-v1+tcmalloc": ("fast-v1", {"WORKBENCH_ALLOCATOR": "tcmalloc"}),
+    "fast-v3": ("fast-v3", {}),  # the studies' recipe, at their 40-epoch budget
 }
 
 
@@ -111,7 +115,7 @@ def plot(runs: list[dict], summary: dict, path: Path) -> None:
 
     nets = list(summary)
     fig, axes = plt.subplots(1, len(nets), figsize=(5.5 * len(nets), 4), squeeze=False)
-    colours = dict(zip(ARMS, ("tab:grey", "tab:brown", "tab:blue", "tab:green")))
+    colours = dict(zip(ARMS, ("tab:grey", "tab:brown", "tab:blue", "tab:green", "tab:purple")))
     for ax, net in zip(axes[0], nets):
         for r in (r for r in runs if r["network"] == net):
             pts = [(c["train_s"] / 60, c["miou"]) for c in r["curve"] if c["miou"] is not None]
