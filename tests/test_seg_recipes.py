@@ -270,3 +270,13 @@ def test_retrain_help_names_every_recipe(capsys, monkeypatch):
         build_parser().parse_args(["retrain", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert all(name in text for name in recipes.RECIPES), text
+
+
+def test_resumed_choice_keeps_the_checkpoints_pair_and_names_an_allocator_change():
+    record = {"memory_format": "channels_last", "precision": "fp32", "step_ms": {"a": 1.0}, "allocator": "system"}
+    assert throughput.resumed_choice(None, None, "system") is None  # nothing to resume: time afresh
+    same = throughput.resumed_choice({"memory_format": "contiguous", "precision": "fp32"}, record, "system")
+    assert same["memory_format"] == "contiguous" and same["step_ms"] == {"a": 1.0}  # the checkpoint's pair wins
+    assert same["reused"] and "allocator_before_resume" not in same
+    moved = throughput.resumed_choice(None, record, "tcmalloc")
+    assert moved["allocator"] == "tcmalloc" and moved["allocator_before_resume"] == "system"

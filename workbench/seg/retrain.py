@@ -402,16 +402,11 @@ def _teacher(cfg: RetrainConfig, values: dict, info: dist_utils.DistInfo, num_cl
 def _throughput_choice(cfg: RetrainConfig, run: RunDir, state: dict | None, model, objective: Objective,
                        values: dict, batch: int, num_classes: int, device: torch.device,
                        info: dist_utils.DistInfo) -> dict:
-    """Memory format and precision: a resumed run's recorded choice, else timed (rank 0's). A resumed
-    run keeps its record's timings and names the allocator it runs under now (and the one before,
-    where they differ): the checkpoint holds only the choice."""
-    previous = (run.record().get("throughput") or {}) if cfg.resume else {}
-    recorded = (state or {}).get("throughput") or previous
-    if recorded:
-        choice = {**previous, **recorded, "reused": True, "allocator": loaded_allocator()}
-        if previous.get("allocator") not in (None, choice["allocator"]):
-            choice["allocator_before_resume"] = previous["allocator"]
-        return choice
+    """Memory format and precision: a resumed run's recorded choice, else timed (rank 0's)."""
+    resumed = throughput.resumed_choice((state or {}).get("throughput"),
+                                        run.record().get("throughput") if cfg.resume else None, loaded_allocator())
+    if resumed:
+        return resumed
     precision = "bf16" if cfg.amp and device.type == "cuda" else values["precision"]
     options = throughput.candidates(values["memory_format"], precision, device)
     choice = {"memory_format": options[0][0], "precision": options[0][1], "measured": False,

@@ -49,6 +49,19 @@ def candidates(memory_format: str, precision: str, device: torch.device) -> list
     return pairs
 
 
+def resumed_choice(checkpoint: dict | None, record: dict | None, allocator: str) -> dict | None:
+    """A resumed run's choice: the checkpoint's format and precision (else the run record's), the
+    record's step times kept, and the allocator the run goes on under, with the one before where it
+    changed (an allocator trains faster, not differently). None when there is nothing to resume."""
+    record = record or {}
+    if not (checkpoint or record):
+        return None
+    choice = {**record, **(checkpoint or record), "reused": True, "allocator": allocator}
+    if record.get("allocator") not in (None, allocator):
+        choice["allocator_before_resume"] = record["allocator"]
+    return choice
+
+
 def _cpu_has_bf16() -> bool:
     from workbench.device import cpu_flags
 
