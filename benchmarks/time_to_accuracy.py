@@ -23,6 +23,15 @@ The rules, fixed before the first run:
     python benchmarks/time_to_accuracy.py --data datasets/proxy-camvid-128x256-400 \
         --net benchmarks/results/proxy_genotypes/lgcnet-lw0.json --arm plain-v1 --arm fast-v3 \
         --epochs 40 --seed 0 --seed 1 --out benchmarks/results/time_to_accuracy_40ep.json
+    python benchmarks/time_to_accuracy.py --data datasets/proxy-camvid-128x256-400 \
+        --net benchmarks/results/proxy_genotypes/lgcnet-lw0.json --arm plain-v1 --arm fast-v3+tcmalloc \
+        --arm fast-v3+b16+tcmalloc --epochs 40 --seed 0 --seed 1 --out benchmarks/results/time_to_accuracy_b16.json
+
+The batch-16 arm (declared before its run, 2026-12-06) asks whether a larger batch is the lever left for
+images/s: a scouting step timing on the 2-vCPU Intel Xeon ran lgcnet-lw0 1.41x and FPN-MobileNetV3-small-0.5
+1.64x faster per image at batch 16 in channels_last than at batch 8 contiguous (1.12x / 1.30x at batch 8). It
+trains the same epochs in half the optimizer steps at the recipe's own lr, one setting, not tuned; its
+images are counted at its batch. Whether it still reaches the accuracy is what the run is for.
 
 Time only on a quiet machine (the JSON records the load average before and after).
 """
@@ -39,12 +48,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # train_throughput.py, beside this file
 
-ARMS: dict[str, tuple[str, dict[str, str]]] = {
-    "plain-v1": ("plain-v1", {}),
-    "plain-v1+tcmalloc": ("plain-v1", {"WORKBENCH_ALLOCATOR": "tcmalloc"}),
-    "fast-v1": ("fast-v1", {}),
-    "fast-v1+tcmalloc": ("fast-v1", {"WORKBENCH_ALLOCATOR": "tcmalloc"}),
-    "fast-v3": ("fast-v3", {}),  # the studies' recipe, at their 40-epoch budget
+TCMALLOC = {"WORKBENCH_ALLOCATOR": "tcmalloc"}
+# arm: (recipe, environment, retrain fields that differ from the command line's)
+ARMS: dict[str, tuple[str, dict[str, str], dict]] = {
+    "plain-v1": ("plain-v1", {}, {}),
+    "plain-v1+tcmalloc": ("plain-v1", TCMALLOC, {}),
+    "fast-v1": ("fast-v1", {}, {}),
+    "fast-v1+tcmalloc": ("fast-v1", TCMALLOC, {}),
+    "fast-v3": ("fast-v3", {}, {}),  # the studies' recipe, at their 40-epoch budget
+    "fast-v3+tcmalloc": ("fast-v3", TCMALLOC, {}),
+    "fast-v3+b16+tcmalloc": ("fast-v3", TCMALLOC, {"batch_size": 16}),
 }
 
 
@@ -54,11 +67,12 @@ def one_run(net: str, arm: str, seed: int, args: argparse.Namespace, work: Path)
 
     from workbench.runs import RunDir
 
-    recipe, env = ARMS[arm]
+    recipe, env, changed = ARMS[arm]
     size = [int(v) for v in args.size.split("x")]
     kw = {"genotype": net} if net.endswith(".json") else {"baseline": net}
     fields = {**kw, "dataset": args.dataset, "data_root": args.data, "epochs": args.epochs, "crop_size": size,
-              "batch_size": args.batch, "recipe": recipe, "threads": args.threads, "eval_size": size}
+              "batch_size": args.batch, "recipe": recipe, "threads": args.threads, "eval_size": size, **changed}
+    batch = fields["batch_size"]
     run_dir = work / f"{Path(net).stem}-{arm}-s{seed}"
     record = retrain_in_processes(fields, run_dir, 1, env, ("--seed", str(seed), "--set", "eval_every=1"))
     metrics = RunDir(run_dir).metrics()
@@ -71,8 +85,8 @@ def one_run(net: str, arm: str, seed: int, args: argparse.Namespace, work: Path)
     speed = record.get("throughput") or {}
     return {"network": Path(net).stem, "arm": arm, "recipe": recipe, "seed": seed,
             "allocator": speed.get("allocator"), "memory_format": speed.get("memory_format"),
-            "precision": speed.get("precision"), "images": record["steps"] * args.batch,
-            "train_s": round(spent, 3), "images_per_s": round(record["steps"] * args.batch / spent, 3),
+            "precision": speed.get("precision"), "batch": batch, "images": record["steps"] * batch,
+            "train_s": round(spent, 3), "images_per_s": round(record["steps"] * batch / spent, 3),
             "miou": record["metrics"]["miou"], "curve": curve}
 
 
@@ -115,7 +129,8 @@ def plot(runs: list[dict], summary: dict, path: Path) -> None:
 
     nets = list(summary)
     fig, axes = plt.subplots(1, len(nets), figsize=(5.5 * len(nets), 4), squeeze=False)
-    colours = dict(zip(ARMS, ("tab:grey", "tab:brown", "tab:blue", "tab:green", "tab:purple")))
+    colours = dict(zip(ARMS, ("tab:grey", "tab:brown", "tab:blue", "tab:green", "tab:purple", "tab:orange",
+                              "tab:red")))
     for ax, net in zip(axes[0], nets):
         for r in (r for r in runs if r["network"] == net):
             pts = [(c["train_s"] / 60, c["miou"]) for c in r["curve"] if c["miou"] is not None]
