@@ -20,11 +20,11 @@ The rules, fixed before the first run:
     python benchmarks/time_to_accuracy.py --data datasets/proxy-camvid-128x256-400 \\
         --net benchmarks/results/proxy_genotypes/lgcnet-lw0.json --net fpn_mobilenetv3_small_050 \\
         --epochs 20 --seed 0 --seed 1 --out benchmarks/results/time_to_accuracy.json
-    python benchmarks/time_to_accuracy.py --data datasets/proxy-camvid-128x256-400 \
-        --net benchmarks/results/proxy_genotypes/lgcnet-lw0.json --arm plain-v1 --arm fast-v3 \
+    python benchmarks/time_to_accuracy.py --data datasets/proxy-camvid-128x256-400 \\
+        --net benchmarks/results/proxy_genotypes/lgcnet-lw0.json --arm plain-v1 --arm fast-v3 \\
         --epochs 40 --seed 0 --seed 1 --out benchmarks/results/time_to_accuracy_40ep.json
-    python benchmarks/time_to_accuracy.py --data datasets/proxy-camvid-128x256-400 \
-        --net benchmarks/results/proxy_genotypes/lgcnet-lw0.json --arm plain-v1 --arm fast-v3+tcmalloc \
+    python benchmarks/time_to_accuracy.py --data datasets/proxy-camvid-128x256-400 \\
+        --net benchmarks/results/proxy_genotypes/lgcnet-lw0.json --arm plain-v1 --arm fast-v3+tcmalloc \\
         --arm fast-v3+b16+tcmalloc --epochs 40 --seed 0 --seed 1 --out benchmarks/results/time_to_accuracy_b16.json
 
 The batch-16 arm (declared before its run, 2026-12-06) asks whether a larger batch is the lever left for
