@@ -26,12 +26,19 @@ The rules, fixed before the first run:
     python benchmarks/time_to_accuracy.py --data datasets/proxy-camvid-128x256-400 \\
         --net benchmarks/results/proxy_genotypes/lgcnet-lw0.json --arm plain-v1 --arm fast-v3+tcmalloc \\
         --arm fast-v3+b16+tcmalloc --epochs 40 --seed 0 --seed 1 --out benchmarks/results/time_to_accuracy_b16.json
+    python benchmarks/time_to_accuracy.py --data datasets/proxy-camvid-128x256-400 \\
+        --net benchmarks/results/proxy_genotypes/lgcnet-lw0.json --arm plain-v1 --arm fast-v3+tcmalloc \\
+        --arm fast-v3+c96+tcmalloc --arm fast-v3+c64+tcmalloc --epochs 40 --seed 0 --seed 1 \\
+        --out benchmarks/results/time_to_accuracy_crop.json
 
 The batch-16 arm (declared before its run, 2026-12-06) asks whether a larger batch is the lever left for
 images/s: a scouting step timing on the 2-vCPU Intel Xeon ran lgcnet-lw0 1.41x and FPN-MobileNetV3-small-0.5
 1.64x faster per image at batch 16 in channels_last than at batch 8 contiguous (1.12x / 1.30x at batch 8). It
 trains the same epochs in half the optimizer steps at the recipe's own lr, one setting, not tuned; its
 images are counted at its batch. Whether it still reaches the accuracy is what the run is for.
+The crop arms (declared before their run, 2026-12-07) train on random 96x192 or 64x128 crops of the
+128x256 images (after the recipe's random scale), as segmentation recipes train on crops of larger images;
+a crop counts as one training image, and the JSON's `pixels_per_s` says what that hides.
 
 Time only on a quiet machine (the JSON records the load average before and after).
 """
@@ -58,6 +65,9 @@ ARMS: dict[str, tuple[str, dict[str, str], dict]] = {
     "fast-v3": ("fast-v3", {}, {}),  # the studies' recipe, at their 40-epoch budget
     "fast-v3+tcmalloc": ("fast-v3", TCMALLOC, {}),
     "fast-v3+b16+tcmalloc": ("fast-v3", TCMALLOC, {"batch_size": 16}),
+    # training crops smaller than the image (evaluated at the full image, as every arm)
+    "fast-v3+c96+tcmalloc": ("fast-v3", TCMALLOC, {"crop_size": [96, 192]}),
+    "fast-v3+c64+tcmalloc": ("fast-v3", TCMALLOC, {"crop_size": [64, 128]}),
 }
 
 
@@ -87,6 +97,8 @@ def one_run(net: str, arm: str, seed: int, args: argparse.Namespace, work: Path)
             "allocator": speed.get("allocator"), "memory_format": speed.get("memory_format"),
             "precision": speed.get("precision"), "batch": batch, "images": record["steps"] * batch,
             "train_s": round(spent, 3), "images_per_s": round(record["steps"] * batch / spent, 3),
+            "crop": fields["crop_size"],
+            "pixels_per_s": round(record["steps"] * batch * fields["crop_size"][0] * fields["crop_size"][1] / spent),
             "miou": record["metrics"]["miou"], "curve": curve}
 
 
@@ -104,6 +116,7 @@ def summarize(runs: list[dict], arms: list[str]) -> dict:
         target = statistics.mean(r["miou"] for r in base)
         base_s = statistics.mean(r["train_s"] for r in base)
         base_ips = statistics.mean(r["images_per_s"] for r in base)
+        base_pps = statistics.mean(r.get("pixels_per_s", 0) for r in base)
         rows = {}
         for arm in arms:
             rs = [r for r in mine if r["arm"] == arm]
@@ -114,6 +127,8 @@ def summarize(runs: list[dict], arms: list[str]) -> dict:
             done = all(t is not None for t in reach)
             rows[arm] = {"miou": [r["miou"] for r in rs], "miou_mean": round(statistics.mean(r["miou"] for r in rs), 4),
                          "images_per_s": round(ips, 3), "images_per_s_x": round(ips / base_ips, 3),
+                         "pixels_per_s_x": (round(statistics.mean(r["pixels_per_s"] for r in rs) / base_pps, 3)
+                                            if base_pps and all("pixels_per_s" in r for r in rs) else None),
                          "time_to_target_s": reach,
                          "speedup_to_target": round(base_s / statistics.mean(reach), 2) if done else None}
         out[net] = {"target_miou": round(target, 4), "plain_v1_train_s": round(base_s, 2), "arms": rows}
