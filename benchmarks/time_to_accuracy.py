@@ -145,7 +145,7 @@ def plot(runs: list[dict], summary: dict, path: Path) -> None:
     nets = list(summary)
     fig, axes = plt.subplots(1, len(nets), figsize=(5.5 * len(nets), 4), squeeze=False)
     colours = dict(zip(ARMS, ("tab:grey", "tab:brown", "tab:blue", "tab:green", "tab:purple", "tab:orange",
-                              "tab:red")))
+                              "tab:red", "tab:olive", "tab:cyan")))
     for ax, net in zip(axes[0], nets):
         for r in (r for r in runs if r["network"] == net):
             pts = [(c["train_s"] / 60, c["miou"]) for c in r["curve"] if c["miou"] is not None]
