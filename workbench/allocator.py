@@ -6,8 +6,10 @@ them, which measured 1.1-1.4x faster training steps on a 2-vCPU Intel Xeon
 (benchmarks/results/retrain_recipes.md, "The memory allocator"). An allocator cannot be swapped
 inside a running process: it must be preloaded before Python starts, so `workbench` re-executes
 itself once with LD_PRELOAD when `WORKBENCH_ALLOCATOR=tcmalloc` asks for it, and the processes it
-starts inherit the setting with its environment (notebook kernels: checked). The allocator is part
-of the device fingerprint (it changes measured latency too) and of each run's throughput record.
+starts inherit the setting with its environment (checked by hand, not in the suite: notebook
+kernels, and on 2026-12-07 the Ray workers of the local cluster that `workbench batch --engine ray`
+starts, whose kernels' device fingerprints named tcmalloc). The allocator is part of the device
+fingerprint (it changes measured latency too) and of each run's throughput record.
 """
 
 from __future__ import annotations
