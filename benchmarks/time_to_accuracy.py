@@ -144,8 +144,9 @@ def plot(runs: list[dict], summary: dict, path: Path) -> None:
 
     nets = list(summary)
     fig, axes = plt.subplots(1, len(nets), figsize=(5.5 * len(nets), 4), squeeze=False)
-    colours = dict(zip(ARMS, ("tab:grey", "tab:brown", "tab:blue", "tab:green", "tab:purple", "tab:orange",
-                              "tab:red", "tab:olive", "tab:cyan")))
+    palette = ("tab:grey", "tab:brown", "tab:blue", "tab:green", "tab:purple", "tab:orange", "tab:red",
+               "tab:olive", "tab:cyan", "tab:pink")
+    colours = {arm: palette[i % len(palette)] for i, arm in enumerate(ARMS)}  # an added arm never lacks one
     for ax, net in zip(axes[0], nets):
         for r in (r for r in runs if r["network"] == net):
             pts = [(c["train_s"] / 60, c["miou"]) for c in r["curve"] if c["miou"] is not None]
