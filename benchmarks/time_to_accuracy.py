@@ -116,7 +116,7 @@ def summarize(runs: list[dict], arms: list[str]) -> dict:
         target = statistics.mean(r["miou"] for r in base)
         base_s = statistics.mean(r["train_s"] for r in base)
         base_ips = statistics.mean(r["images_per_s"] for r in base)
-        base_pps = statistics.mean(r.get("pixels_per_s", 0) for r in base)
+        base_pps = statistics.mean(r["pixels_per_s"] for r in base)
         rows = {}
         for arm in arms:
             rs = [r for r in mine if r["arm"] == arm]
@@ -127,8 +127,7 @@ def summarize(runs: list[dict], arms: list[str]) -> dict:
             done = all(t is not None for t in reach)
             rows[arm] = {"miou": [r["miou"] for r in rs], "miou_mean": round(statistics.mean(r["miou"] for r in rs), 4),
                          "images_per_s": round(ips, 3), "images_per_s_x": round(ips / base_ips, 3),
-                         "pixels_per_s_x": (round(statistics.mean(r["pixels_per_s"] for r in rs) / base_pps, 3)
-                                            if base_pps and all("pixels_per_s" in r for r in rs) else None),
+                         "pixels_per_s_x": round(statistics.mean(r["pixels_per_s"] for r in rs) / base_pps, 3),
                          "time_to_target_s": reach,
                          "speedup_to_target": round(base_s / statistics.mean(reach), 2) if done else None}
         out[net] = {"target_miou": round(target, 4), "plain_v1_train_s": round(base_s, 2), "arms": rows}
