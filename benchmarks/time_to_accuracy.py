@@ -65,6 +65,8 @@ ARMS: dict[str, tuple[str, dict[str, str], dict]] = {
     "fast-v3": ("fast-v3", {}, {}),  # the studies' recipe, at their 40-epoch budget
     "fast-v3+tcmalloc": ("fast-v3", TCMALLOC, {}),
     "fast-v3+b16+tcmalloc": ("fast-v3", TCMALLOC, {"batch_size": 16}),
+    "fast-v4": ("fast-v4", {}, {}),  # batch 16 with its own peak lr: the recipe's batch
+    "fast-v4+tcmalloc": ("fast-v4", TCMALLOC, {}),
     # training crops smaller than the image (evaluated at the full image, as every arm)
     "fast-v3+c96+tcmalloc": ("fast-v3", TCMALLOC, {"crop_size": [96, 192]}),
     "fast-v3+c64+tcmalloc": ("fast-v3", TCMALLOC, {"crop_size": [64, 128]}),
@@ -76,12 +78,14 @@ def one_run(net: str, arm: str, seed: int, args: argparse.Namespace, work: Path)
     from train_throughput import retrain_in_processes
 
     from workbench.runs import RunDir
+    from workbench.seg.recipes import get_recipe
 
     recipe, env, changed = ARMS[arm]
     size = [int(v) for v in args.size.split("x")]
     kw = {"genotype": net} if net.endswith(".json") else {"baseline": net}
+    batch = args.batch or get_recipe(recipe).batch_size  # default: the recipe's
     fields = {**kw, "dataset": args.dataset, "data_root": args.data, "epochs": args.epochs, "crop_size": size,
-              "batch_size": args.batch, "recipe": recipe, "threads": args.threads, "eval_size": size, **changed}
+              "batch_size": batch, "recipe": recipe, "threads": args.threads, "eval_size": size, **changed}
     batch = fields["batch_size"]
     run_dir = work / f"{Path(net).stem}-{arm}-s{seed}"
     record = retrain_in_processes(fields, run_dir, 1, env, ("--seed", str(seed), "--set", "eval_every=1"))
@@ -166,7 +170,7 @@ def main() -> None:
     p.add_argument("--arm", action="append", choices=list(ARMS), help=f"arms (default all: {', '.join(ARMS)})")
     p.add_argument("--seed", action="append", type=int, help="seeds (repeat; default 0 and 1)")
     p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batch", type=int, default=None, help="batch size of every arm (default: each recipe's)")
     p.add_argument("--size", default="128x256")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--work", default="/tmp/time_to_accuracy_runs")

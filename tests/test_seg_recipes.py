@@ -28,7 +28,8 @@ def test_plain_recipe_is_the_old_default_behaviour():
     assert record == {"name": "plain-v1", "version": 1, "values": record["values"], "overridden": []}
     expected = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4, "schedule": "poly",
                 "poly_power": 0.9, "warmup": 0.0, "scale_range": (0.5, 2.0), "flip": True, "loss": "ce",
-                "distill_weight": 0.0, "memory_format": "contiguous", "precision": "fp32", "preload": False}
+                "distill_weight": 0.0, "memory_format": "contiguous", "precision": "fp32", "preload": False,
+                "batch_size": 8}
     assert {k: values[k] for k in expected} == expected
     for step in (0, 1, 57, 99):
         assert recipes.learning_rate(values, step, 100) == poly_lr(0.01, step, 100, 0.9)
@@ -141,6 +142,20 @@ def test_recipe_round_trips_through_the_run_record(tmp_path, tiny_cityscapes):
     assert rows[0]["lr"] < values["lr"]  # cosine decay reached
 
 
+def test_the_recipe_sets_the_batch_unless_the_config_does(tmp_path, tiny_cityscapes):
+    genotype = write_genotype(tmp_path / "g.json")
+    fixed = {"lr": None, "epochs": 1, "memory_format": "contiguous", "precision": "fp32"}
+    cfg = retrain_config(genotype, tiny_cityscapes, recipe="fast-v4", batch_size=None, **fixed)
+    with pytest.raises(ConfigError, match="batch_size: 16 is larger than the 8 training images"):
+        run_retrain(cfg, tmp_path / "v4")  # fast-v4's batch reaches the loader
+    record = run_retrain(retrain_config(genotype, tiny_cityscapes, recipe="plain-v1", batch_size=None, lr=None,
+                                        epochs=1), tmp_path / "plain")
+    assert record["steps_per_epoch"] == 1 and record["recipe"]["values"]["batch_size"] == 8  # 8 images / 8
+    record = run_retrain({**cfg, "batch_size": 4}, tmp_path / "v4-b4")
+    assert record["steps_per_epoch"] == 2 and "batch_size" in record["recipe"]["overridden"]
+    assert json.loads((tmp_path / "v4-b4" / "config.json").read_text())["batch_size"] == 4
+
+
 def test_auto_format_is_timed_recorded_and_reused_on_resume(tmp_path, tiny_cityscapes, monkeypatch):
     genotype = write_genotype(tmp_path / "g.json")
     cfg = retrain_config(genotype, tiny_cityscapes, recipe="fast-v1", memory_format="auto", precision="fp32",
@@ -244,6 +259,18 @@ def test_fast_v3_is_fast_v2_with_twice_the_peak_rate():
     values, record = recipes.resolve(RetrainConfig(baseline="fpn_mobilenet_v2", recipe="fast-v3"))
     assert record["name"] == "fast-v3" and record["version"] == 3 and values["lr"] == 8e-3
     assert values["aux_weight"] == 0.4 and values["optimizer"] == "adamw" and values["schedule"] == "cosine"
+
+
+def test_fast_v4_is_fast_v3_at_batch_16_with_the_linear_scaling_rule():
+    v3, v4 = recipes.get_recipe("fast-v3"), recipes.get_recipe("fast-v4")
+    differ = {f for f in recipes.RECIPE_FIELDS if getattr(v3, f) != getattr(v4, f)}
+    assert differ == {"batch_size", "lr", "warmup"} and v4.version == 4
+    assert (v4.batch_size, v4.lr) == (2 * v3.batch_size, 2 * v3.lr) and v4.warmup == 0.05
+    values, record = recipes.resolve(RetrainConfig(baseline="fpn_mobilenet_v2", recipe="fast-v4"))
+    assert values["batch_size"] == 16 and record["overridden"] == []
+    values, record = recipes.resolve(RetrainConfig(baseline="fpn_mobilenet_v2", recipe="fast-v4", batch_size=8))
+    assert values["batch_size"] == 8 and record["overridden"] == ["batch_size"]
+    assert all(r.batch_size == 8 for r in recipes.RECIPES.values() if r.name != "fast-v4")  # as they were published
 
 
 def test_auto_picks_bf16_only_by_a_clear_margin_and_never_an_unreproducible_candidate():

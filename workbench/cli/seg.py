@@ -118,7 +118,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _source(p)
     p.add_argument("--width", type=float, help="width multiplier of the genotype (as `workbench scale`; recorded)")
     p.add_argument("--depth", type=int, help="each layer of the genotype repeated N times (as `workbench scale`; recorded)")
-    p.add_argument("--recipe", help="retrain recipe: plain-v1 (default), fast-v1, fast-v2, fast-v3 or fasterseg-v1 (workbench.seg.recipes)")
+    p.add_argument("--recipe", help="retrain recipe: plain-v1 (default), fast-v1, fast-v2, fast-v3, fast-v4 or "
+                                    "fasterseg-v1 (workbench.seg.recipes)")
     p.add_argument("--preset", help="paper-scale retrain settings: gas-paper, lgcnet-paper or autortnet-paper "
                    "(workbench.nas.paper_presets.PAPER_RETRAIN); flags given here win")
     p.add_argument("--init-from", help="a `workbench pretrain` run directory: start from its stem and body")
@@ -128,8 +129,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--crop-size", help="training crop HxW, e.g. 512x1024")
     p.add_argument("--crop", dest="crop_size", help=argparse.SUPPRESS)  # 0.1 name
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", type=int, help="global batch size (default: the recipe's)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
     p.add_argument("--device", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--threads", type=int)
     p.add_argument("--seed", type=int)

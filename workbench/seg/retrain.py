@@ -66,7 +66,7 @@ class RetrainConfig:
                                                        "score it instead of val_split (architecture selection)")
     epochs: int = field(100, min=1, help="training epochs")
     crop_size: tuple[int, int] = field((512, 1024), help="training crop HxW (divisible by the output stride)")
-    batch_size: int = field(8, min=1, help="global batch size (split over torchrun processes)")
+    batch_size: int | None = field(None, min=1, help="global batch size, split over torchrun processes (default: the recipe's)")
     recipe: str = field("plain-v1", help="retrain recipe (workbench.seg.recipes); fields left unset take its values")
     optimizer: str | None = field(None, help="sgd or adamw (default: the recipe's)")
     lr: float | None = field(None, min=0.0, help="peak learning rate (default: the recipe's)")
@@ -204,10 +204,10 @@ def _retrain(cfg: RetrainConfig, run: RunDir, device: torch.device, info: dist_u
              kind: str | None = None) -> dict:
     from workbench.data.segmentation import build_seg_dataset, holdout_split
 
-    if cfg.batch_size % info.world_size:
-        raise ConfigError(f"batch_size: {cfg.batch_size} is not divisible by the {info.world_size} processes")
     values, recipe_record = recipes.resolve(cfg)
     cfg = dataclasses.replace(cfg, **values)  # every recipe value explicit: config.json shows what ran
+    if cfg.batch_size % info.world_size:
+        raise ConfigError(f"batch_size: {cfg.batch_size} is not divisible by the {info.world_size} processes")
     train_set = build_seg_dataset(cfg.dataset, cfg.data_root, cfg.train_split, train=True, crop_size=cfg.crop_size,
                                   scale_range=cfg.scale_range, flip=cfg.flip, preload=cfg.preload)
     if cfg.holdout:
