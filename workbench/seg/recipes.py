@@ -89,8 +89,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     _FAST_V3,
     dataclasses.replace(_FAST_V3, name="fast-v4", version=4, batch_size=16, lr=1.6e-2, warmup=0.05,
                         summary="fast-v3 at batch 16 with twice its peak lr (1.6e-2) after a linear warm-up over "
-                                "5 % of the steps (the linear scaling rule): 1.14x fast-v3's images/s on a "
-                                "2-core CPU, no loss shown at 40 epochs (benchmarks/results/retrain_recipes.md)"),
+                                "5 % of the steps (the linear scaling rule): 1.17x fast-v3's images/s on a "
+                                "2-core Intel Xeon, no loss shown at 40 epochs (benchmarks/results/retrain_recipes.md)"),
     # FasterSeg's retrain, from its open code (VITA-Group/FasterSeg train/config_train.py and
     # train/train.py at 478b026): the GAS, LGCNet and AutoRTNet retrain sections could not be read,
     # and FasterSeg is the closest open method. Its paper-scale budget (crop 512x1024, batch 12,
