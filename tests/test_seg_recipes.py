@@ -46,7 +46,8 @@ def test_explicit_fields_override_the_recipe_and_are_named():
 @pytest.mark.parametrize("changes, field", [
     ({"recipe": "turbo-v9"}, "recipe"), ({"optimizer": "lion"}, "optimizer"), ({"loss": "dice"}, "loss"),
     ({"scale_range": [2.0, 1.0]}, "scale_range"), ({"warmup": 1.5}, "warmup"),
-    ({"distill_weight": 1.0}, "teacher"), ({"precision": "fp8"}, "precision")])
+    ({"distill_weight": 1.0}, "teacher"), ({"precision": "fp8"}, "precision"), ({"batch_size": 0}, "batch_size"),
+    ({"batch_size": 2.5}, "batch_size")])
 def test_bad_recipe_values_are_one_line_config_errors(changes, field):
     with pytest.raises(ConfigError, match=f"^{field}: ") as err:
         from_dict(RetrainConfig, {"baseline": "fpn_mobilenet_v2", **changes})

@@ -131,9 +131,6 @@ def check_values(values: dict[str, Any]) -> None:
         raise ConfigError(f"ohem_min_kept: expected a fraction in [0, 1], got {values['ohem_min_kept']}")
     if values.get("distill_temperature") is not None and values["distill_temperature"] <= 0:
         raise ConfigError(f"distill_temperature: must be > 0, got {values['distill_temperature']}")
-    batch = values.get("batch_size")
-    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
-        raise ConfigError(f"batch_size: expected a whole number of images >= 1, got {batch!r}")
     strides = values.get("aux_strides")
     if strides is not None and (not strides or any(int(v) < 1 or int(v) & (int(v) - 1) for v in strides)):
         raise ConfigError(f"aux_strides: expected powers of two such as 16 32, got {list(strides)}")
