@@ -83,9 +83,8 @@ def one_run(net: str, arm: str, seed: int, args: argparse.Namespace, work: Path)
     recipe, env, changed = ARMS[arm]
     size = [int(v) for v in args.size.split("x")]
     kw = {"genotype": net} if net.endswith(".json") else {"baseline": net}
-    batch = args.batch or get_recipe(recipe).batch_size  # default: the recipe's
     fields = {**kw, "dataset": args.dataset, "data_root": args.data, "epochs": args.epochs, "crop_size": size,
-              "batch_size": batch, "recipe": recipe, "threads": args.threads, "eval_size": size, **changed}
+              "batch_size": args.batch or get_recipe(recipe).batch_size, "recipe": recipe, "threads": args.threads, "eval_size": size, **changed}
     batch = fields["batch_size"]
     run_dir = work / f"{Path(net).stem}-{arm}-s{seed}"
     record = retrain_in_processes(fields, run_dir, 1, env, ("--seed", str(seed), "--set", "eval_every=1"))
