@@ -67,6 +67,8 @@ ARMS: dict[str, tuple[str, dict[str, str], dict]] = {
     "fast-v3+b16+tcmalloc": ("fast-v3", TCMALLOC, {"batch_size": 16}),
     "fast-v4": ("fast-v4", {}, {}),  # batch 16 with its own peak lr: the recipe's batch
     "fast-v4+tcmalloc": ("fast-v4", TCMALLOC, {}),
+    # the pair `auto` never picks on a CPU, asked for (bf16 convolutions pay on AMX tiles)
+    "fast-v4+clbf16+tcmalloc": ("fast-v4", TCMALLOC, {"memory_format": "channels_last", "precision": "bf16"}),
     # training crops smaller than the image (evaluated at the full image, as every arm)
     "fast-v3+c96+tcmalloc": ("fast-v3", TCMALLOC, {"crop_size": [96, 192]}),
     "fast-v3+c64+tcmalloc": ("fast-v3", TCMALLOC, {"crop_size": [64, 128]}),
@@ -86,8 +88,9 @@ def one_run(net: str, arm: str, seed: int, args: argparse.Namespace, work: Path)
     fields = {**kw, "dataset": args.dataset, "data_root": args.data, "epochs": args.epochs, "crop_size": size,
               "batch_size": args.batch or get_recipe(recipe).batch_size, "recipe": recipe, "threads": args.threads, "eval_size": size, **changed}
     batch = fields["batch_size"]
+    sets = [f"{k}={v}" for k, v in changed.items() if k not in ("crop_size", "batch_size")]  # the rest via --set
     run_dir = work / f"{Path(net).stem}-{arm}-s{seed}"
-    record = retrain_in_processes(fields, run_dir, 1, env, ("--seed", str(seed), "--set", "eval_every=1"))
+    record = retrain_in_processes(fields, run_dir, 1, env, ("--seed", str(seed), "--set", "eval_every=1", *sets))
     metrics = RunDir(run_dir).metrics()
     train = {r["epoch"]: r["epoch_time_s"] for r in metrics if r.get("phase") == "train"}
     val = {r["epoch"]: r["miou"] for r in metrics if r.get("phase") == "val"}
