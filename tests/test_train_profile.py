@@ -1,0 +1,42 @@
+"""benchmarks/train_profile.py: a training step's self time split by phase and operator kind."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import load_benchmark
+
+
+def test_op_kind_reads_a_convolutions_shape_from_its_weight():
+    mod = load_benchmark("train_profile")
+    x, dw, pw, dense = [8, 32, 16, 16], [32, 1, 3, 3], [64, 32, 1, 1], [32, 16, 3, 3]
+    assert mod.op_kind("aten::mkldnn_convolution", [x, dw, [32], [], [], [], []]) == "conv depthwise forward"
+    assert mod.op_kind("aten::mkldnn_convolution", [x, pw, [], [], [], [], []]) == "conv 1x1 forward"
+    assert mod.op_kind("aten::convolution_backward", [x, x, dense, [], [], []]) == "conv dense kxk backward"
+    assert mod.op_kind("aten::native_batch_norm_backward", [x]) == "normalization"
+    assert mod.op_kind("aten::native_group_norm", [x]) == "normalization"
+    assert mod.op_kind("aten::_to_copy", [x]) == "casts and copies"
+    assert mod.op_kind("aten::relu_", [x]) == "other"
+
+
+@pytest.mark.parametrize("fmt,prec", [("contiguous", "fp32"), ("channels_last", "bf16")])
+def test_a_tiny_networks_step_splits_into_its_kinds_and_phases(fmt, prec):
+    mod = load_benchmark("train_profile")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.BatchNorm2d(16), torch.nn.ReLU(),
+        torch.nn.Conv2d(16, 16, 3, padding=1, groups=16), torch.nn.Conv2d(16, 5, 1))
+    images, labels = torch.randn(2, 3, 32, 32), torch.randint(0, 5, (2, 32, 32))
+    out = mod.profile_step(net, fmt, prec, images, labels, steps=2)
+    kinds = out["by_kind_ms"]
+    for kind in ("conv dense kxk forward", "conv depthwise forward", "conv 1x1 forward",
+                 "conv dense kxk backward", "conv depthwise backward", "conv 1x1 backward", "normalization", "optimizer"):
+        assert kinds.get(kind, 0) > 0, kind
+    assert set(out["by_phase_ms"]) <= {"forward", "loss", "backward", "optimizer", "outside"}
+    assert all(out["by_phase_ms"][p] > 0 for p in ("forward", "loss", "backward", "optimizer"))
+    # both splits share every op's self time: they sum to the same total, at most the profiled step
+    assert sum(kinds.values()) == pytest.approx(sum(out["by_phase_ms"].values()), abs=0.05)
+    assert sum(kinds.values()) == pytest.approx(out["self_ms"], abs=0.05)
+    assert out["self_ms"] <= out["profiled_step_ms"] * 1.05
+    if prec == "bf16":
+        assert kinds.get("casts and copies", 0) > 0  # autocast's casts are where bf16 pays its toll
