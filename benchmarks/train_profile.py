@@ -29,7 +29,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))  # train_throughput.py, beside this file
 
@@ -69,24 +68,12 @@ def _phase(evt) -> str:
 def profile_step(model: torch.nn.Module, fmt: str, prec: str, images: torch.Tensor, labels: torch.Tensor,
                  steps: int = 3) -> dict:
     """Self CPU ms per step by phase and by kind, over `steps` profiled steps after two warm-up steps."""
+    from train_throughput import make_step
+
     from workbench.seg import throughput
 
-    model = throughput.prepare(model.train(), fmt)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
-    x = throughput.to_format(images, fmt)
-
-    def step() -> None:
-        with torch.profiler.record_function("forward"), torch.autocast("cpu", dtype=torch.bfloat16,
-                                                                      enabled=prec == "bf16"):
-            out = model(x)
-        with torch.profiler.record_function("loss"):
-            loss = F.cross_entropy(out.float(), labels, ignore_index=255)
-        with torch.profiler.record_function("backward"):
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-        with torch.profiler.record_function("optimizer"):
-            opt.step()
-
+    step = make_step(throughput.prepare(model.train(), fmt), fmt, prec, images, labels,
+                     phase=torch.profiler.record_function)
     for _ in range(2):
         step()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True) as prof:
@@ -116,7 +103,7 @@ def profile_step(model: torch.nn.Module, fmt: str, prec: str, images: torch.Tens
 
 
 def main() -> None:
-    from train_throughput import VARIANTS, _twin, bf16_flags, make_step, step_arguments
+    from train_throughput import VARIANTS, bf16_flags, step_arguments, time_variants
 
     from workbench.device import cpu_model, set_threads
     from workbench.seg.model import build_model
@@ -137,26 +124,16 @@ def main() -> None:
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": " ".join(sys.argv),
               "batch": args.batch, "size": list(size), "networks": {}}
     for net in args.net:
+        # unprofiled step times, round-robin (and each variant's run-to-run determinism)
+        timed = time_variants(net, args.batch, size, args.classes, args.rounds, args.steps)
         kw = {"genotype": net} if net.endswith(".json") else {"baseline": net}
-        torch.manual_seed(0)
+        torch.manual_seed(0)  # the weights time_variants timed
         model, _ = build_model(num_classes=args.classes, **kw)
         images, labels = torch.randn(args.batch, 3, *size), torch.randint(0, args.classes, (args.batch, *size))
-        keys = [f"{f}+{p}" for f, p in VARIANTS]
-        steps = {k: make_step(_twin(model, f, False)[1], f, p, images, labels) for k, (f, p) in zip(keys, VARIANTS)}
-        best = dict.fromkeys(keys, float("inf"))
-        for key in keys:
-            steps[key]()  # warm-up
-        for _ in range(args.rounds):  # unprofiled step times, round-robin
-            for key in keys:
-                ts = []
-                for _ in range(args.steps):
-                    t0 = time.perf_counter()
-                    steps[key]()
-                    ts.append(time.perf_counter() - t0)
-                best[key] = min(best[key], sorted(ts)[len(ts) // 2])
         rows = {}
-        for key, (fmt, prec) in zip(keys, VARIANTS):
-            rows[key] = {"step_ms": round(best[key] * 1000, 2),
+        for fmt, prec in VARIANTS:
+            key = f"{fmt}+{prec}"
+            rows[key] = {"step_ms": timed["step_ms"][key], "deterministic": timed["deterministic"][key],
                          **profile_step(copy.deepcopy(model), fmt, prec, images, labels)}
             print(Path(net).stem, key, rows[key]["step_ms"], rows[key]["by_kind_ms"], flush=True)
         result["networks"][Path(net).stem] = rows

@@ -30,6 +30,7 @@ Time only on a quiet machine (the JSON records the load average before and after
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import os
@@ -54,17 +55,22 @@ def _twin(model, fmt: str, compiled: bool):
     return twin, (torch.compile(twin) if compiled else twin)
 
 
-def make_step(model, fmt: str, prec: str, images, labels):
+def make_step(model, fmt: str, prec: str, images, labels, phase=lambda name: contextlib.nullcontext()):
+    """One training step on a fixed batch; `phase(name)` wraps its forward, loss, backward and
+    optimizer parts (train_profile.py passes torch.profiler.record_function)."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
     x = throughput.to_format(images, fmt)
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=prec == "bf16"):
+        with phase("forward"), torch.autocast("cpu", dtype=torch.bfloat16, enabled=prec == "bf16"):
             out = model(x)
-        loss = F.cross_entropy(out.float(), labels, ignore_index=255)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        with phase("loss"):
+            loss = F.cross_entropy(out.float(), labels, ignore_index=255)
+        with phase("backward"):
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+        with phase("optimizer"):
+            opt.step()
     return step
 
 
