@@ -67,7 +67,7 @@ ARMS: dict[str, tuple[str, dict[str, str], dict]] = {
     "fast-v3+b16+tcmalloc": ("fast-v3", TCMALLOC, {"batch_size": 16}),
     "fast-v4": ("fast-v4", {}, {}),  # batch 16 with its own peak lr: the recipe's batch
     "fast-v4+tcmalloc": ("fast-v4", TCMALLOC, {}),
-    # the pair `auto` never picks on a CPU, asked for (bf16 convolutions pay on AMX tiles)
+    # channels_last + bf16 asked for, whatever the run-start probe would pick (bf16 convolutions pay on AMX tiles)
     "fast-v4+clbf16+tcmalloc": ("fast-v4", TCMALLOC, {"memory_format": "channels_last", "precision": "bf16"}),
     # training crops smaller than the image (evaluated at the full image, as every arm)
     "fast-v3+c96+tcmalloc": ("fast-v3", TCMALLOC, {"crop_size": [96, 192]}),

@@ -146,25 +146,31 @@ def time_data(dataset: str, root: str, size: tuple[int, int], n: int) -> dict:
             "augment_preloaded_ms": round((t4 - t3) / n * 1000, 3)}
 
 
-def retrain_in_processes(fields: dict, run_dir: Path, procs: int, env: dict[str, str] | None = None,
-                         extra: tuple[str, ...] = ()) -> dict:
-    """One retrain in a fresh process, under `torchrun --standalone` where `procs` > 1 (gloo, the
-    global batch split between them), with `env` added (e.g. an LD_PRELOAD allocator) and `extra`
-    command-line arguments; returns its run record."""
-    import subprocess
+def retrain_command(fields: dict, run_dir: Path, procs: int, extra: tuple[str, ...] = ()) -> list[str]:
+    """The `workbench retrain` command line for `fields`, under `torchrun --standalone` where `procs` > 1
+    (gloo, the global batch split between them), with `extra` arguments."""
     import sys
-
-    from workbench.runs import RunDir
 
     flag = {"genotype": "--genotype", "baseline": "--baseline"}
     net_arg = next([flag[k], v] for k, v in fields.items() if k in flag)
     launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}", "-m"]
                 if procs > 1 else [sys.executable, "-m"])
-    cmd = [*launcher, "workbench", "retrain", *net_arg, "--dataset", fields["dataset"], "--data-root", fields["data_root"],
-           "--run-dir", str(run_dir), "--epochs", str(fields["epochs"]),
-           "--crop-size", "x".join(map(str, fields["crop_size"])), "--batch-size", str(fields["batch_size"]),
-           "--recipe", fields["recipe"], "--threads", str(fields["threads"]), "--device", "cpu",
-           "--eval-size", "x".join(map(str, fields["eval_size"])), "--overwrite", *extra]
+    return [*launcher, "workbench", "retrain", *net_arg, "--dataset", fields["dataset"], "--data-root", fields["data_root"],
+            "--run-dir", str(run_dir), "--epochs", str(fields["epochs"]),
+            "--crop-size", "x".join(map(str, fields["crop_size"])), "--batch-size", str(fields["batch_size"]),
+            "--recipe", fields["recipe"], "--threads", str(fields["threads"]), "--device", "cpu",
+            "--eval-size", "x".join(map(str, fields["eval_size"])), *extra]
+
+
+def retrain_in_processes(fields: dict, run_dir: Path, procs: int, env: dict[str, str] | None = None,
+                         extra: tuple[str, ...] = ()) -> dict:
+    """One retrain in a fresh process (`retrain_command`), with `env` added (e.g. an LD_PRELOAD
+    allocator); returns its run record."""
+    import subprocess
+
+    from workbench.runs import RunDir
+
+    cmd = retrain_command(fields, run_dir, procs, ("--overwrite", *extra))
     subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(fields["threads"]), **(env or {})})
     return RunDir(run_dir).record()
 

@@ -239,11 +239,43 @@ def test_teacher_key_follows_data_recipe_and_epochs_not_runtime(tmp_path, tiny_c
     assert key(teacher_seed=1) != key()
 
 
-def test_auto_candidates_on_a_cpu_leave_out_channels_last_bf16():
+def test_auto_candidates_on_a_bf16_cpu_are_every_pair_and_the_check_decides(monkeypatch):
     cpu = torch.device("cpu")
-    assert ("channels_last", "bf16") not in throughput.candidates("auto", "auto", cpu)
+    monkeypatch.setattr(throughput, "_cpu_has_bf16", lambda: True)
+    pairs = [(f, p) for f in ("contiguous", "channels_last") for p in ("fp32", "bf16")]
+    assert throughput.candidates("auto", "auto", cpu) == pairs
     assert throughput.candidates("channels_last", "bf16", cpu) == [("channels_last", "bf16")]  # asked for
     assert throughput.candidates("auto", "fp32", cpu) == [("contiguous", "fp32"), ("channels_last", "fp32")]
+
+
+def test_choose_drops_a_candidate_whose_steps_differ_run_to_run():
+    """A pair that trains differently call to call (as channels_last + bf16 does for dilated depthwise
+    convolutions on the AMX Xeon) is timed but never chosen, and the record names it."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(4, 2, 1))
+    images, labels = torch.randn(2, 3, 8, 8), torch.randint(0, 2, (2, 8, 8))
+    calls = {"n": 0}
+
+    def make_step(twin, fmt, prec):
+        opt = torch.optim.SGD(twin.parameters(), lr=0.1)
+        noise = torch.Generator().manual_seed(calls["n"])  # a new stream per run: not reproducible
+        calls["n"] += 1
+
+        def step():
+            opt.zero_grad()
+            F.cross_entropy(twin(throughput.to_format(images, fmt)), labels).backward()
+            if (fmt, prec) == ("channels_last", "bf16"):
+                model_grad = next(twin.parameters()).grad
+                model_grad.add_(torch.randn(model_grad.shape, generator=noise) * 1e-3)
+            opt.step()
+        return step
+
+    pairs = [(f, p) for f in ("contiguous", "channels_last") for p in ("fp32", "bf16")]
+    choice = throughput.choose(model, make_step, pairs, torch.device("cpu"), rounds=1, steps=1)
+    assert choice["not_reproducible"] == ["channels_last+bf16"]
+    assert set(choice["step_ms"]) == {f"{f}+{p}" for f, p in pairs}  # timed all the same
+    assert (choice["memory_format"], choice["precision"]) != ("channels_last", "bf16")
+    assert throughput.pick({pairs[0]: 0.5, pairs[3]: 0.1}, [pairs[3]]) == pairs[0]  # however fast it is
 
 
 def test_fast_v2_is_fast_v1_with_one_auxiliary_head():
