@@ -8,12 +8,13 @@ a resumed run reuses the recorded choice instead of measuring again (so resume s
 
 Exact resume also needs every step to be reproducible run to run, so every candidate is checked
 (two 3-step runs from the same weights and seed) and one that differs is dropped. Whether a
-candidate trains reproducibly is a property of the network on the machine, not of the pair: on
-the AMX Xeon with torch 2.14.1, `channels_last` + bf16 computes the weight gradient of some dilated
-depthwise convolutions differently call to call (36-39 of 39 repeated calls differed), so it fails
-the check for lgcnet-lw0 every time and passes it for FPN-MobileNetV2, which has no such layer
-(benchmarks/results/retrain_recipes.md, "Reproducible per network"). Until 2026-12-07 `auto` left
-that pair out on every CPU; now the check decides, as it does for the other pairs.
+candidate trains reproducibly depends on the network, its input size and the machine, not on the
+pair alone: on the AMX Xeon with torch 2.14.1, `channels_last` + bf16 computes the weight gradient
+of some dilated depthwise convolutions differently call to call (38-39 of 39 repeated calls), so
+it fails the check for lgcnet-lw0 at 128x256 every time and passes it for FPN-MobileNetV2, which
+has no such layer (benchmarks/results/retrain_recipes.md, "Reproducible per network"). The pair
+failed for some networks on the AMD EPYC too, so until 2026-12-07 `auto` left it out on every CPU;
+now the check decides, as it does for the other pairs.
 """
 
 from __future__ import annotations
