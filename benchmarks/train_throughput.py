@@ -50,8 +50,30 @@ COMPILED = [("contiguous", "fp32"), ("channels_last", "fp32")]
 COMPILED_BF16 = [("contiguous", "bf16"), ("channels_last", "bf16")]
 
 
-def _twin(model, fmt: str, compiled: bool):
+class _FP32Depthwise(torch.nn.Conv2d):
+    """A depthwise convolution that runs in fp32 inside bf16 autocast (its bf16 kernels were slower,
+    and for dilated ones not reproducible, on the AMX Xeon: retrain_recipes.md)."""
+
+    def forward(self, x):
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x.float())
+
+
+def depthwise_in_fp32(model) -> int:
+    """Make every plain depthwise `nn.Conv2d` of `model` an `_FP32Depthwise` (same parameters and state
+    dict); returns how many."""
+    n = 0
+    for m in model.modules():
+        if type(m) is torch.nn.Conv2d and m.groups > 1 and m.groups == m.in_channels:
+            m.__class__ = _FP32Depthwise
+            n += 1
+    return n
+
+
+def _twin(model, fmt: str, compiled: bool, prec: str = "fp32"):
     twin = throughput.prepare(copy.deepcopy(model).train(), fmt)
+    if prec == "bf16-dwfp32":
+        depthwise_in_fp32(twin)
     return twin, (torch.compile(twin) if compiled else twin)
 
 
@@ -62,7 +84,7 @@ def make_step(model, fmt: str, prec: str, images, labels, phase=lambda name: con
     x = throughput.to_format(images, fmt)
 
     def step():
-        with phase("forward"), torch.autocast("cpu", dtype=torch.bfloat16, enabled=prec == "bf16"):
+        with phase("forward"), torch.autocast("cpu", dtype=torch.bfloat16, enabled=prec != "fp32"):
             out = model(x)
         with phase("loss"):
             loss = F.cross_entropy(out.float(), labels, ignore_index=255)
@@ -75,17 +97,19 @@ def make_step(model, fmt: str, prec: str, images, labels, phase=lambda name: con
 
 
 def time_variants(net: str, batch: int, size: tuple[int, int], classes: int, rounds: int, steps: int,
-                  compile_too: bool = False, compile_bf16: bool = False) -> dict:
+                  compile_too: bool = False, compile_bf16: bool = False, depthwise_fp32: bool = False) -> dict:
     kw = {"genotype": net} if net.endswith(".json") else {"baseline": net}
     torch.manual_seed(0)
     model, _ = build_model(num_classes=classes, **kw)
     images, labels = torch.randn(batch, 3, *size), torch.randint(0, classes, (batch, *size))
     to_compile = (COMPILED if compile_too else []) + (COMPILED_BF16 if compile_bf16 else [])
     variants = [(f, p, False) for f, p in VARIANTS] + [(f, p, True) for f, p in to_compile]
+    if depthwise_fp32:  # bf16 autocast with the depthwise convolutions kept in fp32
+        variants += [(f, "bf16-dwfp32", False) for f in throughput.FORMATS]
     runs, compile_s = {}, {}
     for fmt, prec, compiled in variants:
         key = f"{fmt}+{prec}" + ("+compile" if compiled else "")
-        _, module = _twin(model, fmt, compiled)
+        _, module = _twin(model, fmt, compiled, prec)
         runs[key] = make_step(module, fmt, prec, images, labels)
         t0 = time.perf_counter()
         runs[key]()  # warm-up; for a compiled variant, its compilation
@@ -106,7 +130,7 @@ def time_variants(net: str, batch: int, size: tuple[int, int], classes: int, rou
     for fmt, prec, compiled in variants:
         outs = []
         for _ in range(2):
-            twin, module = _twin(model, fmt, compiled)
+            twin, module = _twin(model, fmt, compiled, prec)
             step = make_step(module, fmt, prec, images, labels)
             torch.manual_seed(1)  # the same dropout masks in both runs
             for _ in range(3):
@@ -118,6 +142,8 @@ def time_variants(net: str, batch: int, size: tuple[int, int], classes: int, rou
            "speedup_vs_contiguous_fp32": {k: round(base / v, 3) for k, v in best.items()},
            "deterministic": determinism,
            "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 4)}
+    if depthwise_fp32:
+        out["depthwise_fp32_layers"] = depthwise_in_fp32(copy.deepcopy(model))
     if compile_s:
         out["compile_s"] = compile_s
     return out
@@ -239,6 +265,8 @@ def main() -> None:
     p.add_argument("--compile", action="store_true", help="also time fp32 under torch.compile (both formats)")
     p.add_argument("--compile-bf16", action="store_true",
                    help="also time bf16 autocast under torch.compile (both formats; where AMX runs bf16 natively)")
+    p.add_argument("--depthwise-fp32", action="store_true",
+                   help="also time bf16 autocast with the depthwise convolutions kept in fp32 (both formats)")
     p.add_argument("--data", help="dataset root for the data-loading figures")
     p.add_argument("--dataset", default="camvid")
     p.add_argument("--recipe-net", action="append", default=[],
@@ -264,10 +292,12 @@ def main() -> None:
                           "torch": torch.__version__, "isa": torch.backends.cpu.get_cpu_capability()},
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "batch": args.batch, "size": list(size), "rounds": args.rounds, "steps": args.steps,
-              "compile": args.compile, "compile_bf16": args.compile_bf16, "networks": {}}
+              "compile": args.compile, "compile_bf16": args.compile_bf16, "depthwise_fp32": args.depthwise_fp32,
+              "networks": {}}
     for net in args.net:
         result["networks"][Path(net).stem if net.endswith(".json") else net] = r = time_variants(
-            net, args.batch, size, args.classes, args.rounds, args.steps, args.compile, args.compile_bf16)
+            net, args.batch, size, args.classes, args.rounds, args.steps, args.compile, args.compile_bf16,
+            args.depthwise_fp32)
         print(net, r["step_ms"], r["deterministic"], flush=True)
     if args.data:
         result["data"] = time_data(args.dataset, args.data, size, 64)

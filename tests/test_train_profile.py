@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from conftest import load_benchmark
@@ -40,3 +42,28 @@ def test_a_tiny_networks_step_splits_into_its_kinds_and_phases(fmt, prec):
     assert out["self_ms"] <= out["profiled_step_ms"] * 1.05
     if prec == "bf16":
         assert kinds.get("casts and copies", 0) > 0  # autocast's casts are where bf16 pays its toll
+
+
+def test_depthwise_in_fp32_keeps_only_the_depthwise_convolutions_out_of_bf16():
+    """train_throughput's `--depthwise-fp32` variant: the same parameters, depthwise in fp32, the rest bf16."""
+    mod = load_benchmark("train_throughput")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(8, 8, 3, padding=2, dilation=2,
+                                                                                   groups=8),
+                              torch.nn.Conv2d(8, 4, 1))
+    keys = list(net.state_dict())
+    outs = {}
+    for i, layer in enumerate(net):
+        layer.register_forward_hook(lambda m, a, o, i=i: outs.__setitem__(i, o.dtype))
+    x = torch.randn(2, 3, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        before = net(x)
+    assert [outs[i] for i in range(3)] == [torch.bfloat16] * 3
+    assert mod.depthwise_in_fp32(net) == 1 and list(net.state_dict()) == keys
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        after = net(x)
+    assert [outs[i] for i in range(3)] == [torch.bfloat16, torch.float32, torch.bfloat16]
+    assert torch.allclose(before.float(), after.float(), atol=0.05)  # the same network, finer arithmetic
+    plain = copy.deepcopy(net)
+    plain[1].__class__ = torch.nn.Conv2d
+    assert torch.equal(net(x), plain(x))  # outside autocast: exactly the plain convolution
