@@ -10,6 +10,8 @@
    With `--compile`, also both memory formats at fp32 under `torch.compile` (inductor's generated
    C++ for forward and backward; the optimizer step stays eager), with each one's compile time
    (its first two steps) recorded apart; `--compile-bf16` does the same under bf16 autocast.
+   With `--depthwise-fp32`, also bf16 autocast with every depthwise convolution kept in fp32
+   (`bf16-dwfp32`, both formats).
 3. Run-to-run determinism of each variant (two 3-step runs from the same weights and seed):
    exact resume needs it.
 4. End to end (`--recipe-net`): real `retrain` runs of one network with `plain-v1` (fp32,
