@@ -12,6 +12,7 @@ import torch
 from conftest import kill_search_after_first_checkpoint, shared_table
 
 from workbench import runs
+from workbench.cli import main
 from workbench.config import from_dict
 from workbench.errors import ConfigError, GenotypeError
 from workbench.jsonio import atomic_write_json
@@ -20,10 +21,13 @@ from workbench.nas.darts import MixedOp
 from workbench.nas.genotypes import Genotype, load_genotype, save_genotype
 from workbench.nas.latency.table import predict_genotype_latency
 from workbench.nas.network import build_network
+from workbench.nas.presets import get_preset
 from workbench.nas.spaces.hyper.config import HyperConfig
 from workbench.nas.spaces.hyper.decode import decode_body, decode_path, encode_body
 from workbench.nas.spaces.hyper.supernet import HyperSupernet, HyperWeights
 from workbench.nas.spaces.hyper.trellis import CHOICES, HyperSpace, local_probs
+from workbench.nas.spaces.mbconv.supernet import MBConvSupernet
+from workbench.nas.supernet import Supernet
 
 OPS = ["none", "skip_connect", "max_pool_3x3", "sep_conv_3x3"]
 SMALL = dict(channels=4, nodes=1, ops=list(OPS), aggregation_channels=4, aggregation_nodes=2)
@@ -278,9 +282,6 @@ def test_autortnet_search_records_and_resume(tmp_path):
 
 
 def test_bad_hyper_settings_are_config_errors(tmp_path, capsys):
-    from workbench.cli import main
-    from workbench.nas.presets import get_preset
-
     with pytest.raises(ConfigError, match="gcn"):
         get_preset("autortnet", gcn=True)
     with pytest.raises(ConfigError, match="fusion"):
@@ -293,8 +294,6 @@ def test_bad_hyper_settings_are_config_errors(tmp_path, capsys):
 
 
 def test_genotype_with_a_path_that_disagrees_with_its_cells_is_rejected():
-    from workbench.errors import GenotypeError
-
     model = HyperSupernet(hs(layers=4, **SMALL), num_classes=3)
     d = genotype_of(model, (32, 64)).to_dict()
     load_genotype(d)  # the decoded genotype itself is consistent
@@ -370,11 +369,9 @@ def test_sampled_weight_paths_train_one_drawn_network_per_step(tmp_path, monkeyp
     """weight_paths: sampled: every weight step runs one exact network drawn from the space (the
     same draws in a second run of the same seed), the search still finishes and derives; a space
     that cannot run one network alone refuses it in one line."""
-    from workbench.nas import search as search_mod
-
     lut = write_toy_lut(autortnet(), tmp_path / "lut.json")
     drawn = []
-    original = search_mod.Search.weight_step_weights
+    original = search.Search.weight_step_weights
 
     def spy(self):
         w = original(self)
@@ -383,12 +380,12 @@ def test_sampled_weight_paths_train_one_drawn_network_per_step(tmp_path, monkeyp
         return w
 
     relaxed = []
-    monkeypatch.setattr(search_mod.Search, "weight_step_weights",
+    monkeypatch.setattr(search.Search, "weight_step_weights",
                         lambda self: relaxed.append(original(self)) or relaxed[-1])
     search.run_search(autortnet(epochs=1, seed=4, max_val_images=0, lut_path=lut), tmp_path / "relaxed")
     # the relaxed weight step trains the weights alone: its relaxed weights carry no alpha gradient
     assert relaxed and not any(w.requires_grad for ws in relaxed for w in [*ws, ws.path, ws.scale])
-    monkeypatch.setattr(search_mod.Search, "weight_step_weights", spy)
+    monkeypatch.setattr(search.Search, "weight_step_weights", spy)
     cfg = autortnet(epochs=2, seed=4, max_val_images=0, lut_path=lut, weight_paths="sampled")
     runs_drawn = []
     for name in ("a", "b"):
@@ -400,9 +397,6 @@ def test_sampled_weight_paths_train_one_drawn_network_per_step(tmp_path, monkeyp
     assert load_genotype(tmp_path / "a" / "genotype.json").body.cells
     a, b = (runs.RunDir(tmp_path / n).load_checkpoint()["model"] for n in ("a", "b"))
     assert all(torch.equal(a[k], b[k]) for k in a)
-    from workbench.nas.spaces.mbconv.supernet import MBConvSupernet
-    from workbench.nas.supernet import Supernet
-
     monkeypatch.setattr(MBConvSupernet, "exact_weights", Supernet.exact_weights)  # a space without it
     with pytest.raises(ConfigError, match="weight_paths: 'sampled' runs one network at a time"):
         search.run_search({"preset": "mbconv", "dataset": "random", "input_size": [32, 64], "crop_size": [32, 64],
