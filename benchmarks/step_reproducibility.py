@@ -1,7 +1,7 @@
 """Does a training step reproduce run to run, per network and (memory format, precision)?
 
-`auto` keeps a candidate only if the run-start check (`workbench.seg.throughput._reproducible`: two
-3-step runs from the same weights and seed) finds equal weights. A check of a few steps can miss a
+`auto` keeps a candidate only if the run-start check (`workbench.seg.throughput.differing_tensors`:
+two 3-step runs from the same weights and seed) finds equal weights. A check of a few steps can miss a
 kernel that differs rarely, so this measures how much to trust it, in three parts:
 
 1. Per network and pair: the run-start check repeated `--repeats` times, against one longer check
@@ -23,7 +23,6 @@ Run it on a quiet machine: the timings in it are only the run-start probe's, but
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import signal
@@ -37,7 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))  # train_throughput.py, beside this file
 
-from workbench.device import cpu_flags, cpu_model, set_threads  # noqa: E402
+from workbench.device import cpu_model, set_threads  # noqa: E402
 from workbench.seg import throughput  # noqa: E402
 from workbench.seg.model import build_model  # noqa: E402
 
@@ -66,16 +65,9 @@ def network_checks(net: str, batch: int, size: tuple[int, int], classes: int, re
     out = {}
     for key in PAIRS:
         t0 = time.perf_counter()
-        short = [throughput._reproducible(model, mk, key, torch.device("cpu")) for _ in range(repeats)]
-        finals = []
-        for _ in range(2):
-            twin = throughput.prepare(copy.deepcopy(model).train(), key[0])
-            step = mk(twin, *key)
-            torch.manual_seed(0)
-            for _ in range(long_steps):
-                step()
-            finals.append(twin.state_dict())
-        differ = [k for k, v in finals[0].items() if not torch.equal(v, finals[1][k])]
+        cpu = torch.device("cpu")
+        short = [not throughput.differing_tensors(model, mk, key, cpu) for _ in range(repeats)]
+        differ = throughput.differing_tensors(model, mk, key, cpu, steps=long_steps)
         out["+".join(key)] = {"run_start_check": short, "long_check": not differ,
                               "differing_tensors": len(differ), "first_differing": differ[:4],
                               "seconds": round(time.perf_counter() - t0, 1)}
@@ -110,11 +102,12 @@ def resume_check(net: str, args: argparse.Namespace, work: Path) -> dict:
     from train_throughput import retrain_command
 
     from workbench.runs import RunDir
+    from workbench.seg.recipes import get_recipe
 
     size = [int(v) for v in args.size.split("x")]
     kw = {"genotype": net} if net.endswith(".json") else {"baseline": net}
     fields = {**kw, "dataset": "camvid", "data_root": args.data, "epochs": args.resume_epochs, "crop_size": size,
-              "batch_size": 16, "recipe": "fast-v4", "threads": args.threads, "eval_size": size}
+              "batch_size": get_recipe("fast-v4").batch_size, "recipe": "fast-v4", "threads": args.threads, "eval_size": size}
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     straight, killed = work / f"{Path(net).stem}-straight", work / f"{Path(net).stem}-killed"
     subprocess.run(retrain_command(fields, straight, 1, ("--overwrite", "--seed", "0")), check=True, env=env)
@@ -143,6 +136,8 @@ def resume_check(net: str, args: argparse.Namespace, work: Path) -> dict:
 
 
 def main() -> None:
+    from train_throughput import bf16_flags
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--net", action="append", help=f"networks for part 1 (default: {', '.join(NETS)})")
     p.add_argument("--batch", type=int, default=16)
@@ -168,7 +163,7 @@ def main() -> None:
             for n in (args.net or NETS)}
     depthwise = depthwise_checks(args.calls)
     resumes = [resume_check(n, args, Path(args.work)) for n in args.resume_net]
-    out = {"machine": {"cpu": cpu_model(), "bf16_flags": [f for f in cpu_flags() if "bf16" in f or "amx" in f],
+    out = {"machine": {"cpu": cpu_model(), "bf16_flags": bf16_flags(),
                        "threads": args.threads, "torch": torch.__version__},
            "started": started, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "load_before": [round(v, 2) for v in load_before], "load_after": [round(v, 2) for v in os.getloadavg()],

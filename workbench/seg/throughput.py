@@ -113,7 +113,7 @@ def choose(model: nn.Module, make_step: Callable[[nn.Module, str, str], Callable
                     synchronize(device)
                     times.append(time.perf_counter() - t0)
                 best[key] = min(best[key], sorted(times)[len(times) // 2])
-        unstable = [key for key in runs if not _reproducible(model, make_step, key, device)]
+        unstable = [key for key in runs if differing_tensors(model, make_step, key, device)]
     fmt, prec = pick(best, unstable)
     step_ms = {f"{f}+{p}": round(t * 1000, 3) for (f, p), t in best.items()}
     log.info("training step times (best round): %s -> %s+%s", step_ms, fmt, prec)
@@ -136,11 +136,11 @@ def pick(step_time: dict[tuple[str, str], float], unstable: list[tuple[str, str]
     return usable[0]
 
 
-def _reproducible(model: nn.Module, make_step, key: tuple[str, str], device: torch.device,
-                  steps: int = 3) -> bool:
-    """Whether two `steps`-step runs from the same weights and seed end with identical weights. A
-    layer that computes differently call to call shows in any step and then stays in the weights,
-    so a few steps suffice when most calls differ (as measured; none can prove a kernel exact)."""
+def differing_tensors(model: nn.Module, make_step, key: tuple[str, str], device: torch.device,
+                      steps: int = 3) -> list[str]:
+    """State-dict entries that differ after two `steps`-step runs from the same weights and seed (empty:
+    reproducible). A layer that computes differently call to call shows in any step and then stays in
+    the weights, so a few steps suffice when most calls differ (as measured; none can prove a kernel exact)."""
     finals = []
     for _ in range(2):
         twin = prepare(copy.deepcopy(model).to(device).train(), key[0])
@@ -149,4 +149,4 @@ def _reproducible(model: nn.Module, make_step, key: tuple[str, str], device: tor
         for _ in range(steps):
             step()
         finals.append(twin.state_dict())
-    return all(torch.equal(a, finals[1][k]) for k, a in finals[0].items())
+    return [k for k, a in finals[0].items() if not torch.equal(a, finals[1][k])]
