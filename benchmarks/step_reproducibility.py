@@ -50,7 +50,7 @@ DEPTHWISE = [(8, 2, (32, 64)), (32, 2, (16, 32)), (64, 4, (8, 16)), (96, 1, (32,
 
 def network_checks(net: str, batch: int, size: tuple[int, int], classes: int, repeats: int,
                    long_steps: int) -> dict:
-    from train_throughput import make_step
+    from train_throughput import step_builder
 
     kw = {"genotype": net} if net.endswith(".json") else {"baseline": net}
     torch.manual_seed(0)
@@ -58,10 +58,7 @@ def network_checks(net: str, batch: int, size: tuple[int, int], classes: int, re
     gen = torch.Generator().manual_seed(0)
     images = torch.randn(batch, 3, *size, generator=gen)
     labels = torch.randint(0, classes, (batch, *size), generator=gen)
-
-    def mk(twin, fmt, prec):
-        return make_step(twin, fmt, prec, images, labels)
-
+    mk = step_builder(images, labels)
     out = {}
     for key in PAIRS:
         t0 = time.perf_counter()

@@ -55,9 +55,10 @@ def child(nets: list[str], threads: int, batch: int, size: tuple[int, int], step
     import torch
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from train_throughput import _twin, make_step
+    from train_throughput import make_step
 
     from workbench.device import set_threads
+    from workbench.seg import throughput
     from workbench.seg.model import build_model
 
     set_threads(threads)
@@ -69,8 +70,7 @@ def child(nets: list[str], threads: int, batch: int, size: tuple[int, int], step
         kw = {"genotype": net} if net.endswith(".json") else {"baseline": net}
         model, _ = build_model(num_classes=11, **kw)
         x, y = torch.randn(batch, 3, *size), torch.randint(0, 11, (batch, *size))
-        _, module = _twin(model, "channels_last", False)
-        step = make_step(module, "channels_last", "fp32", x, y)
+        step = make_step(throughput.prepare(model.train(), "channels_last"), "channels_last", "fp32", x, y)
         step()
         times = []
         for _ in range(steps):

@@ -72,11 +72,15 @@ def depthwise_in_fp32(model) -> int:
     return n
 
 
-def _twin(model, fmt: str, compiled: bool, prec: str = "fp32"):
-    twin = throughput.prepare(copy.deepcopy(model).train(), fmt)
-    if prec == "bf16-dwfp32":
-        depthwise_in_fp32(twin)
-    return twin, (torch.compile(twin) if compiled else twin)
+def step_builder(images, labels, compiled: bool = False):
+    """`make_step` as `throughput.choose` and `differing_tensors` call it, `(prepared twin, format,
+    precision) -> one step`, for a benchmark variant: `bf16-dwfp32` swaps the depthwise convolutions'
+    class first, `compiled` steps the twin under `torch.compile` (its weights are the twin's)."""
+    def build(twin, fmt: str, prec: str):
+        if prec == "bf16-dwfp32":
+            depthwise_in_fp32(twin)
+        return make_step(torch.compile(twin) if compiled else twin, fmt, prec, images, labels)
+    return build
 
 
 def make_step(model, fmt: str, prec: str, images, labels, phase=lambda name: contextlib.nullcontext()):
@@ -108,38 +112,22 @@ def time_variants(net: str, batch: int, size: tuple[int, int], classes: int, rou
     variants = [(f, p, False) for f, p in VARIANTS] + [(f, p, True) for f, p in to_compile]
     if depthwise_fp32:  # bf16 autocast with the depthwise convolutions kept in fp32
         variants += [(f, "bf16-dwfp32", False) for f in throughput.FORMATS]
+    cpu = torch.device("cpu")
     runs, compile_s = {}, {}
     for fmt, prec, compiled in variants:
         key = f"{fmt}+{prec}" + ("+compile" if compiled else "")
-        _, module = _twin(model, fmt, compiled, prec)
-        runs[key] = make_step(module, fmt, prec, images, labels)
+        runs[key] = step_builder(images, labels, compiled)(throughput.prepare(copy.deepcopy(model).train(), fmt),
+                                                          fmt, prec)
         t0 = time.perf_counter()
         runs[key]()  # warm-up; for a compiled variant, its compilation
         if compiled:
             runs[key]()
             compile_s[key] = round(time.perf_counter() - t0, 1)
-    best = {k: float("inf") for k in runs}
-    for _ in range(rounds):
-        for key, step in runs.items():
-            ts = []
-            for _ in range(steps):
-                t0 = time.perf_counter()
-                step()
-                ts.append(time.perf_counter() - t0)
-            best[key] = min(best[key], sorted(ts)[len(ts) // 2])
+    best = throughput.time_round_robin(runs, rounds, steps, cpu)
     base = best["contiguous+fp32"]
-    determinism = {}
-    for fmt, prec, compiled in variants:
-        outs = []
-        for _ in range(2):
-            twin, module = _twin(model, fmt, compiled, prec)
-            step = make_step(module, fmt, prec, images, labels)
-            torch.manual_seed(1)  # the same dropout masks in both runs
-            for _ in range(3):
-                step()
-            outs.append(twin.state_dict())
-        determinism[f"{fmt}+{prec}" + ("+compile" if compiled else "")] = all(
-            torch.equal(outs[0][k], outs[1][k]) for k in outs[0])
+    determinism = {f"{fmt}+{prec}" + ("+compile" if compiled else ""):
+                   not throughput.differing_tensors(model, step_builder(images, labels, compiled), (fmt, prec), cpu)
+                   for fmt, prec, compiled in variants}
     out = {"step_ms": {k: round(v * 1000, 2) for k, v in best.items()},
            "speedup_vs_contiguous_fp32": {k: round(base / v, 3) for k, v in best.items()},
            "deterministic": determinism,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 
 import pytest
 import torch
@@ -67,3 +68,37 @@ def test_depthwise_in_fp32_keeps_only_the_depthwise_convolutions_out_of_bf16():
     plain = copy.deepcopy(net)
     plain[1].__class__ = torch.nn.Conv2d
     assert torch.equal(net(x), plain(x))  # outside autocast: exactly the plain convolution
+
+
+def test_step_builder_gives_the_run_start_check_each_benchmark_variant():
+    """train_throughput's variants go through `throughput.differing_tensors` as retrain's candidates do:
+    `bf16-dwfp32` swaps only the twin's depthwise class (the source model keeps its own), and a
+    step that draws random numbers is caught as differing run to run."""
+    mod = load_benchmark("train_throughput")
+    from workbench.seg import throughput
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(8, 8, 3, padding=1, groups=8),
+                              torch.nn.Conv2d(8, 4, 1))
+    images, labels = torch.randn(2, 3, 8, 8), torch.randint(0, 4, (2, 8, 8))
+    cpu = torch.device("cpu")
+    build = mod.step_builder(images, labels)
+    assert throughput.differing_tensors(net, build, ("channels_last", "bf16-dwfp32"), cpu) == []
+    assert type(net[1]) is torch.nn.Conv2d  # only the twins were swapped
+    twin = throughput.prepare(copy.deepcopy(net), "contiguous")
+    build(twin, "contiguous", "bf16-dwfp32")
+    assert type(twin[1]) is mod._FP32Depthwise and type(twin[0]) is torch.nn.Conv2d
+
+    calls = itertools.count()
+
+    def noisy(twin, fmt, prec):  # a step whose update differs call to call, as a nondeterministic kernel's does
+        step = build(twin, fmt, prec)
+
+        def run():
+            step()
+            with torch.no_grad():
+                twin[2].bias.add_(next(calls))
+        return run
+    assert "2.bias" in throughput.differing_tensors(net, noisy, ("contiguous", "fp32"), cpu)
+    best = throughput.time_round_robin({"a": build(copy.deepcopy(net), "contiguous", "fp32")}, 2, 3, cpu)
+    assert set(best) == {"a"} and 0 < best["a"] < float("inf")

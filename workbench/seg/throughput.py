@@ -102,17 +102,7 @@ def choose(model: nn.Module, make_step: Callable[[nn.Module, str, str], Callable
             twin = prepare(copy.deepcopy(model).to(device).train(), fmt)
             runs[(fmt, prec)] = make_step(twin, fmt, prec)
             runs[(fmt, prec)]()  # warm-up: oneDNN primitives, autocast caches
-        best = {key: float("inf") for key in runs}
-        for _ in range(rounds):
-            for key, step in runs.items():
-                times = []
-                for _ in range(steps):
-                    synchronize(device)
-                    t0 = time.perf_counter()
-                    step()
-                    synchronize(device)
-                    times.append(time.perf_counter() - t0)
-                best[key] = min(best[key], sorted(times)[len(times) // 2])
+        best = time_round_robin(runs, rounds, steps, device)
         unstable = [key for key in runs if differing_tensors(model, make_step, key, device)]
     fmt, prec = pick(best, unstable)
     step_ms = {f"{f}+{p}": round(t * 1000, 3) for (f, p), t in best.items()}
@@ -122,6 +112,24 @@ def choose(model: nn.Module, make_step: Callable[[nn.Module, str, str], Callable
     return {"memory_format": fmt, "precision": prec, "measured": True, "step_ms": step_ms,
             "rounds": rounds, "steps": steps, "not_reproducible": [f"{f}+{p}" for f, p in unstable],
             "bf16_margin": BF16_MARGIN}
+
+
+def time_round_robin(runs: dict, rounds: int, steps: int, device: torch.device) -> dict:
+    """Seconds per step of each of `runs` (key -> one step, already warmed up): every round times
+    `steps` steps of each in turn and keeps their median, and each key's fastest round counts, so
+    that a machine whose speed drifts hits every candidate alike."""
+    best = {key: float("inf") for key in runs}
+    for _ in range(rounds):
+        for key, step in runs.items():
+            times = []
+            for _ in range(steps):
+                synchronize(device)
+                t0 = time.perf_counter()
+                step()
+                synchronize(device)
+                times.append(time.perf_counter() - t0)
+            best[key] = min(best[key], sorted(times)[len(times) // 2])
+    return best
 
 
 def pick(step_time: dict[tuple[str, str], float], unstable: list[tuple[str, str]]) -> tuple[str, str]:
