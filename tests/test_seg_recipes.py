@@ -271,7 +271,7 @@ def test_choose_drops_a_candidate_whose_steps_differ_run_to_run():
         return step
 
     pairs = [(f, p) for f in ("contiguous", "channels_last") for p in ("fp32", "bf16")]
-    choice = throughput.choose(model, make_step, pairs, torch.device("cpu"), rounds=1, steps=1)
+    choice = throughput.choose(model, make_step, pairs, torch.device("cpu"), images, rounds=1, steps=1)
     assert choice["not_reproducible"] == ["channels_last+bf16"]
     assert set(choice["step_ms"]) == {f"{f}+{p}" for f, p in pairs}  # timed all the same
     assert (choice["memory_format"], choice["precision"]) != ("channels_last", "bf16")

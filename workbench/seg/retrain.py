@@ -411,7 +411,7 @@ def _throughput_choice(cfg: RetrainConfig, run: RunDir, state: dict | None, mode
     options = throughput.candidates(values["memory_format"], precision, device)
     choice = {"memory_format": options[0][0], "precision": options[0][1], "measured": False,
               "allocator": loaded_allocator()}  # tcmalloc trains faster, not differently: WORKBENCH_ALLOCATOR
-    if len(options) > 1 and info.is_main:
+    if info.is_main:  # one option asked for is still checked for wrong convolutions
         gen = torch.Generator().manual_seed(0)
         images = torch.randn(batch, 3, *cfg.crop_size, generator=gen).to(device)
         labels = torch.randint(0, num_classes, (batch, *cfg.crop_size), generator=gen).to(device)
@@ -428,7 +428,7 @@ def _throughput_choice(cfg: RetrainConfig, run: RunDir, state: dict | None, mode
             return lambda: _train_step(twin, opt, x, labels, objective.ignore_index, amp=prec == "bf16",
                                        where="throughput probe", objective=obj)
 
-        choice = {**throughput.choose(model, make_step, options, device), "allocator": choice["allocator"]}
+        choice = {**throughput.choose(model, make_step, options, device, images), "allocator": choice["allocator"]}
     if info.enabled:
         choice = dist_utils.broadcast_object(choice, info)
     return choice

@@ -29,6 +29,8 @@ import torch
 from torch import nn
 
 from workbench.device import synchronize
+from workbench.errors import ConfigError
+from workbench.seg import kernel_check
 
 log = logging.getLogger(__name__)
 
@@ -81,21 +83,32 @@ def to_format(images: torch.Tensor, memory_format: str) -> torch.Tensor:
 
 
 def choose(model: nn.Module, make_step: Callable[[nn.Module, str, str], Callable[[], None]],
-           options: list[tuple[str, str]], device: torch.device, rounds: int = 3,
+           options: list[tuple[str, str]], device: torch.device, images: torch.Tensor, rounds: int = 3,
            steps: int = 2) -> dict:
     """Time `steps` training steps of each option per round, round-robin, after one untimed warm-up
     step each; the option with the fastest round median wins among the reproducible ones (bf16
-    only by a margin: `pick`).
+    only by a margin: `pick`). An option that computes a convolution wrongly at this network's
+    shapes (`kernel_check`, on the sample batch `images`) is dropped before anything runs; asked for
+    alone, it is refused.
 
     `make_step(model_copy, memory_format, precision)` returns a function doing one full step
     (forward, loss, backward, optimizer step) on a fixed batch. Returns {"memory_format",
     "precision", "measured", "step_ms": {"channels_last+fp32": best ms, ...}, "rounds", "steps",
-    "not_reproducible": [...]}. Random state is restored afterwards, so the run's own random
-    streams are unchanged.
+    "not_reproducible": [...], "wrong_convolutions": {...}}. Random state is restored afterwards, so
+    the run's own random streams are unchanged.
     """
+    wrong = {f"{f}+{p}": w for f, p in options if (w := kernel_check.wrong_convolutions(model, images, (f, p)))}
+    for name, convs in wrong.items():
+        log.warning("%s computes %d convolution(s) wrongly here (relative error against contiguous fp32 above %s; "
+                    "first: %s): not used", name, len(convs), kernel_check.TOLERANCE, next(iter(convs.items())))
     if len(options) == 1:
         fmt, prec = options[0]
+        if wrong:
+            raise ConfigError(f"memory_format/precision: {fmt}+{prec} computes {len(wrong[f'{fmt}+{prec}'])} "
+                              f"convolution(s) of this network wrongly on this machine (first: "
+                              f"{next(iter(wrong[f'{fmt}+{prec}']))}); use 'auto' or another pair")
         return {"memory_format": fmt, "precision": prec, "measured": False}
+    options = [(f, p) for f, p in options if f"{f}+{p}" not in wrong] or [kernel_check.REFERENCE]
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         runs = {}
         for fmt, prec in options:
@@ -111,7 +124,7 @@ def choose(model: nn.Module, make_step: Callable[[nn.Module, str, str], Callable
         log.warning("no memory format / precision trained reproducibly here: resume will not be exact")
     return {"memory_format": fmt, "precision": prec, "measured": True, "step_ms": step_ms,
             "rounds": rounds, "steps": steps, "not_reproducible": [f"{f}+{p}" for f, p in unstable],
-            "bf16_margin": BF16_MARGIN}
+            "bf16_margin": BF16_MARGIN, "wrong_convolutions": {k: sorted(w) for k, w in wrong.items()}}
 
 
 def time_round_robin(runs: dict, rounds: int, steps: int, device: torch.device) -> dict:
