@@ -14,6 +14,7 @@ Not a timing: a busy machine changes only the `seconds` fields.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -67,6 +68,21 @@ def network_errors(net: str, batch: int, size: tuple[int, int], classes: int) ->
     return out
 
 
+def _same_calls(conv: torch.nn.Conv2d, shape: tuple[int, ...], calls: int) -> bool:
+    """Whether channels_last + bf16 gives bitwise the same weight gradient in `calls` calls on one input:
+    a wrong result that repeats is one the run-start reproducibility check cannot see."""
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0)).contiguous(memory_format=torch.channels_last)
+    twin = copy.deepcopy(conv).to(memory_format=torch.channels_last)
+    grads = []
+    for _ in range(calls):
+        twin.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = twin(x)
+        out.float().sum().backward()
+        grads.append(twin.weight.grad.clone())
+    return all(torch.equal(grads[0], g) for g in grads[1:])  # NaN != NaN: a NaN gradient counts as differing
+
+
 def depthwise_errors(batch: int) -> list[dict]:
     rows = []
     for channels, dilation, hw in DEPTHWISE:
@@ -75,6 +91,7 @@ def depthwise_errors(batch: int) -> list[dict]:
         row = {"channels": channels, "dilation": dilation, "size": list(hw)}
         for key in PAIRS:
             row["+".join(key)] = _finite(kernel_check.conv_error(conv, (batch, channels, *hw), *key))
+        row["channels_last+bf16 weight gradient same in 5 calls"] = _same_calls(conv, (batch, channels, *hw), 5)
         print(row, flush=True)
         rows.append(row)
     return rows

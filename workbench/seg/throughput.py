@@ -14,7 +14,9 @@ of some dilated depthwise convolutions differently call to call (38-39 of 39 rep
 it fails the check for lgcnet-lw0 at 128x256 every time and passes it for FPN-MobileNetV2, which
 has no such layer (benchmarks/results/retrain_recipes.md, "Reproducible per network"). The pair
 failed for some networks on the AMD EPYC too, so until 2026-12-07 `auto` left it out on every CPU;
-now the check decides, as it does for the other pairs.
+now the check decides, as it does for the other pairs. Before anything is timed, a candidate that
+computes one of the network's convolutions wrongly is dropped (`kernel_check`): that same kernel's
+weight gradients are wrong, not only unrepeatable, and a NaN among them crashed a run's timing.
 """
 
 from __future__ import annotations
