@@ -75,3 +75,29 @@ def test_choose_drops_a_pair_with_a_wrong_convolution_and_refuses_it_alone():
     with pytest.raises(ConfigError, match=r"memory_format/precision: channels_last\+bf16 computes 1 convolution"):
         throughput.choose(model, make_step, [("channels_last", "bf16")], cpu, images)
     assert throughput.choose(model, make_step, [("contiguous", "bf16")], cpu, images)["measured"] is False
+
+
+def test_choose_drops_a_pair_whose_probe_steps_go_non_finite():
+    """A candidate whose probe step diverges at lr 1e-6 (as the wrong kernel's NaN did in `make demo`, before
+    the convolution check) is dropped with the reason recorded, not the run; all diverging is the run's error."""
+    from workbench.errors import DivergedError
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(4, 2, 1))
+    images = torch.randn(2, 3, 8, 8)
+    calls = {}
+
+    def make_step(twin, fmt, prec, bad=(("channels_last", "fp32"),)):
+        def step():
+            calls[(fmt, prec)] = calls.get((fmt, prec), 0) + 1
+            if (fmt, prec) in bad and calls[(fmt, prec)] >= 3:  # the third call, inside the timed rounds
+                raise DivergedError("throughput probe is nan: training diverged")
+            twin(images).sum().backward()
+        return step
+
+    pairs = [("contiguous", "fp32"), ("channels_last", "fp32")]
+    choice = throughput.choose(model, make_step, pairs, torch.device("cpu"), images, rounds=2, steps=1)
+    assert choice["diverged"] == ["channels_last+fp32"] and set(choice["step_ms"]) == {"contiguous+fp32"}
+    assert (choice["memory_format"], choice["precision"]) == ("contiguous", "fp32")
+    with pytest.raises(DivergedError):
+        throughput.choose(model, lambda t, f, p: make_step(t, f, p, bad=pairs), pairs, torch.device("cpu"), images,
+                          rounds=2, steps=1)

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from workbench.device import synchronize
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, DivergedError
 from workbench.seg import kernel_check
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def choose(model: nn.Module, make_step: Callable[[nn.Module, str, str], Callable
     `make_step(model_copy, memory_format, precision)` returns a function doing one full step
     (forward, loss, backward, optimizer step) on a fixed batch. Returns {"memory_format",
     "precision", "measured", "step_ms": {"channels_last+fp32": best ms, ...}, "rounds", "steps",
-    "not_reproducible": [...], "wrong_convolutions": {...}}. Random state is restored afterwards, so
+    "not_reproducible": [...], "wrong_convolutions": {...}, "diverged": [...]}. Random state is restored afterwards, so
     the run's own random streams are unchanged.
     """
     wrong = {f"{f}+{p}": w for f, p in options if (w := kernel_check.wrong_convolutions(model, images, (f, p)))}
@@ -111,14 +111,38 @@ def choose(model: nn.Module, make_step: Callable[[nn.Module, str, str], Callable
                               f"{next(iter(wrong[f'{fmt}+{prec}']))}); use 'auto' or another pair")
         return {"memory_format": fmt, "precision": prec, "measured": False}
     options = [(f, p) for f, p in options if f"{f}+{p}" not in wrong] or [kernel_check.REFERENCE]
+    diverged: dict[tuple[str, str], str] = {}  # a probe step at lr 1e-6 that goes non-finite: dropped
+
+    def guarded(key: tuple[str, str], step: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            if key not in diverged:
+                try:
+                    step()
+                except DivergedError as err:
+                    diverged[key] = str(err)
+        return run
+
+    def differs(key: tuple[str, str]) -> bool:
+        try:
+            return bool(differing_tensors(model, make_step, key, device))
+        except DivergedError as err:
+            diverged[key] = str(err)
+            return True
+
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         runs = {}
         for fmt, prec in options:
             twin = prepare(copy.deepcopy(model).to(device).train(), fmt)
-            runs[(fmt, prec)] = make_step(twin, fmt, prec)
+            runs[(fmt, prec)] = guarded((fmt, prec), make_step(twin, fmt, prec))
             runs[(fmt, prec)]()  # warm-up: oneDNN primitives, autocast caches
         best = time_round_robin(runs, rounds, steps, device)
-        unstable = [key for key in runs if differing_tensors(model, make_step, key, device)]
+        unstable = [key for key in best if key not in diverged and differs(key)]
+        unstable = [key for key in unstable if key not in diverged]  # diverged in the check: dropped anyway
+        best = {key: t for key, t in best.items() if key not in diverged}
+        if not best:  # every candidate diverges: the network or its setup, not a kernel
+            raise DivergedError(next(iter(diverged.values())))
+    for key, err in diverged.items():
+        log.warning("%s+%s went non-finite in the run-start probe (%s): not used", *key, err)
     fmt, prec = pick(best, unstable)
     step_ms = {f"{f}+{p}": round(t * 1000, 3) for (f, p), t in best.items()}
     log.info("training step times (best round): %s -> %s+%s", step_ms, fmt, prec)
@@ -126,7 +150,8 @@ def choose(model: nn.Module, make_step: Callable[[nn.Module, str, str], Callable
         log.warning("no memory format / precision trained reproducibly here: resume will not be exact")
     return {"memory_format": fmt, "precision": prec, "measured": True, "step_ms": step_ms,
             "rounds": rounds, "steps": steps, "not_reproducible": [f"{f}+{p}" for f, p in unstable],
-            "bf16_margin": BF16_MARGIN, "wrong_convolutions": {k: sorted(w) for k, w in wrong.items()}}
+            "bf16_margin": BF16_MARGIN, "wrong_convolutions": {k: sorted(w) for k, w in wrong.items()},
+            "diverged": [f"{f}+{p}" for f, p in diverged]}
 
 
 def time_round_robin(runs: dict, rounds: int, steps: int, device: torch.device) -> dict:
