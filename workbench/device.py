@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+import time
 
 import numpy as np
 import torch
@@ -62,6 +63,15 @@ def seed_everything(seed: int) -> None:
 def synchronize(device: torch.device | str) -> None:
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def timed_call(fn, device: torch.device | str) -> float:
+    """Seconds that one fn() takes, the device's queued work finished before and after (CUDA is async)."""
+    synchronize(device)
+    t0 = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - t0
 
 
 def cpu_model() -> str:

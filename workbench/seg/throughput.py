@@ -24,13 +24,12 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
-import time
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from workbench.device import synchronize
+from workbench.device import timed_call
 from workbench.errors import ConfigError, DivergedError
 from workbench.seg import kernel_check
 
@@ -161,14 +160,8 @@ def time_round_robin(runs: dict, rounds: int, steps: int, device: torch.device) 
     best = {key: float("inf") for key in runs}
     for _ in range(rounds):
         for key, step in runs.items():
-            times = []
-            for _ in range(steps):
-                synchronize(device)
-                t0 = time.perf_counter()
-                step()
-                synchronize(device)
-                times.append(time.perf_counter() - t0)
-            best[key] = min(best[key], sorted(times)[len(times) // 2])
+            times = sorted(timed_call(step, device) for _ in range(steps))
+            best[key] = min(best[key], times[len(times) // 2])
     return best
 
 

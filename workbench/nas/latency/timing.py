@@ -13,14 +13,13 @@ import hashlib
 import os
 import random
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from workbench.device import fingerprint_key, latency_dtype, resolve_device, synchronize
+from workbench.device import fingerprint_key, latency_dtype, resolve_device, timed_call
 from workbench.nas.latency.probes import Probe
 
 
@@ -29,14 +28,7 @@ def time_call(fn: Callable[[], object], device: torch.device, warmup: int, repea
     """Median milliseconds of fn() after warm-up, synchronized on CUDA."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        t0 = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return float(statistics.median(times))
+    return float(statistics.median(timed_call(fn, device) * 1000.0 for _ in range(repeats)))
 
 
 def round_order(keys: list[str], index: int) -> list[str]:
