@@ -98,46 +98,40 @@ def choose(model: nn.Module, make_step: Callable[[nn.Module, str, str], Callable
     "not_reproducible": [...], "wrong_convolutions": {...}, "diverged": [...]}. Random state is restored afterwards, so
     the run's own random streams are unchanged.
     """
-    wrong = {f"{f}+{p}": w for f, p in options if (w := kernel_check.wrong_convolutions(model, images, (f, p)))}
-    for name, convs in wrong.items():
-        log.warning("%s computes %d convolution(s) wrongly here (relative error against contiguous fp32 above %s; "
-                    "first: %s): not used", name, len(convs), kernel_check.TOLERANCE, next(iter(convs.items())))
+    wrong = {key: w for key in options if (w := kernel_check.wrong_convolutions(model, images, key))}
+    for (f, p), convs in wrong.items():
+        log.warning("%s+%s computes %d convolution(s) wrongly here (relative error against contiguous fp32 above %s; "
+                    "first: %s): not used", f, p, len(convs), kernel_check.TOLERANCE, next(iter(convs.items())))
     if len(options) == 1:
         fmt, prec = options[0]
         if wrong:
-            raise ConfigError(f"memory_format/precision: {fmt}+{prec} computes {len(wrong[f'{fmt}+{prec}'])} "
+            raise ConfigError(f"memory_format/precision: {fmt}+{prec} computes {len(wrong[options[0]])} "
                               f"convolution(s) of this network wrongly on this machine (first: "
-                              f"{next(iter(wrong[f'{fmt}+{prec}']))}); use 'auto' or another pair")
+                              f"{next(iter(wrong[options[0]]))}); use 'auto' or another pair")
         return {"memory_format": fmt, "precision": prec, "measured": False}
-    options = [(f, p) for f, p in options if f"{f}+{p}" not in wrong] or [kernel_check.REFERENCE]
+    options = [key for key in options if key not in wrong] or [kernel_check.REFERENCE]
     diverged: dict[tuple[str, str], str] = {}  # a probe step at lr 1e-6 that goes non-finite: dropped
 
-    def guarded(key: tuple[str, str], step: Callable[[], None]) -> Callable[[], None]:
+    def guarded_step(twin: nn.Module, fmt: str, prec: str) -> Callable[[], None]:
+        step = make_step(twin, fmt, prec)
+
         def run() -> None:
-            if key not in diverged:
+            if (fmt, prec) not in diverged:
                 try:
                     step()
                 except DivergedError as err:
-                    diverged[key] = str(err)
+                    diverged[(fmt, prec)] = str(err)
         return run
-
-    def differs(key: tuple[str, str]) -> bool:
-        try:
-            return bool(differing_tensors(model, make_step, key, device))
-        except DivergedError as err:
-            diverged[key] = str(err)
-            return True
 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         runs = {}
         for fmt, prec in options:
-            twin = prepare(copy.deepcopy(model).to(device).train(), fmt)
-            runs[(fmt, prec)] = guarded((fmt, prec), make_step(twin, fmt, prec))
+            runs[(fmt, prec)] = guarded_step(prepare(copy.deepcopy(model).to(device).train(), fmt), fmt, prec)
             runs[(fmt, prec)]()  # warm-up: oneDNN primitives, autocast caches
         best = time_round_robin(runs, rounds, steps, device)
-        unstable = [key for key in best if key not in diverged and differs(key)]
-        unstable = [key for key in unstable if key not in diverged]  # diverged in the check: dropped anyway
+        unstable = [key for key in best if key not in diverged and differing_tensors(model, guarded_step, key, device)]
         best = {key: t for key, t in best.items() if key not in diverged}
+        unstable = [key for key in unstable if key in best]  # one that diverged in the check is dropped anyway
         if not best:  # every candidate diverges: the network or its setup, not a kernel
             raise DivergedError(next(iter(diverged.values())))
     for key, err in diverged.items():
@@ -149,7 +143,7 @@ def choose(model: nn.Module, make_step: Callable[[nn.Module, str, str], Callable
         log.warning("no memory format / precision trained reproducibly here: resume will not be exact")
     return {"memory_format": fmt, "precision": prec, "measured": True, "step_ms": step_ms,
             "rounds": rounds, "steps": steps, "not_reproducible": [f"{f}+{p}" for f, p in unstable],
-            "bf16_margin": BF16_MARGIN, "wrong_convolutions": {k: sorted(w) for k, w in wrong.items()},
+            "bf16_margin": BF16_MARGIN, "wrong_convolutions": {f"{f}+{p}": sorted(w) for (f, p), w in wrong.items()},
             "diverged": [f"{f}+{p}" for f, p in diverged]}
 
 
